@@ -1,0 +1,119 @@
+// EventLoop: one per thread. Owns one backend, the timers (driven by a timerfd), the signal
+// source (a signalfd), the cross-thread task queue (woken by an eventfd) and the closing queue.
+//
+// Each iteration runs four phases in a fixed order, each bounded so no source starves another:
+//   1. I/O      one backend wait; at most one batch of ready events, attempts and cancellations
+//               (signals arrive here too, as reads of the signalfd)
+//   2. timers   the timers due when the phase starts (re-armed ones wait for the next round)
+//   3. tasks    the tasks posted before the phase starts, in FIFO order
+//   4. closing  the close callbacks queued before the phase starts: memory is released here,
+//               after every event of the iteration has been delivered
+// The wait blocks only when none of the queues has work.
+//
+// Thread rules: every method is "loop thread only" (it aborts with a message otherwise) except
+// post(), stop(), in_loop_thread() and the accessors marked "any thread". The loop thread is
+// the thread that constructed the loop.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <span>
+#include <system_error>
+#include <thread>
+
+#include "tern/backend/backend_kind.h"
+#include "tern/base/clock.h"
+#include "tern/base/result.h"
+#include "tern/loop/timer_id.h"
+
+namespace tern {
+
+class Backend;
+class TimerQueue;
+class TaskQueue;
+class SignalSource;
+class LoopSources;
+
+using Task = std::function<void()>;
+using SignalCallback = std::function<void(int signo)>;
+
+class EventLoop {
+ public:
+  // Creates a loop on `backend`; aborts with a message if the kernel refuses (use create() to
+  // get the error instead).
+  explicit EventLoop(BackendKind backend = BackendKind::epoll);
+  static Result<std::unique_ptr<EventLoop>> create(BackendKind backend);
+  ~EventLoop();
+
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Runs iterations until stop(). Loop thread only.
+  void run();
+  // Runs one iteration; blocks in the wait only if `block` and no work is queued.
+  void run_once(bool block = true);
+  // Makes run() return after the current iteration. Any thread, and from any callback.
+  void stop() noexcept;
+
+  // Runs `task` on the loop thread, after the tasks posted before it. Any thread.
+  void post(Task task);
+
+  // Timers. Loop thread only; from another thread, post() a task that adds the timer.
+  TimerId run_after(Duration delay, TimerCallback callback);
+  TimerId run_every(Duration interval, TimerCallback callback);
+  // False if the timer already fired (one-shot) or was cancelled. Safe inside any callback.
+  bool cancel(TimerId id) noexcept;
+  // Moves a live timer to now + delay (an idle timeout pushed back on every request: O(1)).
+  bool reset(TimerId id, Duration delay) noexcept;
+
+  // Runs `callback` on the loop each time `signo` arrives. The signal is blocked in the calling
+  // thread (and stays blocked) and read through a signalfd: no work happens in a signal
+  // handler. One loop per process should own a given signal. Loop thread only.
+  std::error_code on_signal(int signo, SignalCallback callback);
+  void remove_signal(int signo);
+
+  // Queues `callback` for the closing phase of this iteration. Loop thread only.
+  void defer_close(Task callback);
+
+  bool in_loop_thread() const noexcept { return std::this_thread::get_id() == thread_; }
+  // Aborts with a message naming `what` when called off the loop thread.
+  void assert_in_loop_thread(const char* what) const noexcept;
+
+  BackendKind backend_kind() const noexcept { return kind_; }  // any thread
+  TimePoint now() const noexcept { return Clock::now(); }       // any thread
+  uint64_t iterations() const noexcept { return iterations_; }  // loop thread
+
+  // For tern's own net layer: the backend, and a 64 KiB scratch buffer that reads use when the
+  // user supplies none (its content is valid only inside the read callback).
+  Backend& backend() noexcept { return *backend_; }
+  std::span<std::byte> scratch_buffer() noexcept;
+
+ private:
+  friend class LoopSources;
+  struct PrivateTag {};
+  EventLoop(BackendKind kind, PrivateTag);
+  std::error_code init();
+  void run_timers();
+  void arm_timer_fd();
+  void run_closing();
+  bool has_queued_work() const;
+
+  BackendKind kind_;
+  std::thread::id thread_;
+  std::atomic<bool> stop_requested_{false};
+  uint64_t iterations_ = 0;
+  std::unique_ptr<TimerQueue> timers_;
+  std::unique_ptr<TaskQueue> tasks_;
+  std::unique_ptr<SignalSource> signals_;
+  std::vector<Task> closing_;
+  std::vector<Task> closing_now_;
+  std::unique_ptr<std::byte[]> scratch_;
+  TimePoint armed_deadline_{};
+  // Declared last so it is destroyed first: the ops of the sources below point into it.
+  std::unique_ptr<LoopSources> sources_;
+  std::unique_ptr<Backend> backend_;
+};
+
+}  // namespace tern

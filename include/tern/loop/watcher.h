@@ -1,0 +1,47 @@
+// Watcher: the Reactor API. Tells when an fd is readable or writable; the callback does the
+// I/O itself. Does not own the fd. Loop thread only.
+//
+//   tern::Watcher watcher(loop, fd);
+//   watcher.start(tern::ready::readable, /*one_shot=*/false, [&](uint32_t ready) { ... });
+//
+// One-shot: after one report the watcher is inactive until start() is called again (the
+// EPOLLONESHOT discipline: no two reports race for one event). The callback is never called
+// after stop() returns, and a Watcher may be stopped or destroyed at any time on the loop
+// thread, from inside its own callback too. The fd must stay open while the watcher is active.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <system_error>
+
+#include "tern/backend/op.h"
+
+namespace tern {
+
+class EventLoop;
+
+class Watcher {
+ public:
+  using Callback = std::function<void(uint32_t ready_bits)>;
+
+  Watcher(EventLoop& loop, int fd);
+  ~Watcher();
+  Watcher(const Watcher&) = delete;
+  Watcher& operator=(const Watcher&) = delete;
+
+  // Starts (or changes) watching for `interest` (ready::readable and/or ready::writable).
+  // Errors: errc::fd_too_large (select), errc::already_in_use (another op owns that direction).
+  std::error_code start(uint32_t interest, bool one_shot, Callback callback);
+  void stop() noexcept;
+  bool active() const noexcept;
+  int fd() const noexcept { return fd_; }
+
+ private:
+  class PollOp;
+  EventLoop& loop_;
+  int fd_;
+  std::unique_ptr<PollOp> op_;
+};
+
+}  // namespace tern

@@ -1,0 +1,177 @@
+// TcpConnection: one connected TCP stream, with libuv's completion-style API on every backend.
+//
+// Reading: read_start(alloc, on_read) asks for a buffer (alloc) only when bytes are there,
+// fills it and hands it back (on_read) with the filled part; end of stream arrives as
+// errc::eof, failures as their system error. Reading stops by itself after either.
+// Writing: write(...) requests are queued per connection and written in order, gathered into
+// one sendmsg; each request's callback runs once its last byte is sent (or with the error that
+// stopped it). A write error closes the connection.
+// Closing is asynchronous: close() stops everything, and on_close runs once no operation can
+// touch the connection any more; queued writes' callbacks get std::errc::operation_canceled.
+//
+// Thread rule: loop thread only, like everything registered with a loop. Owned by the
+// TcpServer or TcpClient that made it, which destroys it after its close callback; a reference
+// is valid until then (use ConnId to refer to a connection that may be gone).
+#pragma once
+
+#include <any>
+#include <array>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "tern/backend/op.h"
+#include "tern/net/inet_address.h"
+#include "tern/net/socket.h"
+
+namespace tern {
+
+class EventLoop;
+class TcpConnection;
+
+// Names a connection of one server: a slot and a generation, so an id kept after its
+// connection closed finds nothing instead of another connection (TcpServer::find).
+struct ConnId {
+  uint32_t slot = UINT32_MAX;
+  uint32_t generation = 0;
+  friend bool operator==(ConnId, ConnId) = default;
+};
+
+using ConstBuffer = std::span<const std::byte>;
+using AllocCallback = std::function<std::span<std::byte>(TcpConnection&, size_t suggested)>;
+using ReadCallback =
+    std::function<void(TcpConnection&, std::error_code, std::span<std::byte> data)>;
+using WriteCallback = std::function<void(TcpConnection&, std::error_code)>;
+using ConnectionCallback = std::function<void(TcpConnection&)>;
+using WaterMarkCallback = std::function<void(TcpConnection&, size_t queued_bytes)>;
+
+class TcpConnection final : private OpHandler, private BufferProvider {
+ public:
+  // Takes a connected, non-blocking socket.
+  TcpConnection(EventLoop& loop, Socket socket);
+  // Destroying an open connection withdraws its operations and closes the fd without running
+  // any callback (teardown); close() is the orderly way.
+  ~TcpConnection();
+  TcpConnection(const TcpConnection&) = delete;
+  TcpConnection& operator=(const TcpConnection&) = delete;
+
+  // --- reading
+  // Reads into the loop's shared scratch buffer: `data` is valid only inside on_read.
+  std::error_code read_start(ReadCallback on_read);
+  // Reads into buffers from `alloc` (libuv's alloc_cb); an empty span from alloc stops reading
+  // with ENOBUFS.
+  std::error_code read_start(AllocCallback alloc, ReadCallback on_read);
+  // No read callback runs after this returns; bytes already received are kept for the next
+  // read_start.
+  void read_stop() noexcept;
+  bool reading() const noexcept { return want_read_; }
+
+  // --- writing
+  // Copies the bytes (only what cannot be sent at once: an empty queue is written through).
+  std::error_code write(std::span<const ConstBuffer> buffers, WriteCallback on_done = {});
+  std::error_code write(ConstBuffer data, WriteCallback on_done = {});
+  std::error_code write(std::string_view text, WriteCallback on_done = {});
+  // Zero-copy: the caller keeps `data` alive and unchanged until on_done runs.
+  std::error_code write_ref(ConstBuffer data, WriteCallback on_done);
+  // Bytes queued and not yet sent.
+  size_t write_queue_bytes() const noexcept { return queued_bytes_; }
+  // on_high runs when the queue grows to `high` bytes or more; on_low when it then falls to
+  // `low` or less. The usual use: stop reading on high, resume on low (backpressure).
+  void set_water_marks(size_t high, size_t low, WaterMarkCallback on_high,
+                       WaterMarkCallback on_low);
+
+  // Half-closes (FIN) once every queued write is sent; reading goes on. Later writes fail
+  // with errc::not_connected.
+  std::error_code shutdown(WriteCallback on_done = {});
+  // Stops reading, cancels queued writes and closes; on_close runs later on the loop.
+  void close() noexcept;
+  void on_close(ConnectionCallback callback) { on_close_ = std::move(callback); }
+  bool closing() const noexcept { return closing_; }
+
+  // --- about
+  EventLoop& loop() const noexcept { return loop_; }
+  int fd() const noexcept { return socket_.fd(); }
+  const InetAddress& local_address() const;  // asked of the kernel once, then cached
+  const InetAddress& peer_address() const;
+  std::error_code set_no_delay(bool on) noexcept { return socket_.set_no_delay(on); }
+  ConnId id() const noexcept { return id_; }
+  // A per-connection slot for the user's state.
+  std::any& context() noexcept { return context_; }
+
+  // For the owner (TcpServer, TcpClient): runs after on_close; usually destroys the connection.
+  void set_release(ConnectionCallback release) { release_ = std::move(release); }
+  void set_id(ConnId id) noexcept { id_ = id; }
+
+ private:
+  struct WriteRequest {
+    std::vector<std::byte> owned;     // copied bytes (capacity kept for reuse)
+    const std::byte* data = nullptr;  // owned.data() or the caller's bytes (write_ref)
+    size_t size = 0;
+    size_t sent = 0;
+    bool shutdown_marker = false;
+    WriteCallback on_done;
+  };
+  static constexpr size_t kMaxIov = 64;
+
+  void on_complete(Op& op, const Completion& completion) override;
+  std::span<std::byte> provide(size_t suggested) override;
+  void on_recv(const Completion& completion);
+  void on_send(const Completion& completion);
+  void deliver(std::error_code error, std::span<std::byte> data);
+  void deliver_stash();
+  void submit_recv();
+
+  std::error_code enqueue(std::span<const ConstBuffer> buffers, size_t skip, WriteCallback cb);
+  WriteRequest& push_request();
+  void pop_request();
+  WriteRequest& front() noexcept { return ring_[head_]; }
+  void advance(size_t bytes);
+  void kick(bool try_first);
+  void fail_writes(std::error_code error);
+  void check_high_water();
+  void check_low_water();
+  void maybe_finish_close();
+  void finish_close();
+
+  EventLoop& loop_;
+  Socket socket_;
+  Op recv_op_;
+  Op send_op_;
+  std::array<iovec, kMaxIov> iov_{};
+  size_t send_asked_ = 0;             // bytes the send in flight asked for
+
+  AllocCallback alloc_;
+  ReadCallback on_read_;
+  bool want_read_ = false;
+  std::vector<std::byte> stash_;      // received while stopped: delivered on read_start
+  std::optional<std::error_code> stashed_end_;
+
+  std::vector<WriteRequest> ring_;    // a power-of-two ring of write requests
+  size_t head_ = 0;
+  size_t count_ = 0;
+  size_t queued_bytes_ = 0;
+  size_t high_water_ = SIZE_MAX;
+  size_t low_water_ = 0;
+  bool above_high_water_ = false;
+  WaterMarkCallback on_high_;
+  WaterMarkCallback on_low_;
+  bool write_closed_ = false;          // shutdown() queued, or a write failed
+
+  bool closing_ = false;
+  bool finish_queued_ = false;
+  std::shared_ptr<char> lifeline_ = std::make_shared<char>();
+  ConnectionCallback on_close_;
+  ConnectionCallback release_;
+  std::any context_;
+  ConnId id_;
+  mutable std::optional<InetAddress> local_;
+  mutable std::optional<InetAddress> peer_;
+};
+
+}  // namespace tern

@@ -1,0 +1,129 @@
+#include "tern/net/acceptor.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "backend/backend.h"
+#include "tern/base/error.h"
+#include "tern/base/logging.h"
+#include "tern/loop/event_loop.h"
+
+namespace tern {
+namespace {
+
+constexpr auto kPauseWhenNoSpareFd = std::chrono::milliseconds(100);
+
+Socket open_spare() { return Socket(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
+
+}  // namespace
+
+Result<Socket> Acceptor::listen(const InetAddress& address, const ListenOptions& options) {
+  auto socket = Socket::tcp(address.family());
+  if (!socket) return socket.error();
+  if (auto error = socket->set_reuse_address(true)) return error;
+  if (options.reuse_port) {
+    if (auto error = socket->set_reuse_port(true)) return error;
+  }
+  if (address.family() == AF_INET6) {
+    int on = 1;
+    ::setsockopt(socket->fd(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+  }
+  if (auto error = socket->bind(address)) return error;
+  if (auto error = socket->listen(options.backlog)) return error;
+  return std::move(socket.value());
+}
+
+Acceptor::Acceptor(EventLoop& loop, Socket listen_socket)
+    : loop_(loop), socket_(std::move(listen_socket)), spare_(open_spare()) {
+  accept_op_.code = OpCode::accept;
+  accept_op_.fd = socket_.fd();
+  accept_op_.multishot = true;
+  accept_op_.try_first = false;  // a fresh listener has no one waiting yet
+  accept_op_.handler = this;
+}
+
+Acceptor::~Acceptor() {
+  loop_.backend().abandon(accept_op_);
+  loop_.cancel(resume_timer_);
+  loop_.backend().forget(socket_.fd());
+}
+
+std::error_code Acceptor::start(AcceptCallback on_accept) {
+  loop_.assert_in_loop_thread("Acceptor::start");
+  on_accept_ = std::move(on_accept);
+  accepting_ = true;
+  return submit();
+}
+
+std::error_code Acceptor::submit() {
+  if (accept_op_.in_flight) return {};
+  return loop_.backend().submit(accept_op_);
+}
+
+void Acceptor::stop() noexcept {
+  accepting_ = false;
+  loop_.cancel(resume_timer_);
+  loop_.backend().cancel(accept_op_);
+}
+
+InetAddress Acceptor::local_address() const {
+  auto address = socket_.local_address();
+  return address ? address.value() : InetAddress{};
+}
+
+void Acceptor::on_complete(Op&, const Completion& completion) {
+  int result = completion.result;
+  if (result >= 0) {
+    Socket accepted(result);
+    if (accepting_) on_accept_(std::move(accepted));
+    return;  // not accepting: the socket closes here
+  }
+  if (result == -EMFILE || result == -ENFILE) {
+    ++fd_exhaustions_;
+    shed_one_connection();
+  } else if (result != -ECANCELED) {
+    log(LogLevel::warn, "accept on %s: %s", local_address().to_string().c_str(),
+        system_error(-result).message().c_str());
+  }
+  bool paused = resume_timer_.valid();
+  if (!completion.more && accepting_ && !paused) {
+    if (auto error = submit()) {
+      log(LogLevel::error, "accept cannot restart: %s", error.message().c_str());
+    }
+  }
+}
+
+// Out of fds: spend the spare on the first waiting connection and close it, so the client
+// hears "closed" now and the backlog does not keep the listener readable forever.
+void Acceptor::shed_one_connection() {
+  if (!spare_.valid()) spare_ = open_spare();
+  if (!spare_.valid()) {
+    pause_then_resume();
+    return;
+  }
+  spare_.reset();
+  int fd = ::accept4(socket_.fd(), nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd >= 0) ::close(fd);
+  spare_ = open_spare();
+  if (!spare_.valid()) pause_then_resume();
+  if (fd_exhaustions_ % 1000 == 1) {  // the first time, then once in a thousand
+    log(LogLevel::warn, "out of file descriptors (%llu times): shedding connections on %s",
+        static_cast<unsigned long long>(fd_exhaustions_), local_address().to_string().c_str());
+  }
+}
+
+void Acceptor::pause_then_resume() {
+  if (!accepting_ || resume_timer_.valid()) return;
+  loop_.backend().cancel(accept_op_);
+  resume_timer_ = loop_.run_after(kPauseWhenNoSpareFd, [this] {
+    resume_timer_ = TimerId{};
+    if (!spare_.valid()) spare_ = open_spare();
+    if (accepting_) submit();
+  });
+}
+
+}  // namespace tern

@@ -1,0 +1,92 @@
+#include "tern/net/inet_address.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include "tern/base/error.h"
+
+namespace tern {
+
+InetAddress::InetAddress() noexcept { storage_.ss_family = AF_INET; }
+
+Result<InetAddress> InetAddress::parse(std::string_view host, uint16_t port) {
+  if (host == "localhost") return loopback_v4(port);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  std::string text(host);
+  InetAddress address;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&address.storage_);
+  if (::inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    return address;
+  }
+  address.storage_ = {};
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address.storage_);
+  if (::inet_pton(AF_INET6, text.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    return address;
+  }
+  return make_error_code(errc::invalid_argument);
+}
+
+InetAddress InetAddress::loopback_v4(uint16_t port) noexcept {
+  InetAddress address;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&address.storage_);
+  v4->sin_family = AF_INET;
+  v4->sin_port = htons(port);
+  v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return address;
+}
+
+InetAddress InetAddress::loopback_v6(uint16_t port) noexcept {
+  InetAddress address;
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address.storage_);
+  v6->sin6_family = AF_INET6;
+  v6->sin6_port = htons(port);
+  v6->sin6_addr = in6addr_loopback;
+  return address;
+}
+
+InetAddress InetAddress::from_sockaddr(const sockaddr* address, socklen_t length) noexcept {
+  InetAddress result;
+  std::memcpy(&result.storage_, address,
+              std::min(static_cast<size_t>(length), sizeof result.storage_));
+  return result;
+}
+
+uint16_t InetAddress::port() const noexcept {
+  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
+}
+
+socklen_t InetAddress::length() const noexcept {
+  return family() == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+std::string InetAddress::host() const {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (family() == AF_INET6) {
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, text,
+                sizeof text);
+  } else {
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, text,
+                sizeof text);
+  }
+  return text;
+}
+
+std::string InetAddress::to_string() const {
+  if (family() == AF_INET6) return "[" + host() + "]:" + std::to_string(port());
+  return host() + ":" + std::to_string(port());
+}
+
+bool operator==(const InetAddress& a, const InetAddress& b) noexcept {
+  return a.length() == b.length() && a.family() == b.family() &&
+         std::memcmp(a.sockaddr_ptr(), b.sockaddr_ptr(), a.length()) == 0;
+}
+
+}  // namespace tern

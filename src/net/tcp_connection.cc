@@ -1,0 +1,401 @@
+#include "tern/net/tcp_connection.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "backend/backend.h"
+#include "tern/base/error.h"
+#include "tern/base/logging.h"
+#include "tern/loop/event_loop.h"
+
+namespace tern {
+namespace {
+
+// A request's copy is given back to the allocator when it grew past this, so one large write
+// does not pin memory for the life of the connection.
+constexpr size_t kKeptCopyCapacity = 64 * 1024;
+
+std::error_code canceled() { return std::make_error_code(std::errc::operation_canceled); }
+
+size_t total_size(std::span<const ConstBuffer> buffers) {
+  size_t total = 0;
+  for (ConstBuffer b : buffers) total += b.size();
+  return total;
+}
+
+}  // namespace
+
+TcpConnection::TcpConnection(EventLoop& loop, Socket socket)
+    : loop_(loop), socket_(std::move(socket)), ring_(4) {
+  recv_op_.code = OpCode::recv;
+  recv_op_.fd = socket_.fd();
+  recv_op_.multishot = true;
+  recv_op_.buffers = this;
+  recv_op_.handler = this;
+  send_op_.fd = socket_.fd();
+  send_op_.handler = this;
+  send_op_.iov = iov_.data();
+}
+
+TcpConnection::~TcpConnection() {
+  if (!socket_.valid()) return;
+  Backend& backend = loop_.backend();
+  backend.abandon(recv_op_);
+  backend.abandon(send_op_);
+  backend.forget(socket_.fd());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+std::error_code TcpConnection::read_start(ReadCallback on_read) {
+  return read_start(AllocCallback{}, std::move(on_read));
+}
+
+std::error_code TcpConnection::read_start(AllocCallback alloc, ReadCallback on_read) {
+  loop_.assert_in_loop_thread("TcpConnection::read_start");
+  if (closing_) return make_error_code(errc::not_connected);
+  alloc_ = std::move(alloc);
+  on_read_ = std::move(on_read);
+  want_read_ = true;
+  if (!stash_.empty() || stashed_end_) {
+    kick(true);  // delivered from the loop, not from inside read_start: a nop completes soon
+    return {};
+  }
+  submit_recv();
+  return {};
+}
+
+void TcpConnection::submit_recv() {
+  if (recv_op_.in_flight || closing_ || stashed_end_) return;
+  if (auto error = loop_.backend().submit(recv_op_)) {
+    stashed_end_ = error;  // reported through the read callback, from the loop
+    kick(true);
+  }
+}
+
+void TcpConnection::read_stop() noexcept {
+  want_read_ = false;
+  loop_.backend().cancel(recv_op_);
+}
+
+std::span<std::byte> TcpConnection::provide(size_t suggested) {
+  if (!alloc_) return loop_.scratch_buffer();
+  return alloc_(*this, suggested);
+}
+
+void TcpConnection::on_recv(const Completion& completion) {
+  if (completion.result > 0) {
+    deliver({}, completion.data);
+  } else if (completion.result == 0) {
+    deliver(make_error_code(errc::eof), {});
+  } else if (completion.result == -ECANCELED) {
+    if (want_read_ && !closing_) submit_recv();  // read_stop then read_start in one iteration
+  } else {
+    deliver(system_error(-completion.result), {});
+  }
+}
+
+// Hands bytes or the end of the stream to the reader, or keeps them for the next read_start if
+// reading was stopped while they were on their way.
+void TcpConnection::deliver(std::error_code error, std::span<std::byte> data) {
+  if (closing_) return;
+  if (!want_read_) {
+    if (error) stashed_end_ = error;
+    else stash_.insert(stash_.end(), data.begin(), data.end());
+    return;
+  }
+  if (error) {
+    want_read_ = false;
+    loop_.backend().cancel(recv_op_);
+  }
+  ReadCallback callback = on_read_;  // the callback may replace on_read_ or close
+  callback(*this, error, data);
+}
+
+void TcpConnection::deliver_stash() {
+  if (!want_read_ || closing_) return;
+  if (!stash_.empty()) {
+    std::vector<std::byte> bytes = std::move(stash_);
+    stash_.clear();
+    deliver({}, bytes);
+  }
+  if (want_read_ && stashed_end_ && !closing_) {
+    std::error_code end = *stashed_end_;
+    stashed_end_.reset();
+    deliver(end, {});
+    return;
+  }
+  submit_recv();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+std::error_code TcpConnection::write(ConstBuffer data, WriteCallback on_done) {
+  return write(std::span<const ConstBuffer>(&data, 1), std::move(on_done));
+}
+
+std::error_code TcpConnection::write(std::string_view text, WriteCallback on_done) {
+  return write(std::as_bytes(std::span<const char>(text.data(), text.size())),
+               std::move(on_done));
+}
+
+std::error_code TcpConnection::write(std::span<const ConstBuffer> buffers, WriteCallback on_done) {
+  loop_.assert_in_loop_thread("TcpConnection::write");
+  if (closing_ || write_closed_) return make_error_code(errc::not_connected);
+  size_t sent = 0;
+  if (count_ == 0 && !send_op_.in_flight) {
+    // Nothing is queued: write through, and copy only what the socket would not take.
+    size_t n = std::min(buffers.size(), kMaxIov);
+    for (size_t i = 0; i < n; ++i) {
+      iov_[i] = iovec{const_cast<std::byte*>(buffers[i].data()), buffers[i].size()};
+    }
+    int result = loop_.backend().try_send(socket_.fd(), iov_.data(), static_cast<int>(n));
+    if (result >= 0) {
+      sent = static_cast<size_t>(result);
+    } else if (result != -EAGAIN && result != -EINTR) {
+      fail_writes(system_error(-result));
+      close();
+      return system_error(-result);
+    }
+    if (sent == total_size(buffers) && !on_done) return {};
+  }
+  return enqueue(buffers, sent, std::move(on_done));
+}
+
+std::error_code TcpConnection::write_ref(ConstBuffer data, WriteCallback on_done) {
+  loop_.assert_in_loop_thread("TcpConnection::write_ref");
+  if (closing_ || write_closed_) return make_error_code(errc::not_connected);
+  WriteRequest& request = push_request();
+  request.data = data.data();
+  request.size = data.size();
+  request.on_done = std::move(on_done);
+  queued_bytes_ += data.size();
+  check_high_water();
+  kick(true);
+  return {};
+}
+
+// Queues the bytes of `buffers` after the first `skip` (already sent) as one request.
+std::error_code TcpConnection::enqueue(std::span<const ConstBuffer> buffers, size_t skip,
+                                       WriteCallback on_done) {
+  bool wrote_through = count_ == 0 && !send_op_.in_flight;
+  WriteRequest& request = push_request();
+  size_t size = total_size(buffers) - skip;
+  request.owned.resize(size);
+  size_t offset = 0;
+  for (ConstBuffer b : buffers) {
+    if (skip >= b.size()) {
+      skip -= b.size();
+      continue;
+    }
+    std::memcpy(request.owned.data() + offset, b.data() + skip, b.size() - skip);
+    offset += b.size() - skip;
+    skip = 0;
+  }
+  request.data = request.owned.data();
+  request.size = size;
+  request.on_done = std::move(on_done);
+  queued_bytes_ += size;
+  check_high_water();
+  // After a write-through that left bytes over, the socket is full: wait for writability.
+  kick(/*try_first=*/!wrote_through || size == 0);
+  return {};
+}
+
+TcpConnection::WriteRequest& TcpConnection::push_request() {
+  if (count_ == ring_.size()) {
+    std::vector<WriteRequest> bigger(ring_.size() * 2);
+    for (size_t i = 0; i < count_; ++i) {
+      bigger[i] = std::move(ring_[(head_ + i) & (ring_.size() - 1)]);
+    }
+    ring_ = std::move(bigger);
+    head_ = 0;
+  }
+  WriteRequest& request = ring_[(head_ + count_) & (ring_.size() - 1)];
+  ++count_;
+  request.sent = 0;
+  request.shutdown_marker = false;
+  return request;
+}
+
+void TcpConnection::pop_request() {
+  WriteRequest& request = front();
+  request.on_done = nullptr;
+  request.data = nullptr;
+  if (request.owned.capacity() > kKeptCopyCapacity) {
+    std::vector<std::byte>().swap(request.owned);
+  }
+  head_ = (head_ + 1) & (ring_.size() - 1);
+  --count_;
+}
+
+// Starts a send of what is queued (up to kMaxIov requests), or a nop when what is queued needs
+// no bytes sent (callbacks of requests written through, a shutdown marker).
+void TcpConnection::kick(bool try_first) {
+  if (send_op_.in_flight || closing_) return;
+  bool stash_waiting = want_read_ && (!stash_.empty() || stashed_end_);
+  if (count_ == 0 && !stash_waiting) return;
+  size_t n = 0;
+  send_asked_ = 0;
+  for (size_t i = 0; i < count_ && n < kMaxIov; ++i) {
+    WriteRequest& request = ring_[(head_ + i) & (ring_.size() - 1)];
+    if (request.shutdown_marker) break;
+    if (request.sent == request.size) continue;
+    iov_[n++] = iovec{const_cast<std::byte*>(request.data + request.sent),
+                      request.size - request.sent};
+    send_asked_ += request.size - request.sent;
+  }
+  send_op_.code = n == 0 ? OpCode::nop : OpCode::send;
+  send_op_.iov_count = static_cast<uint32_t>(n);
+  send_op_.try_first = try_first;
+  if (auto error = loop_.backend().submit(send_op_)) {
+    fail_writes(error);
+    close();
+  }
+}
+
+void TcpConnection::on_send(const Completion& completion) {
+  if (completion.result == -ECANCELED) return;
+  if (completion.result < 0) {
+    fail_writes(system_error(-completion.result));
+    close();
+    return;
+  }
+  size_t sent = static_cast<size_t>(completion.result);
+  bool short_send = sent < send_asked_;  // the socket is full: wait for it to drain
+  advance(sent);
+  deliver_stash();
+  if (!closing_) kick(/*try_first=*/!short_send);
+}
+
+// Counts `bytes` as sent, completing the requests they finish, in order; performs a shutdown
+// when its marker reaches the front.
+void TcpConnection::advance(size_t bytes) {
+  while (count_ > 0 && !closing_) {
+    WriteRequest& request = front();
+    if (request.shutdown_marker) {
+      WriteCallback callback = std::move(request.on_done);
+      pop_request();
+      std::error_code error = socket_.shutdown_write();
+      if (callback) callback(*this, error);
+      continue;
+    }
+    size_t take = std::min(bytes, request.size - request.sent);
+    request.sent += take;
+    bytes -= take;
+    queued_bytes_ -= take;
+    if (request.sent < request.size) break;
+    WriteCallback callback = std::move(request.on_done);
+    pop_request();
+    if (callback) callback(*this, {});
+  }
+  check_low_water();
+}
+
+std::error_code TcpConnection::shutdown(WriteCallback on_done) {
+  loop_.assert_in_loop_thread("TcpConnection::shutdown");
+  if (closing_ || write_closed_) return make_error_code(errc::not_connected);
+  write_closed_ = true;
+  WriteRequest& marker = push_request();
+  marker.shutdown_marker = true;
+  marker.data = nullptr;
+  marker.size = 0;
+  marker.on_done = std::move(on_done);
+  kick(true);
+  return {};
+}
+
+void TcpConnection::fail_writes(std::error_code error) {
+  write_closed_ = true;
+  while (count_ > 0) {
+    WriteCallback callback = std::move(front().on_done);
+    queued_bytes_ -= front().size - front().sent;
+    pop_request();
+    if (callback) callback(*this, error);
+  }
+}
+
+void TcpConnection::set_water_marks(size_t high, size_t low, WaterMarkCallback on_high,
+                                    WaterMarkCallback on_low) {
+  TERN_CHECK(low <= high, "set_water_marks: low (%zu) must not exceed high (%zu)", low, high);
+  high_water_ = high;
+  low_water_ = low;
+  on_high_ = std::move(on_high);
+  on_low_ = std::move(on_low);
+}
+
+void TcpConnection::check_high_water() {
+  if (above_high_water_ || queued_bytes_ < high_water_) return;
+  above_high_water_ = true;
+  if (on_high_) on_high_(*this, queued_bytes_);
+}
+
+void TcpConnection::check_low_water() {
+  if (!above_high_water_ || queued_bytes_ > low_water_) return;
+  above_high_water_ = false;
+  if (on_low_) on_low_(*this, queued_bytes_);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completions and closing
+
+void TcpConnection::on_complete(Op& op, const Completion& completion) {
+  if (&op == &recv_op_) on_recv(completion);
+  else on_send(completion);
+  if (closing_) maybe_finish_close();
+}
+
+void TcpConnection::close() noexcept {
+  if (closing_) return;
+  loop_.assert_in_loop_thread("TcpConnection::close");
+  closing_ = true;
+  want_read_ = false;
+  loop_.backend().cancel(recv_op_);
+  loop_.backend().cancel(send_op_);
+  maybe_finish_close();
+}
+
+// The connection's memory may go only when no op can complete any more (libuv's close_cb rule).
+void TcpConnection::maybe_finish_close() {
+  if (finish_queued_ || recv_op_.in_flight || send_op_.in_flight) return;
+  finish_queued_ = true;
+  // The lifeline guards against an owner that destroys the connection before the closing phase
+  // (a TcpServer destroyed with connections in it).
+  loop_.defer_close([this, alive = std::weak_ptr<char>(lifeline_)] {
+    if (alive.lock()) finish_close();
+  });
+}
+
+void TcpConnection::finish_close() {
+  fail_writes(canceled());
+  loop_.backend().forget(socket_.fd());
+  socket_.reset();
+  if (on_close_) on_close_(*this);
+  if (release_) {
+    ConnectionCallback release = std::move(release_);
+    release(*this);  // may destroy *this: nothing may follow
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// About
+
+const InetAddress& TcpConnection::local_address() const {
+  if (!local_) {
+    auto address = socket_.local_address();
+    local_ = address ? address.value() : InetAddress{};
+  }
+  return *local_;
+}
+
+const InetAddress& TcpConnection::peer_address() const {
+  if (!peer_) {
+    auto address = socket_.peer_address();
+    peer_ = address ? address.value() : InetAddress{};
+  }
+  return *peer_;
+}
+
+}  // namespace tern
