@@ -67,6 +67,7 @@ class EpollPoller final : public Poller {
   static uint32_t from_epoll(uint32_t events) noexcept {
     uint32_t bits = 0;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)) bits |= ready::readable;
+    if (events & EPOLLRDHUP) bits |= ready::read_closed;
     if (events & EPOLLOUT) bits |= ready::writable;
     if (events & EPOLLERR) bits |= ready::error;
     if (events & EPOLLHUP) bits |= ready::hangup;

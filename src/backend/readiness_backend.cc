@@ -189,7 +189,9 @@ size_t ReadinessBackend::wait(bool block) {
   run_attempts();
   deliver_cancellations();
   flush_interest();
-  bool work_pending = !runnable_.empty() || !cancelled_.empty();
+  // Handlers that ran above may have queued work for the loop (a task, a close, stop()) that
+  // the caller's `block` did not know of: then only look, do not sleep.
+  bool work_pending = delivered_ > 0 || !runnable_.empty() || !cancelled_.empty();
   events_.clear();
   if (auto error = poller_->wait(block && !work_pending, events_)) {
     log(LogLevel::error, "%s wait failed: %s", to_string(kind_).data(), error.message().c_str());
@@ -197,7 +199,11 @@ size_t ReadinessBackend::wait(bool block) {
   for (const ReadyEvent& event : events_) {
     uint32_t events = event.events;
     if (events & (ready::error | ready::hangup)) events |= kBothDirections;
-    if (edge_triggered_) state(event.fd).ready |= events & kBothDirections;
+    if (edge_triggered_) {
+      FdState& s = state(event.fd);
+      s.ready |= events & kBothDirections;
+      if (events & ready::read_closed) s.peer_closed = true;
+    }
     perform(event.fd, events);
   }
   return delivered_;
@@ -296,8 +302,10 @@ void ReadinessBackend::run_recv(Op& op) {
     }
     ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
     if (n > 0) {
-      // A short read drained the socket; new data makes a new edge, so no EAGAIN probe is needed.
-      bool drained = static_cast<size_t>(n) < buffer.size();
+      // A short read drained the socket: new data makes a new edge, so no EAGAIN probe is
+      // needed. Unless the peer's FIN came with the same edge: no edge will announce it again,
+      // so read on until recv says 0.
+      bool drained = static_cast<size_t>(n) < buffer.size() && !fds_[fd].peer_closed;
       if (drained) clear_ready(fd, ready::readable);
       bool more = op.multishot;
       complete(op, static_cast<int32_t>(n), more, buffer.first(static_cast<size_t>(n)));

@@ -42,6 +42,7 @@ class ReadinessBackend final : public Backend {
     uint32_t registered = 0;  // interest the poller holds
     uint32_t ready = 0;       // edge-triggered: readiness reported and not yet used up
     uint32_t try_now = 0;     // directions to attempt in this wait without a readiness report
+    bool peer_closed = false; // edge-triggered: the peer's FIN is queued behind the data
     bool dirty = false;       // level-triggered: interest may differ from `registered`
   };
 

@@ -22,6 +22,7 @@ inline constexpr uint32_t readable = 1u << 0;
 inline constexpr uint32_t writable = 1u << 1;
 inline constexpr uint32_t error = 1u << 2;    // reported only: an error is pending on the fd
 inline constexpr uint32_t hangup = 1u << 3;   // reported only: the peer hung up
+inline constexpr uint32_t read_closed = 1u << 4;  // reported only: the peer shut down writing
 }  // namespace ready
 
 enum class OpCode : uint8_t {

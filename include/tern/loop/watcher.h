@@ -5,7 +5,9 @@
 //   watcher.start(tern::ready::readable, /*one_shot=*/false, [&](uint32_t ready) { ... });
 //
 // One-shot: after one report the watcher is inactive until start() is called again (the
-// EPOLLONESHOT discipline: no two reports race for one event). The callback is never called
+// EPOLLONESHOT discipline: no two reports race for one event).
+// The callback must do its I/O until EAGAIN: on the edge-triggered backend a readiness that was
+// reported and not used up is not reported again (level-triggered backends would repeat it). The callback is never called
 // after stop() returns, and a Watcher may be stopped or destroyed at any time on the loop
 // thread, from inside its own callback too. The fd must stay open while the watcher is active.
 #pragma once

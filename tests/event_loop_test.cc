@@ -1,0 +1,223 @@
+// The loop: timers, cross-thread posts, signals, the Reactor API (Watcher), on every backend.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <algorithm>
+
+#include "test_support.h"
+
+namespace tern::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class EventLoopTest : public testing::TestWithParam<BackendKind> {};
+
+TEST_P(EventLoopTest, TimersFireInDeadlineOrder) {
+  EventLoop loop(GetParam());
+  std::vector<int> fired;
+  loop.run_after(30ms, [&] { fired.push_back(30); loop.stop(); });
+  loop.run_after(10ms, [&] { fired.push_back(10); });
+  loop.run_after(20ms, [&] { fired.push_back(20); });
+  loop.run_after(10ms, [&] { fired.push_back(11); });  // same delay, added later: runs later
+  loop.run();
+  EXPECT_EQ(fired, (std::vector<int>{10, 11, 20, 30}));
+}
+
+TEST_P(EventLoopTest, CancelWorksIncludingFromInsideACallback) {
+  EventLoop loop(GetParam());
+  std::vector<std::string> fired;
+  TimerId doomed = loop.run_after(20ms, [&] { fired.push_back("doomed"); });
+  TimerId never = loop.run_after(5ms, [&] { fired.push_back("never"); });
+  EXPECT_TRUE(loop.cancel(never));
+  EXPECT_FALSE(loop.cancel(never)) << "a stale id must not cancel anything";
+  loop.run_after(10ms, [&] {
+    fired.push_back("canceller");
+    EXPECT_TRUE(loop.cancel(doomed));
+  });
+  int ticks = 0;
+  TimerId repeating;
+  repeating = loop.run_every(3ms, [&] {
+    fired.push_back("tick");
+    if (++ticks == 3) EXPECT_TRUE(loop.cancel(repeating));  // cancels itself
+  });
+  loop.run_after(40ms, [&] { loop.stop(); });
+  loop.run();
+  EXPECT_EQ(ticks, 3);
+  EXPECT_EQ(std::count(fired.begin(), fired.end(), "doomed"), 0);
+  EXPECT_EQ(std::count(fired.begin(), fired.end(), "never"), 0);
+  EXPECT_EQ(std::count(fired.begin(), fired.end(), "canceller"), 1);
+}
+
+TEST_P(EventLoopTest, ResetMovesAnIdleTimerLater) {
+  EventLoop loop(GetParam());
+  std::vector<std::string> fired;
+  TimerId idle = loop.run_after(10ms, [&] { fired.push_back("idle"); loop.stop(); });
+  loop.run_after(5ms, [&] {
+    fired.push_back("activity");
+    EXPECT_TRUE(loop.reset(idle, 20ms));
+  });
+  loop.run_after(15ms, [&] { fired.push_back("middle"); });
+  loop.run();
+  EXPECT_EQ(fired, (std::vector<std::string>{"activity", "middle", "idle"}));
+}
+
+TEST_P(EventLoopTest, PostsFromEightThreadsRunExactlyOnceInOrder) {
+  EventLoop loop(GetParam());
+  constexpr int kThreads = 8;
+  constexpr int kPosts = 20000;
+  std::vector<std::vector<int>> seen(kThreads);
+  std::atomic<int> done_threads{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPosts; ++i) {
+        loop.post([&, t, i] { seen[t].push_back(i); });
+      }
+      if (++done_threads == kThreads) loop.post([&] { loop.stop(); });
+    });
+  }
+  loop.run();
+  for (auto& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(seen[t].size(), static_cast<size_t>(kPosts)) << "thread " << t;
+    for (int i = 0; i < kPosts; ++i) ASSERT_EQ(seen[t][i], i) << "thread " << t;
+  }
+}
+
+TEST_P(EventLoopTest, StopFromAnotherThreadWakesABlockedLoop) {
+  EventLoop loop(GetParam());
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(20ms);
+    loop.stop();
+  });
+  loop.run();  // blocks in the wait with nothing to do until stop() wakes it
+  stopper.join();
+  SUCCEED();
+}
+
+TEST_P(EventLoopTest, SignalRunsItsCallbackOnTheLoop) {
+  EventLoop loop(GetParam());
+  std::vector<int> received;
+  std::thread::id ran_on;
+  ASSERT_FALSE(loop.on_signal(SIGUSR1, [&](int signo) {
+    received.push_back(signo);
+    ran_on = std::this_thread::get_id();
+    loop.stop();
+  }));
+  loop.run_after(1ms, [] { ::kill(::getpid(), SIGUSR1); });
+  loop.run_after(10s, [&] { loop.stop(); });  // bound: a lost signal fails, never hangs
+  loop.run();
+  EXPECT_EQ(received, std::vector<int>{SIGUSR1});
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  loop.remove_signal(SIGUSR1);
+}
+
+TEST_P(EventLoopTest, OnSignalRejectsSigkill) {
+  EventLoop loop(GetParam());
+  EXPECT_EQ(loop.on_signal(SIGKILL, [](int) {}), make_error_code(errc::invalid_argument));
+}
+
+// The Reactor contract every backend keeps (edge-triggered ones included): a watcher reports
+// readiness; the callback does the I/O until EAGAIN; one-shot waits for start() again.
+TEST_P(EventLoopTest, WatcherReportsReadinessAndOneShotWaitsForRestart) {
+  EventLoop loop(GetParam());
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+  auto drain = [&] {
+    char buffer[64];
+    while (::read(fds[0], buffer, sizeof buffer) > 0) {
+    }
+  };
+  Watcher watcher(loop, fds[0]);
+  int reports = 0;
+  ASSERT_FALSE(watcher.start(ready::readable, /*one_shot=*/true, [&](uint32_t bits) {
+    EXPECT_TRUE(bits & ready::readable);
+    ++reports;
+  }));
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  for (int i = 0; i < 5; ++i) loop.run_once(false);
+  EXPECT_EQ(reports, 1) << "one-shot: reported once although the pipe stays readable";
+  EXPECT_FALSE(watcher.active());
+  drain();
+  ASSERT_FALSE(watcher.start(ready::readable, /*one_shot=*/false, [&](uint32_t) {
+    ++reports;
+    drain();
+  }));
+  for (int i = 0; i < 3; ++i) loop.run_once(false);
+  EXPECT_EQ(reports, 1) << "nothing to read: nothing to report";
+  ASSERT_EQ(::write(fds[1], "y", 1), 1);
+  for (int i = 0; i < 3; ++i) loop.run_once(false);
+  EXPECT_EQ(reports, 2);
+  ASSERT_EQ(::write(fds[1], "z", 1), 1);
+  for (int i = 0; i < 3; ++i) loop.run_once(false);
+  EXPECT_EQ(reports, 3) << "multishot: reported again on new data";
+  watcher.stop();
+  ASSERT_EQ(::write(fds[1], "w", 1), 1);
+  for (int i = 0; i < 3; ++i) loop.run_once(false);
+  EXPECT_EQ(reports, 3) << "no report after stop()";
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST_P(EventLoopTest, WatcherDestroyedInsideItsCallbackIsSafe) {
+  EventLoop loop(GetParam());
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+  auto watcher = std::make_unique<Watcher>(loop, fds[1]);
+  int reports = 0;
+  ASSERT_FALSE(watcher->start(ready::writable, false, [&](uint32_t) {
+    ++reports;
+    watcher.reset();
+  }));
+  for (int i = 0; i < 3; ++i) loop.run_once(false);
+  EXPECT_EQ(reports, 1);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST_P(EventLoopTest, CallingALoopMethodOffItsThreadAborts) {
+  EXPECT_DEATH(
+      {
+        EventLoop loop(GetParam());
+        std::thread other([&] { loop.run_after(1ms, [] {}); });
+        other.join();
+      },
+      "called off the loop's thread");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, EventLoopTest, testing::ValuesIn(all_backend_kinds()),
+                         backend_test_name);
+
+// select's fd_set holds FD_SETSIZE bits: a larger fd must be refused, not written past the end.
+TEST(SelectBackend, RefusesFdsAtOrAboveFdSetSize) {
+  EventLoop loop(BackendKind::select);
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+  int high = ::fcntl(fds[0], F_DUPFD_CLOEXEC, FD_SETSIZE + 10);
+  ASSERT_GE(high, FD_SETSIZE) << "needs an fd limit above FD_SETSIZE: " << strerror(errno);
+  Watcher watcher(loop, high);
+  EXPECT_EQ(watcher.start(ready::readable, false, [](uint32_t) {}),
+            make_error_code(errc::fd_too_large));
+  EXPECT_FALSE(watcher.active());
+  // The same fd on poll works.
+  EventLoop poll_loop(BackendKind::poll);
+  Watcher poll_watcher(poll_loop, high);
+  EXPECT_FALSE(poll_watcher.start(ready::readable, false, [](uint32_t) {}));
+  poll_watcher.stop();
+  ::close(high);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST(BackendKind, NamesRoundTrip) {
+  for (BackendKind kind : all_backend_kinds()) {
+    EXPECT_EQ(parse_backend_kind(to_string(kind)), kind);
+  }
+  EXPECT_FALSE(parse_backend_kind("kqueue"));
+}
+
+}  // namespace
+}  // namespace tern::test
