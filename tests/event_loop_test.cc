@@ -41,7 +41,9 @@ TEST_P(EventLoopTest, CancelWorksIncludingFromInsideACallback) {
   TimerId repeating;
   repeating = loop.run_every(3ms, [&] {
     fired.push_back("tick");
-    if (++ticks == 3) EXPECT_TRUE(loop.cancel(repeating));  // cancels itself
+    if (++ticks == 3) {
+      EXPECT_TRUE(loop.cancel(repeating));  // cancels itself
+    }
   });
   loop.run_after(40ms, [&] { loop.stop(); });
   loop.run();

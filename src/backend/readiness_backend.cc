@@ -284,9 +284,12 @@ void ReadinessBackend::run_accept(Op& op) {
       clear_ready(fd, ready::readable);
       return;
     }
-    // EMFILE, ENFILE, ENOBUFS...: the handler decides (it may free an fd and want more).
+    // EMFILE, ENFILE, ENOBUFS...: the handler decides what to do (drain the backlog, pause).
+    // No retry from here: with EMFILE the kernel fails even when no one is waiting, so a retry
+    // would spin. The readiness is forgotten; a resubmit with try_first attempts again.
+    clear_ready(fd, ready::readable);
     complete(op, -error, op.multishot);
-    break;
+    return;
   }
   if (edge_triggered_ && still_attached(fd, &op)) queue_try(fd, ready::readable);
 }

@@ -15,7 +15,8 @@
 namespace tern {
 namespace {
 
-constexpr auto kPauseWhenNoSpareFd = std::chrono::milliseconds(100);
+constexpr auto kPause = std::chrono::milliseconds(100);
+constexpr int kMaxShedPerEvent = 256;
 
 Socket open_spare() { return Socket(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
 
@@ -84,10 +85,13 @@ void Acceptor::on_complete(Op&, const Completion& completion) {
   }
   if (result == -EMFILE || result == -ENFILE) {
     ++fd_exhaustions_;
-    shed_one_connection();
+    if (spare_.valid()) shed_waiting_connections();
+    else pause_then_resume();
   } else if (result != -ECANCELED) {
+    // ENOBUFS, ENOMEM, EPERM...: pause rather than retry in a tight loop.
     log(LogLevel::warn, "accept on %s: %s", local_address().to_string().c_str(),
         system_error(-result).message().c_str());
+    pause_then_resume();
   }
   bool paused = resume_timer_.valid();
   if (!completion.more && accepting_ && !paused) {
@@ -97,19 +101,24 @@ void Acceptor::on_complete(Op&, const Completion& completion) {
   }
 }
 
-// Out of fds: spend the spare on the first waiting connection and close it, so the client
-// hears "closed" now and the backlog does not keep the listener readable forever.
-void Acceptor::shed_one_connection() {
-  if (!spare_.valid()) spare_ = open_spare();
-  if (!spare_.valid()) {
-    pause_then_resume();
-    return;
-  }
+// Out of fds: spend the spare fd on the waiting connections, accepting and closing each, so
+// clients hear "closed" now instead of hanging in the backlog, and the listener is not left
+// readable (level-triggered: a spin) or with connections no new edge will announce (edge).
+void Acceptor::shed_waiting_connections() {
   spare_.reset();
-  int fd = ::accept4(socket_.fd(), nullptr, nullptr, SOCK_CLOEXEC);
-  if (fd >= 0) ::close(fd);
+  bool backlog_empty = false;
+  for (int i = 0; i < kMaxShedPerEvent; ++i) {
+    int fd = ::accept4(socket_.fd(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      backlog_empty = errno == EAGAIN;
+      if (errno != EINTR && errno != ECONNABORTED) break;
+      continue;
+    }
+    ::close(fd);
+  }
   spare_ = open_spare();
-  if (!spare_.valid()) pause_then_resume();
+  // No spare (another thread took the fd) or more waiting than one round sheds: come back soon.
+  if (!spare_.valid() || !backlog_empty) pause_then_resume();
   if (fd_exhaustions_ % 1000 == 1) {  // the first time, then once in a thousand
     log(LogLevel::warn, "out of file descriptors (%llu times): shedding connections on %s",
         static_cast<unsigned long long>(fd_exhaustions_), local_address().to_string().c_str());
@@ -119,9 +128,10 @@ void Acceptor::shed_one_connection() {
 void Acceptor::pause_then_resume() {
   if (!accepting_ || resume_timer_.valid()) return;
   loop_.backend().cancel(accept_op_);
-  resume_timer_ = loop_.run_after(kPauseWhenNoSpareFd, [this] {
+  resume_timer_ = loop_.run_after(kPause, [this] {
     resume_timer_ = TimerId{};
     if (!spare_.valid()) spare_ = open_spare();
+    accept_op_.try_first = true;  // connections may be waiting with no new edge to announce them
     if (accepting_) submit();
   });
 }

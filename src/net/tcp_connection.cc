@@ -1,5 +1,7 @@
 #include "tern/net/tcp_connection.h"
 
+#include <sys/ioctl.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -381,6 +383,12 @@ void TcpConnection::finish_close() {
 
 // ---------------------------------------------------------------------------------------------
 // About
+
+size_t TcpConnection::unread_bytes() const noexcept {
+  int in_kernel = 0;
+  if (!socket_.valid() || ::ioctl(socket_.fd(), FIONREAD, &in_kernel) < 0) in_kernel = 0;
+  return static_cast<size_t>(in_kernel) + stash_.size();
+}
 
 const InetAddress& TcpConnection::local_address() const {
   if (!local_) {

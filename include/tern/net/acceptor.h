@@ -1,9 +1,10 @@
 // Acceptor: a listening socket and its multishot accept. Loop thread only.
 //
 // Running out of fds (EMFILE/ENFILE) must neither crash nor spin the listener: a spare fd is
-// kept open; on exhaustion it is closed, the pending connection accepted and closed at once
-// (the client sees a clean close instead of waiting in the backlog), and the spare reopened.
-// When even the spare cannot be had, accepting pauses for a moment and then resumes.
+// kept open; on exhaustion it is closed, the waiting connections are accepted and closed at
+// once (clients see a clean close instead of waiting in the backlog), and the spare reopened.
+// When even the spare cannot be had, or another accept error occurs, accepting pauses for
+// 100 ms and then resumes.
 #pragma once
 
 #include <cstdint>
@@ -46,7 +47,7 @@ class Acceptor final : private OpHandler {
 
  private:
   void on_complete(Op& op, const Completion& completion) override;
-  void shed_one_connection();
+  void shed_waiting_connections();
   void pause_then_resume();
   std::error_code submit();
 

@@ -100,6 +100,8 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   const InetAddress& local_address() const;  // asked of the kernel once, then cached
   const InetAddress& peer_address() const;
   std::error_code set_no_delay(bool on) noexcept { return socket_.set_no_delay(on); }
+  // Bytes received by the kernel and not yet read (FIONREAD), plus any kept after read_stop.
+  size_t unread_bytes() const noexcept;
   ConnId id() const noexcept { return id_; }
   // A per-connection slot for the user's state.
   std::any& context() noexcept { return context_; }

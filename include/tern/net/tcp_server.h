@@ -41,8 +41,9 @@ class TcpServer {
   // Binds, listens and starts accepting: EADDRINUSE and the like come back here.
   std::error_code start();
   void stop_accepting() noexcept;
-  // Stops accepting and reading, lets each connection's queued writes go out (then FIN and
-  // close), closes what is still open at `deadline`, then runs on_drained.
+  // Stops accepting and reading, lets each connection's queued writes go out, sends FIN, then
+  // discards input until the peer closes (a lingering close: no reset destroys what it has not
+  // read yet); closes what is still open at `deadline`, then runs on_drained.
   void drain(Duration deadline, std::function<void()> on_drained);
 
   // The bound address (with the real port when started on port 0).

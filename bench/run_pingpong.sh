@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# run_pingpong.sh: ping-pong echo throughput of tern-echo (one run per backend) against
+# the raw epoll loop (bench/baseline/raw_epoll_echo.c), all measured by the same client
+# (bench/pingpong_client.cc).  Prints a markdown table on stdout; progress on stderr.
+#
+# Every server runs pinned to SERVER_CPU, the client to CLIENT_CPU.  Each server is run
+# ROUNDS times, interleaved (round 1: all servers, round 2: all servers, ...), and the
+# median is reported.  Server CPU time is read from /proc/PID/stat (utime+stime) exactly
+# when the client starts and ends its measured interval (the client's --mark lines).
+#
+# Environment (defaults in brackets):
+#   BUILD [<repo>/build]   RAW_ECHO [$BUILD/bench/raw_epoll_echo]
+#   CLIENT [$BUILD/bench/pingpong_client]   TERN_ECHO [$BUILD/apps/tern-echo]
+#   BACKENDS ["epoll epoll-et poll select"]; set BACKENDS="" to measure the raw loop only
+#   CONNECTIONS [100]  BLOCK [16384]  SECONDS [10]  WARMUP [1]  ROUNDS [3]
+#   PORT_BASE [19000]  SERVER_CPU [0]  CLIENT_CPU [1]  HOST [127.0.0.1]
+#
+# Example: SECONDS=2 ROUNDS=1 BACKENDS="epoll poll" bench/run_pingpong.sh
+set -uo pipefail
+
+# SECONDS is special in bash (it counts up from its initial value), so take the value
+# this script was started with from its original environment, not from $SECONDS.
+MEASURE_SECONDS=$(tr '\0' '\n' < /proc/$$/environ | sed -n 's/^SECONDS=//p' | tail -n 1)
+MEASURE_SECONDS=${MEASURE_SECONDS:-10}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+RAW_ECHO=${RAW_ECHO:-$BUILD/bench/raw_epoll_echo}
+CLIENT=${CLIENT:-$BUILD/bench/pingpong_client}
+TERN_ECHO=${TERN_ECHO:-$BUILD/apps/tern-echo}
+BACKENDS=${BACKENDS-epoll epoll-et poll select}   # note "-": an empty BACKENDS means none
+CONNECTIONS=${CONNECTIONS:-100}
+BLOCK=${BLOCK:-16384}
+WARMUP=${WARMUP:-1}
+ROUNDS=${ROUNDS:-3}
+PORT_BASE=${PORT_BASE:-19000}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+HOST=${HOST:-127.0.0.1}
+START_TIMEOUT=5   # seconds a server gets to start listening
+STOP_TIMEOUT=5    # seconds a server gets to exit after SIGTERM
+
+die() { echo "run_pingpong.sh: $*" >&2; exit 2; }
+log() { echo "$*" >&2; }
+is_number() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
+
+for v in CONNECTIONS BLOCK ROUNDS PORT_BASE SERVER_CPU CLIENT_CPU; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
+done
+is_number "$MEASURE_SECONDS" || die "SECONDS must be a number (got '$MEASURE_SECONDS')"
+is_number "$WARMUP" || die "WARMUP must be a number (got '$WARMUP')"
+(( ROUNDS >= 1 )) || die "ROUNDS must be >= 1"
+[[ -x $RAW_ECHO ]] || die "raw loop not found: $RAW_ECHO (build it, or set BUILD / RAW_ECHO)"
+[[ -x $CLIENT ]] || die "client not found: $CLIENT (build it, or set BUILD / CLIENT)"
+if [[ -n ${BACKENDS// /} && ! -x $TERN_ECHO ]]; then
+  die "tern-echo not found: $TERN_ECHO (build it, set TERN_ECHO, or BACKENDS=\"\" for the raw loop only)"
+fi
+command -v taskset > /dev/null || die "taskset (util-linux) is required"
+CLK_TCK=$(getconf CLK_TCK) || die "getconf CLK_TCK failed"
+
+# Servers: parallel arrays of display name and command (words separated by \x1f).
+NAMES=("raw epoll loop (baseline)")
+CMDS=("$RAW_ECHO"$'\x1f''{PORT}')
+for b in $BACKENDS; do
+  NAMES+=("tern-echo --backend $b")
+  CMDS+=("$TERN_ECHO"$'\x1f''--host'$'\x1f'"$HOST"$'\x1f''--port'$'\x1f''{PORT}'$'\x1f''--backend'$'\x1f'"$b")
+done
+
+# ---------------------------------------------------------------- process hygiene
+SERVER_PID=""
+CLIENT_PID=""
+TMP=$(mktemp -d /tmp/run_pingpong.XXXXXX) || die "mktemp failed"
+
+# Is process $1 still running (a not-yet-reaped zombie still answers kill -0)?
+alive() {
+  kill -0 "$1" 2> /dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2> /dev/null) != Z ]]
+}
+# Sends SIGTERM to $1, waits up to $2 seconds, then SIGKILLs; always reaps it.
+# Sets STOP_STATUS to the exit status and STOP_HOW to "exited" / "killed".
+stop_pid() {
+  local pid=$1 timeout=$2 i
+  STOP_HOW=exited
+  kill -TERM "$pid" 2> /dev/null
+  for (( i = 0; i < timeout * 20; i++ )); do
+    alive "$pid" || break
+    sleep 0.05
+  done
+  if alive "$pid"; then
+    kill -KILL "$pid" 2> /dev/null
+    STOP_HOW=killed
+  fi
+  wait "$pid" 2> /dev/null
+  STOP_STATUS=$?
+}
+
+# shellcheck disable=SC2317  # invoked via trap
+cleanup() {
+  trap - EXIT INT TERM
+  [[ -n $CLIENT_PID ]] && { kill -KILL "$CLIENT_PID" 2> /dev/null; wait "$CLIENT_PID" 2> /dev/null; }
+  [[ -n $SERVER_PID ]] && stop_pid "$SERVER_PID" 2
+  exec 3<&-
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'log "run_pingpong.sh: interrupted"; exit 130' INT
+trap 'log "run_pingpong.sh: terminated"; exit 143' TERM
+
+# ---------------------------------------------------------------- helpers
+# Is any TCP socket (any state) using local port $1?  0 = yes.
+port_in_use() {
+  local hex
+  printf -v hex '%04X' "$1"
+  awk -v p=":$hex" 'FNR > 1 && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
+    /proc/net/tcp /proc/net/tcp6 2> /dev/null
+}
+# Is something listening on local port $1?  0 = yes.
+port_listening() {
+  local hex
+  printf -v hex '%04X' "$1"
+  awk -v p=":$hex" 'FNR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
+    /proc/net/tcp /proc/net/tcp6 2> /dev/null
+}
+NEXT_PORT=$PORT_BASE
+next_free_port() {
+  while port_in_use "$NEXT_PORT"; do
+    (( ++NEXT_PORT < 65536 )) || die "no free port above $PORT_BASE"
+  done
+  PORT=$NEXT_PORT
+  (( ++NEXT_PORT ))
+}
+# utime+stime of process $1 in clock ticks -> TICKS (no fork).
+read_ticks() {
+  local stat rest
+  TICKS=""
+  read -r stat < "/proc/$1/stat" 2> /dev/null || return 1
+  rest=${stat##*) }              # fields from 3 (state) on; comm may contain spaces
+  local -a f
+  read -r -a f <<< "$rest"
+  TICKS=$(( f[11] + f[12] ))     # fields 14 (utime) and 15 (stime)
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m }'; }
+
+CLIENT_ARGS=(--host "$HOST" --connections "$CONNECTIONS" --block "$BLOCK" --seconds "$MEASURE_SECONDS"
+             --warmup "$WARMUP" --cpu "$CLIENT_CPU")
+# Upper bound for one client run: 5 s connect + warm-up + measured + 1 s drain + slack.
+CLIENT_BUDGET=$(awk -v w="$WARMUP" -v s="$MEASURE_SECONDS" 'BEGIN { printf "%d", 5 + w + s + 1 + 10 }')
+
+# One measurement: server index $1, round $2.  Appends to $TMP/mib.$1 and $TMP/cpu.$1.
+run_one() {
+  local idx=$1 round=$2 name=${NAMES[$1]} line result="" status t_start="" t_end="" deadline i
+  local -a cmd
+  next_free_port
+  IFS=$'\x1f' read -r -a cmd <<< "${CMDS[$idx]//\{PORT\}/$PORT}"
+
+  # Start the server pinned to SERVER_CPU (taskset execs it, so $! is the server).
+  taskset -c "$SERVER_CPU" "${cmd[@]}" > "$TMP/server.log" 2>&1 &
+  SERVER_PID=$!
+  for (( i = 0; i < START_TIMEOUT * 20; i++ )); do
+    port_listening "$PORT" && break
+    alive "$SERVER_PID" || break
+    sleep 0.05
+  done
+  if ! port_listening "$PORT" || ! alive "$SERVER_PID"; then
+    stop_pid "$SERVER_PID" 1
+    SERVER_PID=""
+    log "round $round: $name: FAILED to start on port $PORT (status $STOP_STATUS):"
+    sed 's/^/    /' "$TMP/server.log" | head -n 5 >&2
+    echo "$round" >> "$TMP/fail.$idx"
+    return
+  fi
+
+  # Run the client pinned to CLIENT_CPU; read its stdout through a FIFO so that the
+  # server's CPU time is sampled right when the measured interval starts and ends.
+  rm -f "$TMP/fifo"; mkfifo "$TMP/fifo"
+  taskset -c "$CLIENT_CPU" "$CLIENT" "${CLIENT_ARGS[@]}" --port "$PORT" --mark > "$TMP/fifo" 2> "$TMP/client.err" &
+  CLIENT_PID=$!
+  exec 3< "$TMP/fifo"
+  deadline=$(( EPOCHSECONDS + CLIENT_BUDGET ))
+  while (( EPOCHSECONDS < deadline )) && IFS= read -r -t $(( deadline - EPOCHSECONDS )) -u 3 line; do
+    case $line in
+      "MARK measure-start") read_ticks "$SERVER_PID" && t_start=$TICKS ;;
+      "MARK measure-end")   read_ticks "$SERVER_PID" && t_end=$TICKS ;;
+      RESULT*)              result=$line ;;
+      *)                    log "    $line" ;;
+    esac
+  done
+  exec 3<&-
+  # The client has closed its stdout (or ran out of time): give it 3 s to exit.
+  for (( i = 0; i < 60; i++ )); do
+    alive "$CLIENT_PID" || break
+    sleep 0.05
+  done
+  if (( i == 60 )); then
+    log "round $round: $name: client did not finish within its ${CLIENT_BUDGET} s budget, killing it"
+    kill -KILL "$CLIENT_PID" 2> /dev/null
+  fi
+  wait "$CLIENT_PID"
+  status=$?
+  CLIENT_PID=""
+
+  stop_pid "$SERVER_PID" "$STOP_TIMEOUT"
+  SERVER_PID=""
+  local server_note=""
+  if [[ $STOP_HOW == killed ]]; then
+    server_note=" (server ignored SIGTERM, killed)"
+  elif (( STOP_STATUS != 0 )); then
+    server_note=" (server exited with status $STOP_STATUS)"
+  fi
+
+  if (( status != 0 )) || [[ -z $result ]]; then
+    log "round $round: $name: FAILED (client status $status)$server_note"
+    sed 's/^/    /' "$TMP/client.err" | head -n 5 >&2
+    sed 's/^/    server: /' "$TMP/server.log" | head -n 5 >&2
+    echo "$round" >> "$TMP/fail.$idx"
+    return
+  fi
+  local bytes mib secs
+  bytes=$(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' <<< "$result")
+  mib=$(sed -n 's/.* mib_per_s=\([0-9.]*\).*/\1/p' <<< "$result")
+  secs=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<< "$result")
+  echo "$mib" >> "$TMP/mib.$idx"
+  local cpu_txt="server CPU n/a"
+  if [[ -n $t_start && -n $t_end ]] && (( bytes > 0 )); then
+    local cpu busy
+    cpu=$(awk -v t=$(( t_end - t_start )) -v hz="$CLK_TCK" -v b="$bytes" \
+          'BEGIN { printf "%.1f", t * 1e6 / hz / (b / 1048576) }')
+    # Server CPU use over the interval: well below 100% on a busy machine means the
+    # run was disturbed by other load (or the client was the bottleneck).
+    busy=$(awk -v t=$(( t_end - t_start )) -v hz="$CLK_TCK" -v s="$secs" \
+           'BEGIN { if (s > 0) printf "%.0f", 100 * t / hz / s; else print "?" }')
+    echo "$cpu" >> "$TMP/cpu.$idx"
+    cpu_txt="$cpu server CPU-us/MiB (server busy ${busy}% of ${secs} s)"
+  fi
+  log "round $round: $name (port $PORT): $mib MiB/s, $cpu_txt$server_note"
+}
+
+# ---------------------------------------------------------------- main
+log "ping-pong: ${#NAMES[@]} servers x $ROUNDS rounds, $CONNECTIONS connections x $BLOCK B," \
+    "${WARMUP} s warm-up + ${MEASURE_SECONDS} s each; server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU"
+for (( r = 1; r <= ROUNDS; r++ )); do
+  for (( s = 0; s < ${#NAMES[@]}; s++ )); do
+    run_one "$s" "$r"
+  done
+done
+
+raw_median=$(median 2> /dev/null < "$TMP/mib.0")
+env_line="CONNECTIONS=$CONNECTIONS BLOCK=$BLOCK SECONDS=$MEASURE_SECONDS WARMUP=$WARMUP ROUNDS=$ROUNDS"
+env_line+=" BACKENDS=\"$BACKENDS\" SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU PORT_BASE=$PORT_BASE"
+echo "## Ping-pong echo throughput"
+echo
+args=""
+(( $# > 0 )) && args=$(printf ' %q' "$@")
+echo "- command: \`$env_line $0$args\`"
+echo "- client: \`taskset -c $CLIENT_CPU $CLIENT ${CLIENT_ARGS[*]} --port PORT\`"
+echo "- servers: \`taskset -c $SERVER_CPU $RAW_ECHO PORT\`$( [[ -n ${BACKENDS// /} ]] && echo ", \`taskset -c $SERVER_CPU $TERN_ECHO --host $HOST --port PORT --backend X\`")"
+echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); kernel: $(uname -srm); CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(nproc) online)"
+echo "- median of $ROUNDS interleaved rounds; server CPU from /proc/PID/stat utime+stime (CLK_TCK=$CLK_TCK) over the measured interval"
+echo
+echo "| server | MiB/s (median) | ratio to raw loop | server CPU-µs/MiB |"
+echo "|---|---:|---:|---:|"
+overall=0
+for (( s = 0; s < ${#NAMES[@]}; s++ )); do
+  name=${NAMES[$s]}
+  nfail=0
+  [[ -f $TMP/fail.$s ]] && nfail=$(wc -l < "$TMP/fail.$s")
+  (( nfail > 0 )) && { overall=1; name+=" ($nfail/$ROUNDS runs FAILED)"; }
+  if ! mib=$(median 2> /dev/null < "$TMP/mib.$s"); then
+    echo "| $name | FAILED | – | – |"
+    continue
+  fi
+  ratio="–"
+  [[ -n $raw_median ]] && ratio=$(awk -v a="$mib" -v b="$raw_median" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }')
+  cpu=$(median 2> /dev/null < "$TMP/cpu.$s") || cpu=""
+  [[ -n $cpu ]] && cpu=$(awk -v c="$cpu" 'BEGIN { printf "%.0f", c }') || cpu="n/a"
+  printf '| %s | %.1f | %s | %s |\n' "$name" "$mib" "$ratio" "$cpu"
+done
+echo
+echo "Per-round MiB/s:"
+echo
+for (( s = 0; s < ${#NAMES[@]}; s++ )); do
+  vals=""
+  [[ -f $TMP/mib.$s ]] && vals=$(paste -sd ' ' "$TMP/mib.$s")
+  echo "- ${NAMES[$s]}: ${vals:-none}"
+done
+exit "$overall"
