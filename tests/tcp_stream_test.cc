@@ -119,14 +119,7 @@ TEST_P(TcpStreamTest, HalfCloseEchoesEverythingThenEof) {
   Pattern::get().fill(1, 0, sent);
   ASSERT_EQ(::send(fd, sent.data(), sent.size(), MSG_NOSIGNAL), static_cast<ssize_t>(sent.size()));
   ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);
-  std::vector<std::byte> got;
-  std::byte buffer[65536];
-  for (;;) {
-    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    ASSERT_GE(n, 0) << strerror(errno);
-    if (n == 0) break;
-    got.insert(got.end(), buffer, buffer + n);
-  }
+  std::vector<std::byte> got = read_until_eof(fd);
   ::close(fd);
   EXPECT_EQ(got, sent);
 }
@@ -210,15 +203,7 @@ TEST_P(TcpStreamTest, WriteOrderUnderFullSocketBuffer) {
   });
   int fd = connect_blocking(address);
   ASSERT_GE(fd, 0);
-  std::vector<std::byte> got;
-  got.reserve(kRecords * kRecordSize);
-  std::byte buffer[65536];
-  for (;;) {
-    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    ASSERT_GE(n, 0) << strerror(errno);
-    if (n == 0) break;
-    got.insert(got.end(), buffer, buffer + n);
-  }
+  std::vector<std::byte> got = read_until_eof(fd);
   ::close(fd);
   ASSERT_EQ(got.size(), kRecords * kRecordSize);
   EXPECT_TRUE(Pattern::get().matches(0, 0, got));
@@ -350,13 +335,7 @@ TEST_P(TcpStreamTest, ReadStopKeepsBytesForTheNextStart) {
     ASSERT_EQ(::send(fd, message.data() + offset, n, MSG_NOSIGNAL), static_cast<ssize_t>(n));
   }
   ::shutdown(fd, SHUT_WR);
-  std::string echoed;
-  char buffer[65536];
-  for (;;) {
-    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    echoed.append(buffer, static_cast<size_t>(n));
-  }
+  std::string echoed = read_string_until_eof(fd);
   ::close(fd);
   EXPECT_EQ(echoed, message);
   thread.call([&](EventLoop&) { server.reset(); });
@@ -381,13 +360,7 @@ TEST_P(TcpStreamTest, WriteAfterShutdownFails) {
   });
   int fd = connect_blocking(address);
   ASSERT_GE(fd, 0);
-  std::string got;
-  char buffer[64];
-  for (;;) {
-    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    got.append(buffer, static_cast<size_t>(n));
-  }
+  std::string got = read_string_until_eof(fd);
   ::close(fd);
   EXPECT_EQ(got, "bye");
   thread.call([&](EventLoop&) {

@@ -129,6 +129,23 @@ inline int connect_blocking(const InetAddress& address) {
   return fd;
 }
 
+// Reads from a blocking socket until EOF (or an error or timeout, which end it too).
+inline std::vector<std::byte> read_until_eof(int fd) {
+  std::vector<std::byte> got;
+  std::byte buffer[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    got.insert(got.end(), buffer, buffer + n);
+  }
+  return got;
+}
+
+inline std::string read_string_until_eof(int fd) {
+  auto bytes = read_until_eof(fd);
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
 struct EchoLoadResult {
   int connections = 0;
   int completed = 0;        // got back exactly what they sent

@@ -54,22 +54,20 @@ std::error_code Socket::set_keep_alive(bool on) noexcept {
   return set_option(fd_, SOL_SOCKET, SO_KEEPALIVE, on);
 }
 
-Result<InetAddress> Socket::local_address() const {
+namespace {
+
+using NameCall = int (*)(int, sockaddr*, socklen_t*);
+
+Result<InetAddress> socket_name(int fd, NameCall call) {
   sockaddr_storage storage{};
   socklen_t length = sizeof storage;
-  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&storage), &length) < 0) {
-    return last_system_error();
-  }
+  if (call(fd, reinterpret_cast<sockaddr*>(&storage), &length) < 0) return last_system_error();
   return InetAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&storage), length);
 }
 
-Result<InetAddress> Socket::peer_address() const {
-  sockaddr_storage storage{};
-  socklen_t length = sizeof storage;
-  if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&storage), &length) < 0) {
-    return last_system_error();
-  }
-  return InetAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&storage), length);
-}
+}  // namespace
+
+Result<InetAddress> Socket::local_address() const { return socket_name(fd_, ::getsockname); }
+Result<InetAddress> Socket::peer_address() const { return socket_name(fd_, ::getpeername); }
 
 }  // namespace tern
