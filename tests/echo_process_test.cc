@@ -29,6 +29,8 @@
 #include <utility>
 #include <vector>
 
+#include "test_support.h"
+
 #ifndef TERN_ECHO_PATH
 #error "TERN_ECHO_PATH must name the tern-echo binary"
 #endif
@@ -967,10 +969,36 @@ std::string backend_test_name(const ::testing::TestParamInfo<std::string>& info)
   return name;
 }
 
+// 10,000 concurrent connections echoing. The server runs as a child so that it and the client
+// each have the fd limit to themselves (a process here may open 20,000).
+class EchoProcessScaleTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EchoProcessScaleTest, TenThousandConcurrentConnectionsEcho) {
+  constexpr int kConnections = 10000;
+  rlimit limit{};
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur < kConnections + 100) {
+    GTEST_SKIP() << "the fd limit (" << limit.rlim_cur << ") is too low for 10k connections";
+  }
+  EchoServer server;
+  ASSERT_TRUE(server.start(GetParam(), "127.0.0.1", {}, limit.rlim_cur));
+  auto result = tern::test::run_echo_load(tern::InetAddress::loopback_v4(server.port()),
+                                          kConnections, 4096, std::chrono::seconds(300));
+  EXPECT_EQ(result.first_error, "");
+  EXPECT_EQ(result.completed, kConnections);
+  ASSERT_TRUE(server.process().send_signal(SIGTERM));
+  EXPECT_TRUE(server.process().wait(kExitTimeout).exited_with(0));
+}
+
+INSTANTIATE_TEST_SUITE_P(echo_process, EchoProcessScaleTest,
+                         ::testing::Values("epoll", "uring", "aio", "sigio"),
+                         backend_test_name);
+
 INSTANTIATE_TEST_SUITE_P(echo_process, EchoProcessFlagsTest, ::testing::Values("tern-echo"),
                          backend_test_name);
 INSTANTIATE_TEST_SUITE_P(echo_process, EchoProcessTest,
-                         ::testing::Values("select", "poll", "epoll", "epoll-et"),
+                         ::testing::Values("select", "poll", "epoll", "epoll-et", "uring",
+                                           "aio", "sigio"),
                          backend_test_name);
 
 }  // namespace

@@ -214,6 +214,36 @@ TEST(SelectBackend, RefusesFdsAtOrAboveFdSetSize) {
   ::close(fds[1]);
 }
 
+// Regression: a poller error while flushing interest runs handlers, which may start new
+// watches; that used to modify the list being flushed (and lose the new fd's interest).
+TEST(EpollBackend, WatchRefusedWhileFlushingIsReportedAndLaterWatchesStillWork) {
+  EventLoop loop(BackendKind::epoll);
+  char path[] = "/tmp/tern-watch-XXXXXX";
+  int file = ::mkstemp(path);
+  ASSERT_GE(file, 0);
+  ::unlink(path);
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+  Watcher refused(loop, file);
+  Watcher pipe_watcher(loop, fds[0]);
+  uint32_t refused_bits = 0;
+  int pipe_reports = 0;
+  ASSERT_FALSE(refused.start(ready::readable, false, [&](uint32_t bits) {
+    refused_bits = bits;
+    // Started from inside the failing flush.
+    EXPECT_FALSE(pipe_watcher.start(ready::readable, false, [&](uint32_t) { ++pipe_reports; }));
+  }));
+  loop.run_once(false);
+  EXPECT_EQ(refused_bits, ready::error) << "epoll refuses regular files: the watch must say so";
+  EXPECT_FALSE(refused.active());
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  for (int i = 0; i < 3 && pipe_reports == 0; ++i) loop.run_once(false);
+  EXPECT_GE(pipe_reports, 1) << "the watch started during the flush was lost";
+  ::close(file);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
 TEST(BackendKind, NamesRoundTrip) {
   for (BackendKind kind : all_backend_kinds()) {
     EXPECT_EQ(parse_backend_kind(to_string(kind)), kind);

@@ -44,7 +44,7 @@ struct EchoServer {
         }
         return;
       }
-      c.write(ConstBuffer(data));
+      c.write_received(ConstBuffer(data));  // io_uring: keeps the receive buffer until sent
       stats.max_queue = std::max(stats.max_queue, c.write_queue_bytes());
     };
     if (high_water != SIZE_MAX) {

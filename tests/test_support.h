@@ -32,10 +32,11 @@ inline std::string backend_test_name(const testing::TestParamInfo<BackendKind>& 
 // there: loop objects belong to the loop's thread); call() runs more work there and waits.
 class LoopThread {
  public:
-  LoopThread(BackendKind kind, std::function<void(EventLoop&)> setup) {
+  LoopThread(BackendKind kind, std::function<void(EventLoop&)> setup,
+             BackendOptions options = {}) {
     std::promise<void> ready;
-    thread_ = std::thread([&, kind] {
-      EventLoop loop(kind);
+    thread_ = std::thread([&, kind, options] {
+      EventLoop loop(kind, options);
       loop_ = &loop;
       setup(loop);
       ready.set_value();

@@ -3,6 +3,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -17,13 +18,16 @@ struct Options {
   int drain_ms = 5000;
   size_t high_water = 1 << 20;
   bool reuse_port = false;
+  bool strict = false;
+  uint32_t send_zc_threshold = 0;
+  uint32_t recv_buffers = tern::BackendOptions{}.recv_buffer_count;
 };
 
 // Echo with backpressure: stop reading while the peer is not taking our writes.
 void serve(tern::TcpConnection& conn, const Options& options) {
   auto on_read = [](tern::TcpConnection& c, std::error_code error, std::span<std::byte> data) {
     if (!error) {
-      c.write(tern::ConstBuffer(data));
+      c.write_received(tern::ConstBuffer(data));  // io_uring: sent from the receive buffer
     } else if (error == tern::errc::eof) {
       c.shutdown([](tern::TcpConnection& done, std::error_code) { done.close(); });
     } else {
@@ -60,6 +64,19 @@ int parse(int argc, char** argv, Options& options) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_flag("--reuse-port", options.reuse_port, "set SO_REUSEPORT on the listener");
+  app.add_option("--send-zc-threshold", options.send_zc_threshold,
+                 "uring: writes of at least this many bytes use zero-copy SEND_ZC (0: never)")
+      ->capture_default_str();
+  app.add_option("--recv-buffers", options.recv_buffers,
+                 "uring: buffers in the receive ring (a power of two; 16 KiB each)")
+      ->capture_default_str()
+      ->check([](const std::string& text) -> std::string {
+        unsigned long n = std::strtoul(text.c_str(), nullptr, 10);
+        if (n == 0 || n > 32768 || (n & (n - 1)) != 0) return "must be a power of two, 1..32768";
+        return {};
+      });
+  app.add_flag("--strict", options.strict,
+               "refuse to start if the backend is unavailable (uring) instead of falling back");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -84,7 +101,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tern-echo: '%s' is not an IPv4 or IPv6 address\n", options.host.c_str());
     return 2;
   }
-  auto loop = tern::EventLoop::create(*tern::parse_backend_kind(options.backend));
+  tern::BackendOptions backend_options;
+  backend_options.strict = options.strict;
+  backend_options.send_zc_threshold = options.send_zc_threshold;
+  backend_options.recv_buffer_count = options.recv_buffers;
+  auto loop = tern::EventLoop::create(*tern::parse_backend_kind(options.backend), backend_options);
   if (!loop) {
     std::fprintf(stderr, "tern-echo: cannot start the %s backend: %s\n", options.backend.c_str(),
                  loop.error().message().c_str());
@@ -113,8 +134,10 @@ int main(int argc, char** argv) {
   l.on_signal(SIGINT, drain);
   l.on_signal(SIGTERM, drain);
 
+  // The backend in use: epoll where io_uring was asked for and fell back.
   std::printf("tern-echo: listening on %s (backend %s)\n",
-              server.local_address().to_string().c_str(), options.backend.c_str());
+              server.local_address().to_string().c_str(),
+              std::string(tern::to_string(l.backend_kind())).c_str());
   std::fflush(stdout);
   l.run();
   return 0;

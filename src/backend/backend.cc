@@ -12,15 +12,19 @@ struct KindName {
   std::string_view name;
 };
 
-constexpr std::array<KindName, 4> kKinds{{
+constexpr std::array<KindName, 7> kKinds{{
     {BackendKind::select, "select"},
     {BackendKind::poll, "poll"},
     {BackendKind::epoll, "epoll"},
     {BackendKind::epoll_et, "epoll-et"},
+    {BackendKind::uring, "uring"},
+    {BackendKind::aio, "aio"},
+    {BackendKind::sigio, "sigio"},
 }};
 
-constexpr std::array<BackendKind, 4> kAllKinds{BackendKind::select, BackendKind::poll,
-                                               BackendKind::epoll, BackendKind::epoll_et};
+constexpr std::array<BackendKind, 7> kAllKinds{
+    BackendKind::select, BackendKind::poll,  BackendKind::epoll, BackendKind::epoll_et,
+    BackendKind::uring,  BackendKind::aio,   BackendKind::sigio};
 
 }  // namespace
 
@@ -40,15 +44,21 @@ std::optional<BackendKind> parse_backend_kind(std::string_view name) noexcept {
 
 std::span<const BackendKind> all_backend_kinds() noexcept { return kAllKinds; }
 
-std::string_view backend_kind_names() noexcept { return "select|poll|epoll|epoll-et"; }
+std::string_view backend_kind_names() noexcept {
+  return "select|poll|epoll|epoll-et|uring|aio|sigio";
+}
 
-std::unique_ptr<Backend> make_backend(BackendKind kind, std::error_code& error) {
+std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& options,
+                                      std::error_code& error) {
   std::unique_ptr<Poller> poller;
   switch (kind) {
     case BackendKind::select: poller = make_select_poller(error); break;
     case BackendKind::poll: poller = make_poll_poller(error); break;
     case BackendKind::epoll: poller = make_epoll_poller(/*edge_triggered=*/false, error); break;
     case BackendKind::epoll_et: poller = make_epoll_poller(/*edge_triggered=*/true, error); break;
+    case BackendKind::sigio: poller = make_sigio_poller(error); break;
+    case BackendKind::uring: return make_uring_backend(options, error);
+    case BackendKind::aio: return make_aio_backend(options, error);
   }
   if (!poller) return nullptr;
   return std::make_unique<ReadinessBackend>(kind, std::move(poller));

@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "tern/backend/backend_kind.h"
+#include "tern/backend/backend_options.h"
 #include "tern/backend/op.h"
 
 namespace tern {
@@ -19,6 +20,7 @@ class Backend {
   virtual ~Backend() = default;
 
   virtual BackendKind kind() const noexcept = 0;
+  virtual const BackendStats& stats() const noexcept = 0;
 
   // Starts `op`. On success its handler will be called from a later wait(), never from inside
   // submit(). On failure (the fd is out of this backend's range, an op of the same direction is
@@ -40,12 +42,24 @@ class Backend {
   // completions. Every source is bounded per call. Returns how many completions it delivered.
   virtual size_t wait(bool block) = 0;
 
+  // Keeps lent buffer `id` (Completion::buffer_id) out of circulation after the handler returns,
+  // until release_buffer(id); counted, so it may be held more than once. False when the
+  // backend cannot (it lends no such buffers) or should not (its ring runs low): copy instead.
+  virtual bool hold_buffer(uint32_t /*id*/) noexcept { return false; }
+  virtual void release_buffer(uint32_t /*id*/) noexcept {}
+
   // Sends right away if the backend can do so without waiting (readiness backends: one
   // sendmsg); returns bytes sent or -errno (-EAGAIN: queue a send op instead).
   virtual int try_send(int fd, const iovec* iov, int iov_count) noexcept = 0;
 };
 
 // Creates a backend of `kind`, or the error that prevents it (epoll_create1 failing, say).
-std::unique_ptr<Backend> make_backend(BackendKind kind, std::error_code& error);
+// io_uring falls back to epoll (one log line, stats().fallbacks = 1) unless options.strict.
+std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& options,
+                                      std::error_code& error);
+
+// One factory per backend file.
+std::unique_ptr<Backend> make_uring_backend(const BackendOptions& options, std::error_code& error);
+std::unique_ptr<Backend> make_aio_backend(const BackendOptions& options, std::error_code& error);
 
 }  // namespace tern

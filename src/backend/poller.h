@@ -41,5 +41,6 @@ class Poller {
 std::unique_ptr<Poller> make_select_poller(std::error_code& error);
 std::unique_ptr<Poller> make_poll_poller(std::error_code& error);
 std::unique_ptr<Poller> make_epoll_poller(bool edge_triggered, std::error_code& error);
+std::unique_ptr<Poller> make_sigio_poller(std::error_code& error);
 
 }  // namespace tern

@@ -28,7 +28,10 @@ size_t total_length(const iovec* iov, uint32_t count) noexcept {
 }  // namespace
 
 ReadinessBackend::ReadinessBackend(BackendKind kind, std::unique_ptr<Poller> poller)
-    : kind_(kind), poller_(std::move(poller)), edge_triggered_(poller_->edge_triggered()) {
+    : kind_(kind),
+      poller_(std::move(poller)),
+      edge_triggered_(poller_->edge_triggered()),
+      scratch_(std::make_unique<std::byte[]>(kSuggestedReadSize)) {
   events_.reserve(256);
 }
 
@@ -67,6 +70,7 @@ std::error_code ReadinessBackend::submit(Op& op) noexcept {
   op.in_flight = true;
   op.started = false;
   op.cancelling = false;
+  ++stats_.submitted;
   attach(op);
 
   uint32_t attempt = 0;
@@ -158,7 +162,10 @@ void ReadinessBackend::forget(int fd) noexcept {
 }
 
 void ReadinessBackend::flush_interest() {
-  for (int fd : dirty_) {
+  // A batch, like the attempts: a failure's handlers may mark more fds dirty as we go; those
+  // wait for the next flush instead of invalidating this loop.
+  flushing_.swap(dirty_);
+  for (int fd : flushing_) {
     FdState& s = fds_[static_cast<size_t>(fd)];
     if (!s.dirty) continue;
     s.dirty = false;
@@ -172,13 +179,13 @@ void ReadinessBackend::flush_interest() {
     }
     s.registered = wanted;
   }
-  dirty_.clear();
+  flushing_.clear();
 }
 
 void ReadinessBackend::fail_ops(int fd, int error) {
-  FdState& s = fds_[static_cast<size_t>(fd)];
-  if (s.reader) complete(*s.reader, -error, false);
-  if (s.writer) complete(*fds_[static_cast<size_t>(fd)].writer, -error, false);
+  // Index again after each handler: it may have submitted on a higher fd and grown fds_.
+  if (Op* reader = fds_[static_cast<size_t>(fd)].reader) complete(*reader, -error, false);
+  if (Op* writer = fds_[static_cast<size_t>(fd)].writer) complete(*writer, -error, false);
 }
 
 // One wait, in an order that saves system calls: attempts first (an op that completes at once
@@ -193,6 +200,7 @@ size_t ReadinessBackend::wait(bool block) {
   // the caller's `block` did not know of: then only look, do not sleep.
   bool work_pending = delivered_ > 0 || !runnable_.empty() || !cancelled_.empty();
   events_.clear();
+  ++stats_.wait_calls;
   if (auto error = poller_->wait(block && !work_pending, events_)) {
     log(LogLevel::error, "%s wait failed: %s", to_string(kind_).data(), error.message().c_str());
   }
@@ -228,6 +236,7 @@ void ReadinessBackend::deliver_cancellations() {
     op->in_flight = false;
     op->cancelling = false;
     ++delivered_;
+    ++stats_.completions;
     op->handler->on_complete(*op, Completion{-ECANCELED, false, {}});
   }
   cancelling_.clear();
@@ -259,6 +268,7 @@ void ReadinessBackend::complete(Op& op, int32_t result, bool more, std::span<std
     op.in_flight = false;
   }
   ++delivered_;
+  ++stats_.completions;
   op.handler->on_complete(op, Completion{result, more, data});
 }
 
@@ -298,7 +308,8 @@ void ReadinessBackend::run_recv(Op& op) {
   const int fd = op.fd;
   for (int i = 0; i < kMaxReadsPerEvent; ++i) {
     if (!still_attached(fd, &op)) return;
-    std::span<std::byte> buffer = op.buffers->provide(kSuggestedReadSize);
+    std::span<std::byte> buffer = op.buffers ? op.buffers->provide(kSuggestedReadSize)
+                                             : std::span(scratch_.get(), kSuggestedReadSize);
     if (buffer.empty()) {
       complete(op, -ENOBUFS, false);
       return;

@@ -28,12 +28,15 @@ class ReadinessBackend final : public Backend {
   ReadinessBackend(BackendKind kind, std::unique_ptr<Poller> poller);
 
   BackendKind kind() const noexcept override { return kind_; }
+  const BackendStats& stats() const noexcept override { return stats_; }
   std::error_code submit(Op& op) noexcept override;
   void cancel(Op& op) noexcept override;
   void abandon(Op& op) noexcept override;
   void forget(int fd) noexcept override;
   size_t wait(bool block) override;
   int try_send(int fd, const iovec* iov, int iov_count) noexcept override;
+  // This backend stands in for one that could not start (io_uring): counted in stats().
+  void note_fallback() noexcept { ++stats_.fallbacks; }
 
  private:
   struct FdState {
@@ -74,12 +77,15 @@ class ReadinessBackend final : public Backend {
   bool edge_triggered_;
   std::vector<FdState> fds_;          // indexed by fd; may move when it grows
   std::vector<int> dirty_;
+  std::vector<int> flushing_;         // the batch of dirty_ being written to the poller
   std::vector<int> runnable_;         // fds with try_now bits
   std::vector<int> running_;          // the batch of runnable_ being performed
   std::vector<Op*> cancelled_;
   std::vector<Op*> cancelling_;       // the batch of cancelled_ being delivered
   std::vector<ReadyEvent> events_;
+  std::unique_ptr<std::byte[]> scratch_;  // lent to recv ops without a BufferProvider
   size_t delivered_ = 0;
+  BackendStats stats_;
 };
 
 }  // namespace tern

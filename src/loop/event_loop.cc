@@ -12,10 +12,6 @@
 
 namespace tern {
 
-namespace {
-constexpr size_t kScratchSize = 64 * 1024;
-}  // namespace
-
 // The loop's own event sources, watched through the backend like any fd: the timerfd, the
 // eventfd of the task queue and the signalfd. Each is a multishot poll op.
 class LoopSources final : private OpHandler {
@@ -65,29 +61,29 @@ class LoopSources final : private OpHandler {
   Op signal_op_;
 };
 
-Result<std::unique_ptr<EventLoop>> EventLoop::create(BackendKind kind) {
+Result<std::unique_ptr<EventLoop>> EventLoop::create(BackendKind kind, BackendOptions options) {
   std::unique_ptr<EventLoop> loop(new EventLoop(kind, PrivateTag{}));
-  if (auto error = loop->init()) return error;
+  if (auto error = loop->init(options)) return error;
   return loop;
 }
 
 EventLoop::EventLoop(BackendKind kind, PrivateTag)
     : kind_(kind),
       thread_(std::this_thread::get_id()),
-      timers_(std::make_unique<TimerQueue>()),
-      scratch_(std::make_unique<std::byte[]>(kScratchSize)) {}
+      timers_(std::make_unique<TimerQueue>()) {}
 
-EventLoop::EventLoop(BackendKind kind) : EventLoop(kind, PrivateTag{}) {
-  if (auto error = init()) {
+EventLoop::EventLoop(BackendKind kind, BackendOptions options) : EventLoop(kind, PrivateTag{}) {
+  if (auto error = init(options)) {
     fatal("cannot create an event loop on %s: %s", to_string(kind).data(),
           error.message().c_str());
   }
 }
 
-std::error_code EventLoop::init() {
+std::error_code EventLoop::init(const BackendOptions& options) {
   std::error_code error;
-  backend_ = make_backend(kind_, error);
+  backend_ = make_backend(kind_, options, error);
   if (!backend_) return error;
+  kind_ = backend_->kind();
   auto tasks = TaskQueue::create();
   if (!tasks) return tasks.error();
   tasks_ = std::move(tasks.value());
@@ -210,6 +206,6 @@ void EventLoop::run_closing() {
   closing_now_.clear();
 }
 
-std::span<std::byte> EventLoop::scratch_buffer() noexcept { return {scratch_.get(), kScratchSize}; }
+const BackendStats& EventLoop::stats() const noexcept { return backend_->stats(); }
 
 }  // namespace tern

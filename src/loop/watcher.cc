@@ -19,9 +19,12 @@ class Watcher::PollOp final : public Op, private OpHandler {
  private:
   void on_complete(Op&, const Completion& completion) override {
     if (!completion.more) active = false;
-    if (completion.result < 0) return;  // -ECANCELED after stop(), or a poller error
-    Watcher::Callback run = callback;   // the callback may stop, restart or destroy the watcher
-    run(static_cast<uint32_t>(completion.result));
+    if (completion.result == -ECANCELED) return;
+    // A poller that cannot watch the fd (epoll and a regular file: EPERM) ends the watch with
+    // ready::error, so the callback learns of it.
+    uint32_t bits = completion.result < 0 ? ready::error : static_cast<uint32_t>(completion.result);
+    Watcher::Callback run = callback;  // the callback may stop, restart or destroy the watcher
+    run(bits);
   }
 };
 

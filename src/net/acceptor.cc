@@ -86,7 +86,9 @@ void Acceptor::on_complete(Op&, const Completion& completion) {
   if (result == -EMFILE || result == -ENFILE) {
     ++fd_exhaustions_;
     if (spare_.valid()) shed_waiting_connections();
-    else pause_then_resume();
+    // An accept that ended on exhaustion (io_uring) would fail again at once, waiting or not:
+    // the kernel wants a free fd before it looks at the backlog. Re-arm after a pause.
+    if (!spare_.valid() || !completion.more) pause_then_resume();
   } else if (result != -ECANCELED) {
     // ENOBUFS, ENOMEM, EPERM...: pause rather than retry in a tight loop.
     log(LogLevel::warn, "accept on %s: %s", local_address().to_string().c_str(),

@@ -16,6 +16,7 @@ namespace {
 // A request's copy is given back to the allocator when it grew past this, so one large write
 // does not pin memory for the life of the connection.
 constexpr size_t kKeptCopyCapacity = 64 * 1024;
+constexpr size_t kStashPiece = 64 * 1024;
 
 std::error_code canceled() { return std::make_error_code(std::errc::operation_canceled); }
 
@@ -32,7 +33,6 @@ TcpConnection::TcpConnection(EventLoop& loop, Socket socket)
   recv_op_.code = OpCode::recv;
   recv_op_.fd = socket_.fd();
   recv_op_.multishot = true;
-  recv_op_.buffers = this;
   recv_op_.handler = this;
   send_op_.fd = socket_.fd();
   send_op_.handler = this;
@@ -45,6 +45,7 @@ TcpConnection::~TcpConnection() {
   backend.abandon(recv_op_);
   backend.abandon(send_op_);
   backend.forget(socket_.fd());
+  while (count_ > 0) pop_request();  // gives back kept buffers
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -70,6 +71,8 @@ std::error_code TcpConnection::read_start(AllocCallback alloc, ReadCallback on_r
 
 void TcpConnection::submit_recv() {
   if (recv_op_.in_flight || closing_ || stashed_end_) return;
+  // Without an alloc callback the backend lends the buffer (io_uring: from its ring).
+  recv_op_.buffers = alloc_ ? static_cast<BufferProvider*>(this) : nullptr;
   if (auto error = loop_.backend().submit(recv_op_)) {
     stashed_end_ = error;  // reported through the read callback, from the loop
     kick(true);
@@ -82,13 +85,12 @@ void TcpConnection::read_stop() noexcept {
 }
 
 std::span<std::byte> TcpConnection::provide(size_t suggested) {
-  if (!alloc_) return loop_.scratch_buffer();
   return alloc_(*this, suggested);
 }
 
 void TcpConnection::on_recv(const Completion& completion) {
   if (completion.result > 0) {
-    deliver({}, completion.data);
+    deliver({}, completion.data, completion.buffer_id);
   } else if (completion.result == 0) {
     deliver(make_error_code(errc::eof), {});
   } else if (completion.result == -ECANCELED) {
@@ -100,9 +102,10 @@ void TcpConnection::on_recv(const Completion& completion) {
 
 // Hands bytes or the end of the stream to the reader, or keeps them for the next read_start if
 // reading was stopped while they were on their way.
-void TcpConnection::deliver(std::error_code error, std::span<std::byte> data) {
+void TcpConnection::deliver(std::error_code error, std::span<std::byte> data, uint32_t buffer_id) {
   if (closing_) return;
-  if (!want_read_) {
+  // While kept bytes wait, newer ones queue behind them: order is never broken.
+  if (!want_read_ || stash_offset_ < stash_.size()) {
     if (error) stashed_end_ = error;
     else stash_.insert(stash_.end(), data.begin(), data.end());
     return;
@@ -112,17 +115,29 @@ void TcpConnection::deliver(std::error_code error, std::span<std::byte> data) {
     loop_.backend().cancel(recv_op_);
   }
   ReadCallback callback = on_read_;  // the callback may replace on_read_ or close
+  reading_ = data;
+  reading_buffer_ = buffer_id;
   callback(*this, error, data);
+  reading_ = {};
+  reading_buffer_ = kNoBuffer;
 }
 
+// Hands kept bytes to the reader in pieces no larger than one read, so a reader that stops
+// again (backpressure) is not handed more than it would get from the socket.
 void TcpConnection::deliver_stash() {
-  if (!want_read_ || closing_) return;
-  if (!stash_.empty()) {
-    std::vector<std::byte> bytes = std::move(stash_);
-    stash_.clear();
-    deliver({}, bytes);
+  while (want_read_ && !closing_ && stash_offset_ < stash_.size()) {
+    size_t n = std::min(kStashPiece, stash_.size() - stash_offset_);
+    std::span<std::byte> piece(stash_.data() + stash_offset_, n);
+    stash_offset_ += n;
+    ReadCallback callback = on_read_;
+    callback(*this, {}, piece);
   }
-  if (want_read_ && stashed_end_ && !closing_) {
+  if (stash_offset_ == stash_.size()) {
+    stash_.clear();
+    stash_offset_ = 0;
+  }
+  if (!want_read_ || closing_ || stash_offset_ < stash_.size()) return;
+  if (stashed_end_) {
     std::error_code end = *stashed_end_;
     stashed_end_.reset();
     deliver(end, {});
@@ -164,6 +179,26 @@ std::error_code TcpConnection::write(std::span<const ConstBuffer> buffers, Write
     if (sent == total_size(buffers) && !on_done) return {};
   }
   return enqueue(buffers, sent, std::move(on_done));
+}
+
+std::error_code TcpConnection::write_received(ConstBuffer data, WriteCallback on_done) {
+  bool inside_reading = !data.empty() && data.data() >= reading_.data() &&
+                        data.data() + data.size() <= reading_.data() + reading_.size();
+  // Keep the buffer only where a write would copy: a backend that lends kept buffers and
+  // cannot write through. Otherwise write() is as good (it writes through or copies).
+  if (!inside_reading || reading_buffer_ == kNoBuffer || closing_ || write_closed_ ||
+      !loop_.backend().hold_buffer(reading_buffer_)) {
+    return write(data, std::move(on_done));
+  }
+  WriteRequest& request = push_request();
+  request.data = data.data();
+  request.size = data.size();
+  request.held_buffer = reading_buffer_;
+  request.on_done = std::move(on_done);
+  queued_bytes_ += data.size();
+  check_high_water();
+  kick(true);
+  return {};
 }
 
 std::error_code TcpConnection::write_ref(ConstBuffer data, WriteCallback on_done) {
@@ -226,6 +261,10 @@ void TcpConnection::pop_request() {
   WriteRequest& request = front();
   request.on_done = nullptr;
   request.data = nullptr;
+  if (request.held_buffer != kNoBuffer) {
+    loop_.backend().release_buffer(request.held_buffer);
+    request.held_buffer = kNoBuffer;
+  }
   if (request.owned.capacity() > kKeptCopyCapacity) {
     std::vector<std::byte>().swap(request.owned);
   }

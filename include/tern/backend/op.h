@@ -35,10 +35,14 @@ enum class OpCode : uint8_t {
             // a way to run a completion later without a system call
 };
 
+inline constexpr uint32_t kNoBuffer = UINT32_MAX;
+
 struct Completion {
   int32_t result = 0;            // >= 0: bytes, fd or ready bits; < 0: -errno (-ECANCELED ...)
   bool more = false;             // a multishot op stays armed and will complete again
   std::span<std::byte> data;     // recv: the bytes received, a view into the provided buffer
+  uint32_t buffer_id = kNoBuffer;  // recv: the backend's buffer holding `data`, if it lent one
+                                   // that can be kept (Backend::hold_buffer)
 };
 
 struct Op;
@@ -73,13 +77,17 @@ struct Op {
   uint32_t iov_count = 0;
   const sockaddr* addr = nullptr;  // connect: the peer
   socklen_t addr_len = 0;
-  BufferProvider* buffers = nullptr;  // recv
+  BufferProvider* buffers = nullptr;  // recv; nullptr: the backend lends a buffer (a scratch
+                                      // buffer, or io_uring's kernel-chosen ring buffer) that
+                                      // is valid until the handler returns
   OpHandler* handler = nullptr;
 
   // Backend bookkeeping; read-only for the owner.
   bool in_flight = false;       // submitted and its final completion not yet delivered
   bool started = false;         // connect: the connect(2) call has been made
   bool cancelling = false;      // cancel() was called; a -ECANCELED completion is on its way
+  uint64_t backend_slot = 0;    // the backend's own reference to the op (io_uring user_data)
+  msghdr message{};             // send: the backend's message header (must outlive the op)
 };
 
 }  // namespace tern

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "tern/backend/backend_kind.h"
+#include "tern/backend/backend_options.h"
 #include "tern/base/clock.h"
 #include "tern/base/result.h"
 #include "tern/loop/timer_id.h"
@@ -43,8 +44,9 @@ class EventLoop {
  public:
   // Creates a loop on `backend`; aborts with a message if the kernel refuses (use create() to
   // get the error instead).
-  explicit EventLoop(BackendKind backend = BackendKind::epoll);
-  static Result<std::unique_ptr<EventLoop>> create(BackendKind backend);
+  explicit EventLoop(BackendKind backend = BackendKind::epoll, BackendOptions options = {});
+  static Result<std::unique_ptr<EventLoop>> create(BackendKind backend,
+                                                   BackendOptions options = {});
   ~EventLoop();
 
   EventLoop(const EventLoop&) = delete;
@@ -81,20 +83,20 @@ class EventLoop {
   // Aborts with a message naming `what` when called off the loop thread.
   void assert_in_loop_thread(const char* what) const noexcept;
 
+  // The backend in use: the one asked for, or epoll where io_uring fell back.
   BackendKind backend_kind() const noexcept { return kind_; }  // any thread
+  const BackendStats& stats() const noexcept;                 // loop thread
   TimePoint now() const noexcept { return Clock::now(); }       // any thread
   uint64_t iterations() const noexcept { return iterations_; }  // loop thread
 
-  // For tern's own net layer: the backend, and a 64 KiB scratch buffer that reads use when the
-  // user supplies none (its content is valid only inside the read callback).
+  // For tern's own net layer.
   Backend& backend() noexcept { return *backend_; }
-  std::span<std::byte> scratch_buffer() noexcept;
 
  private:
   friend class LoopSources;
   struct PrivateTag {};
   EventLoop(BackendKind kind, PrivateTag);
-  std::error_code init();
+  std::error_code init(const BackendOptions& options);
   void run_timers();
   void arm_timer_fd();
   void run_closing();
@@ -109,7 +111,6 @@ class EventLoop {
   std::unique_ptr<SignalSource> signals_;
   std::vector<Task> closing_;
   std::vector<Task> closing_now_;
-  std::unique_ptr<std::byte[]> scratch_;
   TimePoint armed_deadline_{};
   // Declared last so it is destroyed first: the ops of the sources below point into it.
   std::unique_ptr<LoopSources> sources_;

@@ -6,6 +6,7 @@
 //
 // One-shot: after one report the watcher is inactive until start() is called again (the
 // EPOLLONESHOT discipline: no two reports race for one event).
+// A watch the poller refuses later (epoll and a regular file) ends with ready::error.
 // The callback must do its I/O until EAGAIN: on the edge-triggered backend a readiness that was
 // reported and not used up is not reported again (level-triggered backends would repeat it). The callback is never called
 // after stop() returns, and a Watcher may be stopped or destroyed at any time on the loop

@@ -62,7 +62,8 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   TcpConnection& operator=(const TcpConnection&) = delete;
 
   // --- reading
-  // Reads into the loop's shared scratch buffer: `data` is valid only inside on_read.
+  // Reads into a buffer the backend lends (a scratch buffer, or on io_uring one the kernel
+  // picks from the loop's buffer ring): `data` is valid only inside on_read.
   std::error_code read_start(ReadCallback on_read);
   // Reads into buffers from `alloc` (libuv's alloc_cb); an empty span from alloc stops reading
   // with ENOBUFS.
@@ -79,6 +80,9 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   std::error_code write(std::string_view text, WriteCallback on_done = {});
   // Zero-copy: the caller keeps `data` alive and unchanged until on_done runs.
   std::error_code write_ref(ConstBuffer data, WriteCallback on_done);
+  // For bytes of the read callback that is running (echo, proxying): on io_uring the received
+  // buffer is kept, not copied, until the bytes are sent; elsewhere the same as write().
+  std::error_code write_received(ConstBuffer data, WriteCallback on_done = {});
   // Bytes queued and not yet sent.
   size_t write_queue_bytes() const noexcept { return queued_bytes_; }
   // on_high runs when the queue grows to `high` bytes or more; on_low when it then falls to
@@ -117,6 +121,7 @@ class TcpConnection final : private OpHandler, private BufferProvider {
     size_t size = 0;
     size_t sent = 0;
     bool shutdown_marker = false;
+    uint32_t held_buffer = kNoBuffer;  // a backend buffer kept until this request is sent
     WriteCallback on_done;
   };
   static constexpr size_t kMaxIov = 64;
@@ -125,7 +130,7 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   std::span<std::byte> provide(size_t suggested) override;
   void on_recv(const Completion& completion);
   void on_send(const Completion& completion);
-  void deliver(std::error_code error, std::span<std::byte> data);
+  void deliver(std::error_code error, std::span<std::byte> data, uint32_t buffer_id = kNoBuffer);
   void deliver_stash();
   void submit_recv();
 
@@ -151,7 +156,10 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   AllocCallback alloc_;
   ReadCallback on_read_;
   bool want_read_ = false;
+  std::span<std::byte> reading_;      // the bytes of the read callback that is running
+  uint32_t reading_buffer_ = kNoBuffer;  // and the backend buffer that holds them
   std::vector<std::byte> stash_;      // received while stopped: delivered on read_start
+  size_t stash_offset_ = 0;           // how much of stash_ was delivered
   std::optional<std::error_code> stashed_end_;
 
   std::vector<WriteRequest> ring_;    // a power-of-two ring of write requests

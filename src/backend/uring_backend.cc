@@ -1,0 +1,579 @@
+// The io_uring backend: the kernel performs the I/O and reports completion (the Proactor).
+//
+// Every op maps to one native request: multishot accept; multishot recv drawing from a
+// provided-buffer ring (the kernel picks the buffer, the handler gets a view, the buffer goes
+// back to the ring when the handler returns); sendmsg for gathered writes; connect; multishot
+// POLL_ADD for readiness (so the Reactor runs here too); nop. One io_uring_enter per wait
+// submits everything queued and collects completions together.
+//
+// user_data is a slot index and a generation, not a pointer: a completion for an op that was
+// abandoned (its memory may be gone) finds a newer generation and is dropped, and any ring
+// buffer it carries is recycled. abandon() uses a synchronous cancel, so the kernel never reads
+// a send buffer after its owner freed it.
+//
+// The kernel may end a multishot request on its own (the buffer ring ran dry: -ENOBUFS; or a
+// completion without IORING_CQE_F_MORE). The op is still armed as far as its owner knows, so the
+// backend re-arms it (after the buffers come back, for -ENOBUFS) and counts it.
+//
+// Unavailable io_uring (kernel too old, kernel.io_uring_disabled, seccomp, TERN_URING_UNAVAILABLE
+// set for tests): falls back to epoll with one log line, or refuses with options.strict.
+#include <liburing.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/readiness_backend.h"
+#include "tern/base/error.h"
+#include "tern/base/logging.h"
+
+namespace tern {
+namespace {
+
+constexpr unsigned kSqEntries = 1024;
+constexpr unsigned kCqEntries = 16384;
+constexpr uint16_t kBufferGroup = 1;
+constexpr size_t kMaxCqesPerWait = 512;
+constexpr uint64_t kIgnore = 0;  // user_data of requests whose completion nobody needs
+
+size_t total_length(const Op& op) {
+  size_t total = 0;
+  for (uint32_t i = 0; i < op.iov_count; ++i) total += op.iov[i].iov_len;
+  return total;
+}
+
+uint32_t poll_mask(uint32_t interest) {
+  uint32_t mask = 0;
+  if (interest & ready::readable) mask |= POLLIN | POLLRDHUP;
+  if (interest & ready::writable) mask |= POLLOUT;
+  return mask;
+}
+
+uint32_t ready_bits(int32_t mask) {
+  uint32_t bits = 0;
+  if (mask & (POLLIN | POLLRDHUP | POLLPRI)) bits |= ready::readable;
+  if (mask & POLLRDHUP) bits |= ready::read_closed;
+  if (mask & POLLOUT) bits |= ready::writable;
+  if (mask & POLLERR) bits |= ready::error;
+  if (mask & POLLHUP) bits |= ready::hangup;
+  return bits;
+}
+
+// The provided-buffer ring: `count` buffers of `size` bytes in one mapping, registered as a
+// buffer group; receives draw from it, handlers return to it.
+class BufferRing {
+ public:
+  ~BufferRing() {
+    if (memory_ != MAP_FAILED) ::munmap(memory_, mapping_size_);
+  }
+
+  std::error_code setup(io_uring& ring, uint32_t count, uint32_t size) {
+    count_ = count;
+    size_ = size;
+    size_t ring_bytes = count * sizeof(io_uring_buf);
+    mapping_size_ = ring_bytes + static_cast<size_t>(count) * size;
+    memory_ = ::mmap(nullptr, mapping_size_, PROT_READ | PROT_WRITE,
+                     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (memory_ == MAP_FAILED) return last_system_error();
+    ring_ = static_cast<io_uring_buf_ring*>(memory_);
+    base_ = static_cast<std::byte*>(memory_) + ring_bytes;
+    io_uring_buf_ring_init(ring_);
+    io_uring_buf_reg registration{};
+    registration.ring_addr = reinterpret_cast<uint64_t>(ring_);
+    registration.ring_entries = count;
+    registration.bgid = kBufferGroup;
+    if (int error = io_uring_register_buf_ring(&ring, &registration, 0); error < 0) {
+      return system_error(-error);
+    }
+    for (uint32_t id = 0; id < count; ++id) give_back(static_cast<uint16_t>(id));
+    publish();
+    return {};
+  }
+
+  std::span<std::byte> buffer(uint16_t id) const noexcept {
+    return {base_ + static_cast<size_t>(id) * size_, size_};
+  }
+  void give_back(uint16_t id) noexcept {
+    io_uring_buf_ring_add(ring_, base_ + static_cast<size_t>(id) * size_, size_, id,
+                          io_uring_buf_ring_mask(count_), pending_++);
+  }
+  // Makes the buffers given back visible to the kernel: one store for the whole batch.
+  void publish() noexcept {
+    if (pending_ == 0) return;
+    io_uring_buf_ring_advance(ring_, pending_);
+    pending_ = 0;
+  }
+  bool has_pending() const noexcept { return pending_ > 0; }
+  uint32_t size() const noexcept { return size_; }
+
+ private:
+  void* memory_ = MAP_FAILED;
+  size_t mapping_size_ = 0;
+  io_uring_buf_ring* ring_ = nullptr;
+  std::byte* base_ = nullptr;
+  uint32_t count_ = 0;
+  uint32_t size_ = 0;
+  int pending_ = 0;
+};
+
+class UringBackend final : public Backend {
+ public:
+  UringBackend() = default;
+  ~UringBackend() override {
+    if (ring_ready_) io_uring_queue_exit(&ring_);
+  }
+
+  std::error_code init(const BackendOptions& options);
+
+  BackendKind kind() const noexcept override { return BackendKind::uring; }
+  const BackendStats& stats() const noexcept override { return stats_; }
+  std::error_code submit(Op& op) noexcept override;
+  void cancel(Op& op) noexcept override;
+  void abandon(Op& op) noexcept override;
+  void forget(int) noexcept override {}
+  size_t wait(bool block) override;
+  // The kernel sends (Proactor): nothing is written synchronously, so writes are queued.
+  int try_send(int, const iovec*, int) noexcept override { return -EAGAIN; }
+  bool hold_buffer(uint32_t id) noexcept override;
+  void release_buffer(uint32_t id) noexcept override;
+
+ private:
+  struct Slot {
+    Op* op = nullptr;
+    uint32_t generation = 1;
+    std::span<std::byte> buffer;  // recv into a caller-provided buffer
+    bool zero_copy = false;       // send: SEND_ZC, finished by its notification
+    int32_t zero_copy_result = 0; // send: the result, held until the notification
+  };
+  struct Cqe {
+    uint64_t user_data;
+    int32_t res;
+    uint32_t flags;
+  };
+
+  io_uring_sqe* next_sqe() noexcept;
+  std::error_code arm(Op& op) noexcept;
+  uint32_t take_slot(Op& op);
+  void release_slot(Op& op) noexcept;
+  static uint64_t user_data(uint32_t slot, uint32_t generation) noexcept {
+    return (static_cast<uint64_t>(generation) << 32) | slot;
+  }
+  void dispatch(const Cqe& cqe);
+  void dispatch_recv(Op& op, const Cqe& cqe, Slot& slot);
+  void rearm_or_finish(Op& op);
+  void finish(Op& op, int32_t result, std::span<std::byte> data = {});
+  void deliver(Op& op, int32_t result, bool more, std::span<std::byte> data,
+               uint32_t buffer_id = kNoBuffer);
+  void run_local_completions();
+  void retry_starved();
+  void note_overflow() noexcept;
+
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  BufferRing buffers_;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<Op*> starved_;           // multishot receives ended by -ENOBUFS
+  std::vector<Op*> local_cancels_;     // ops cancelled while not in the kernel
+  std::vector<Op*> local_running_;
+  std::vector<uint16_t> holds_;        // per ring buffer: how many holders keep it
+  uint32_t held_buffers_ = 0;
+  uint32_t dispatching_buffer_ = kNoBuffer;  // the buffer whose handler is running
+  std::vector<Cqe> batch_;
+  std::vector<io_uring_cqe*> peeked_;
+  uint32_t last_overflow_ = 0;
+  uint32_t send_zc_threshold_ = 0;
+  size_t delivered_ = 0;
+  BackendStats stats_;
+};
+
+bool kernel_at_least(int major, int minor) {
+  utsname name{};
+  if (::uname(&name) != 0) return false;
+  int have_major = 0, have_minor = 0;
+  std::sscanf(name.release, "%d.%d", &have_major, &have_minor);
+  return have_major > major || (have_major == major && have_minor >= minor);
+}
+
+std::error_code UringBackend::init(const BackendOptions& options) {
+  if (std::getenv("TERN_URING_UNAVAILABLE")) return std::make_error_code(std::errc::function_not_supported);
+  // Multishot receive with provided buffers: 6.0.
+  if (!kernel_at_least(6, 0)) return std::make_error_code(std::errc::function_not_supported);
+  if (options.recv_buffer_count == 0 || (options.recv_buffer_count & (options.recv_buffer_count - 1)) ||
+      options.recv_buffer_count > 32768) {
+    return make_error_code(errc::invalid_argument);
+  }
+  // Newest flags first; older kernels reject them with EINVAL.
+  const unsigned attempts[] = {
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+      0,
+  };
+  int result = -EINVAL;
+  for (unsigned flags : attempts) {
+    io_uring_params params{};
+    params.flags = flags | IORING_SETUP_CQSIZE;
+    params.cq_entries = kCqEntries;
+    result = io_uring_queue_init_params(kSqEntries, &ring_, &params);
+    if (result != -EINVAL) break;
+    ++stats_.fallbacks;
+  }
+  if (result < 0) return system_error(-result);
+  ring_ready_ = true;
+  io_uring_register_ring_fd(&ring_);  // saves an fd lookup per enter; optional
+  if (auto error = buffers_.setup(ring_, options.recv_buffer_count, options.recv_buffer_size)) {
+    return error;
+  }
+  holds_.assign(options.recv_buffer_count, 0);
+  send_zc_threshold_ = options.send_zc_threshold;
+  batch_.reserve(kMaxCqesPerWait);
+  peeked_.resize(kMaxCqesPerWait);
+  return {};
+}
+
+io_uring_sqe* UringBackend::next_sqe() noexcept {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (sqe) return sqe;
+  io_uring_submit(&ring_);  // the SQ is full: hand it to the kernel and take a fresh entry
+  return io_uring_get_sqe(&ring_);
+}
+
+uint32_t UringBackend::take_slot(Op& op) {
+  uint32_t index;
+  if (!free_slots_.empty()) {
+    index = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    index = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  slots_[index].op = &op;
+  slots_[index].buffer = {};
+  slots_[index].zero_copy = false;
+  op.backend_slot = index;
+  return index;
+}
+
+void UringBackend::release_slot(Op& op) noexcept {
+  Slot& slot = slots_[op.backend_slot];
+  slot.op = nullptr;
+  ++slot.generation;  // completions still in flight for the old generation are dropped
+  free_slots_.push_back(static_cast<uint32_t>(op.backend_slot));
+}
+
+std::error_code UringBackend::submit(Op& op) noexcept {
+  TERN_CHECK(!op.in_flight, "tern: submit of an op that is already in flight (fd %d)", op.fd);
+  TERN_CHECK(op.handler != nullptr, "tern: submit of an op without a handler (fd %d)", op.fd);
+  if (op.fd < 0) return system_error(EBADF);
+  take_slot(op);
+  if (auto error = arm(op)) {
+    release_slot(op);
+    return error;
+  }
+  op.in_flight = true;
+  op.cancelling = false;
+  ++stats_.submitted;
+  return {};
+}
+
+// Queues the native request for `op` (a first submit, or a re-arm of a multishot op).
+std::error_code UringBackend::arm(Op& op) noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  if (!sqe) return std::make_error_code(std::errc::device_or_resource_busy);
+  Slot& slot = slots_[op.backend_slot];
+  switch (op.code) {
+    case OpCode::poll:
+      if (op.multishot) io_uring_prep_poll_multishot(sqe, op.fd, poll_mask(op.interest));
+      else io_uring_prep_poll_add(sqe, op.fd, poll_mask(op.interest));
+      break;
+    case OpCode::accept:
+      if (op.multishot) {
+        io_uring_prep_multishot_accept(sqe, op.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      } else {
+        io_uring_prep_accept(sqe, op.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      }
+      break;
+    case OpCode::recv:
+      if (op.buffers == nullptr) {
+        if (op.multishot) io_uring_prep_recv_multishot(sqe, op.fd, nullptr, 0, 0);
+        else io_uring_prep_recv(sqe, op.fd, nullptr, buffers_.size(), 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = kBufferGroup;
+      } else {
+        // The caller's own buffer (libuv's alloc_cb): one receive at a time, re-armed.
+        slot.buffer = op.buffers->provide(buffers_.size());
+        if (slot.buffer.empty()) {
+          io_uring_prep_nop(sqe);  // completes as -ENOBUFS below (see dispatch_recv)
+          slot.buffer = {};
+          break;
+        }
+        io_uring_prep_recv(sqe, op.fd, slot.buffer.data(), slot.buffer.size(), 0);
+      }
+      break;
+    case OpCode::send:
+      op.message = msghdr{};
+      op.message.msg_iov = const_cast<iovec*>(op.iov);
+      op.message.msg_iovlen = op.iov_count;
+      slot.zero_copy = send_zc_threshold_ != 0 && total_length(op) >= send_zc_threshold_;
+      // MSG_NOSIGNAL: a reset peer gives EPIPE, never SIGPIPE. One buffer: plain SEND spares
+      // the kernel importing a msghdr and an iovec array.
+      if (op.iov_count == 1) {
+        if (slot.zero_copy) {
+          io_uring_prep_send_zc(sqe, op.fd, op.iov[0].iov_base, op.iov[0].iov_len, MSG_NOSIGNAL, 0);
+        } else {
+          io_uring_prep_send(sqe, op.fd, op.iov[0].iov_base, op.iov[0].iov_len, MSG_NOSIGNAL);
+        }
+      } else if (slot.zero_copy) {
+        io_uring_prep_sendmsg_zc(sqe, op.fd, &op.message, MSG_NOSIGNAL);
+      } else {
+        io_uring_prep_sendmsg(sqe, op.fd, &op.message, MSG_NOSIGNAL);
+      }
+      break;
+    case OpCode::connect:
+      io_uring_prep_connect(sqe, op.fd, op.addr, op.addr_len);
+      break;
+    case OpCode::nop:
+      io_uring_prep_nop(sqe);
+      break;
+  }
+  io_uring_sqe_set_data64(sqe, user_data(static_cast<uint32_t>(op.backend_slot), slot.generation));
+  return {};
+}
+
+void UringBackend::cancel(Op& op) noexcept {
+  if (!op.in_flight || op.cancelling) return;
+  op.cancelling = true;
+  auto starved = std::find(starved_.begin(), starved_.end(), &op);
+  if (starved != starved_.end()) {
+    // Not in the kernel: nothing there to cancel; complete it from here.
+    starved_.erase(starved);
+    local_cancels_.push_back(&op);
+    return;
+  }
+  io_uring_sqe* sqe = next_sqe();
+  if (!sqe) return;  // the op still completes by itself; cancelling stays set
+  io_uring_prep_cancel64(sqe, user_data(static_cast<uint32_t>(op.backend_slot),
+                                        slots_[op.backend_slot].generation), 0);
+  io_uring_sqe_set_data64(sqe, kIgnore);
+}
+
+void UringBackend::abandon(Op& op) noexcept {
+  if (!op.in_flight) return;
+  std::erase(starved_, &op);
+  std::erase(local_cancels_, &op);
+  std::erase(local_running_, &op);
+  // The request may still sit in the SQ: hand it to the kernel, then cancel it synchronously
+  // so that nothing the kernel does later can touch the op or its buffers.
+  io_uring_submit(&ring_);
+  io_uring_sync_cancel_reg cancel{};
+  cancel.addr = user_data(static_cast<uint32_t>(op.backend_slot),
+                          slots_[op.backend_slot].generation);
+  cancel.timeout.tv_sec = -1;
+  cancel.timeout.tv_nsec = -1;
+  io_uring_register_sync_cancel(&ring_, &cancel);
+  release_slot(op);
+  op.in_flight = false;
+  op.cancelling = false;
+}
+
+size_t UringBackend::wait(bool block) {
+  delivered_ = 0;
+  buffers_.publish();  // buffers released since the last wait (sends that completed elsewhere)
+  retry_starved();
+  run_local_completions();
+  bool pending = delivered_ > 0 || !local_cancels_.empty() || io_uring_cq_ready(&ring_) > 0;
+  ++stats_.wait_calls;
+  // One io_uring_enter: submits what is queued and collects (or waits for) completions.
+  int result = block && !pending ? io_uring_submit_and_wait(&ring_, 1)
+                                 : io_uring_submit_and_get_events(&ring_);
+  if (result < 0 && result != -EINTR && result != -EAGAIN && result != -EBUSY &&
+      result != -ETIME) {
+    log(LogLevel::error, "io_uring_enter: %s", system_error(-result).message().c_str());
+  }
+  note_overflow();
+  // Copy a bounded batch out and advance the CQ before running handlers, so handlers may
+  // submit, cancel and abandon freely.
+  unsigned n = io_uring_peek_batch_cqe(&ring_, peeked_.data(), kMaxCqesPerWait);
+  batch_.clear();
+  for (unsigned i = 0; i < n; ++i) {
+    batch_.push_back({peeked_[i]->user_data, peeked_[i]->res, peeked_[i]->flags});
+  }
+  io_uring_cq_advance(&ring_, n);
+  for (const Cqe& cqe : batch_) dispatch(cqe);
+  buffers_.publish();
+  return delivered_;
+}
+
+void UringBackend::note_overflow() noexcept {
+  uint32_t overflow = *ring_.cq.koverflow;
+  if (overflow != last_overflow_) {
+    stats_.cq_overflows += overflow - last_overflow_;
+    last_overflow_ = overflow;
+  }
+}
+
+void UringBackend::dispatch(const Cqe& cqe) {
+  if (cqe.user_data == kIgnore) return;
+  uint32_t index = static_cast<uint32_t>(cqe.user_data);
+  uint32_t generation = static_cast<uint32_t>(cqe.user_data >> 32);
+  bool has_buffer = cqe.flags & IORING_CQE_F_BUFFER;
+  Slot* slot = index < slots_.size() ? &slots_[index] : nullptr;
+  if (!slot || slot->generation != generation || !slot->op) {
+    // The op was abandoned: drop the completion, keep the buffer.
+    if (has_buffer) buffers_.give_back(static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
+    return;
+  }
+  Op& op = *slot->op;
+  bool kernel_more = cqe.flags & IORING_CQE_F_MORE;
+  switch (op.code) {
+    case OpCode::recv:
+      dispatch_recv(op, cqe, *slot);
+      return;
+    case OpCode::poll:
+      if (cqe.res >= 0 && op.multishot && !kernel_more && !op.cancelling) {
+        deliver(op, static_cast<int32_t>(ready_bits(cqe.res)), true, {});
+        rearm_or_finish(op);
+        return;
+      }
+      if (kernel_more) deliver(op, static_cast<int32_t>(ready_bits(cqe.res)), true, {});
+      else finish(op, cqe.res >= 0 ? static_cast<int32_t>(ready_bits(cqe.res)) : cqe.res);
+      return;
+    case OpCode::accept:
+      // Faithful to the kernel: when a multishot accept ends, the owner (Acceptor) re-arms it
+      // or pauses, as it judges (EMFILE).
+      if (kernel_more) deliver(op, cqe.res, true, {});
+      else finish(op, cqe.res);
+      return;
+    case OpCode::send:
+      if (slot->zero_copy && !(cqe.flags & IORING_CQE_F_NOTIF) && kernel_more) {
+        // SEND_ZC's result: the pages may still be in use; finish at the notification.
+        slot->zero_copy_result = cqe.res;
+        return;
+      }
+      finish(op, slot->zero_copy && (cqe.flags & IORING_CQE_F_NOTIF) ? slot->zero_copy_result
+                                                                     : cqe.res);
+      return;
+    case OpCode::connect:
+    case OpCode::nop:
+      finish(op, cqe.res);
+      return;
+  }
+}
+
+void UringBackend::dispatch_recv(Op& op, const Cqe& cqe, Slot& slot) {
+  bool kernel_more = cqe.flags & IORING_CQE_F_MORE;
+  std::span<std::byte> data;
+  bool has_buffer = cqe.flags & IORING_CQE_F_BUFFER;
+  uint16_t buffer_id = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+  if (has_buffer) data = buffers_.buffer(buffer_id);
+  else data = slot.buffer;
+  int32_t res = cqe.res;
+  if (op.buffers != nullptr && slot.buffer.empty() && res >= 0) res = -ENOBUFS;  // alloc said no
+
+  if (res == -ENOBUFS && op.buffers == nullptr) {
+    // The ring ran dry; buffers come back as handlers return. Re-arm then, quietly.
+    ++stats_.enobufs;
+    if (!kernel_more) {
+      if (op.cancelling) finish(op, -ECANCELED);
+      else starved_.push_back(&op);
+    }
+    return;
+  }
+  if (res > 0) {
+    bool armed = op.multishot && !op.cancelling;
+    dispatching_buffer_ = has_buffer ? buffer_id : kNoBuffer;
+    deliver(op, res, armed || kernel_more, data.first(static_cast<size_t>(res)),
+            dispatching_buffer_);
+    dispatching_buffer_ = kNoBuffer;
+    // The handler has returned: the buffer goes back unless someone keeps it (a queued send).
+    if (has_buffer && holds_[buffer_id] == 0) buffers_.give_back(buffer_id);
+    if (!kernel_more) {
+      if (armed) rearm_or_finish(op);
+      else finish(op, op.cancelling ? -ECANCELED : 0, {});
+    }
+    return;
+  }
+  if (has_buffer) buffers_.give_back(buffer_id);
+  if (kernel_more) return;  // a zero-length completion inside a live multishot: nothing to say
+  finish(op, res);          // 0: end of stream; < 0: the error (-ECANCELED included)
+}
+
+// A multishot op the kernel ended while its owner still wants it: arm it again.
+void UringBackend::rearm_or_finish(Op& op) {
+  if (!op.in_flight) return;  // the handler abandoned it
+  if (op.cancelling) {
+    finish(op, -ECANCELED);
+    return;
+  }
+  ++stats_.rearms;
+  if (arm(op)) finish(op, -ENOMEM);
+}
+
+void UringBackend::finish(Op& op, int32_t result, std::span<std::byte> data) {
+  release_slot(op);
+  op.in_flight = false;
+  op.cancelling = false;
+  deliver(op, result, false, data);
+}
+
+void UringBackend::deliver(Op& op, int32_t result, bool more, std::span<std::byte> data,
+                           uint32_t buffer_id) {
+  ++delivered_;
+  ++stats_.completions;
+  op.handler->on_complete(op, Completion{result, more, data, buffer_id});
+}
+
+// Holding is refused once half the ring is held: connections whose peers read slowly must not
+// starve every other connection of receive buffers.
+bool UringBackend::hold_buffer(uint32_t id) noexcept {
+  if (id >= holds_.size() || held_buffers_ * 2 >= holds_.size()) return false;
+  if (holds_[id]++ == 0) ++held_buffers_;
+  return true;
+}
+
+void UringBackend::release_buffer(uint32_t id) noexcept {
+  if (id >= holds_.size() || holds_[id] == 0) return;
+  if (--holds_[id] != 0) return;
+  --held_buffers_;
+  // Released inside its own handler: dispatch_recv gives it back when the handler returns.
+  if (id != dispatching_buffer_) buffers_.give_back(static_cast<uint16_t>(id));
+}
+
+void UringBackend::retry_starved() {
+  if (starved_.empty()) return;
+  std::vector<Op*> waiting;
+  waiting.swap(starved_);
+  for (Op* op : waiting) {
+    if (arm(*op)) finish(*op, -ENOMEM);
+  }
+}
+
+void UringBackend::run_local_completions() {
+  local_running_.swap(local_cancels_);
+  for (size_t i = 0; i < local_running_.size(); ++i) finish(*local_running_[i], -ECANCELED);
+  local_running_.clear();
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_uring_backend(const BackendOptions& options, std::error_code& error) {
+  auto backend = std::make_unique<UringBackend>();
+  std::error_code failure = backend->init(options);
+  if (!failure) return backend;
+  if (options.strict) {
+    error = failure;
+    return nullptr;
+  }
+  log(LogLevel::warn, "io_uring unavailable (%s): falling back to epoll",
+      failure.message().c_str());
+  auto fallback = make_backend(BackendKind::epoll, options, error);
+  if (fallback) static_cast<ReadinessBackend&>(*fallback).note_fallback();
+  return fallback;
+}
+
+}  // namespace tern

@@ -1,0 +1,160 @@
+// io_uring specifics: the provided-buffer ring running dry, closing with ops in flight, the
+// fallback when io_uring is unavailable, and the counters.
+#include <stdlib.h>
+
+#include "test_support.h"
+
+namespace tern::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// An echo server on io_uring, with the loop's counters readable from the test thread.
+struct UringEcho {
+  explicit UringEcho(BackendOptions options)
+      : thread(
+            BackendKind::uring,
+            [&](EventLoop& loop) {
+              kind = loop.backend_kind();
+              server = std::make_unique<TcpServer>(loop, InetAddress::loopback_v4(0));
+              server->on_connection([](TcpConnection& conn) {
+                conn.read_start([](TcpConnection& c, std::error_code error, std::span<std::byte> d) {
+                  if (error) {
+                    c.close();
+                    return;
+                  }
+                  c.write_received(ConstBuffer(d));
+                });
+              });
+              start_error = server->start();
+              address = server->local_address();
+            },
+            options) {}
+  ~UringEcho() {
+    thread.call([this](EventLoop&) { server.reset(); });
+  }
+  BackendStats stats() {
+    return thread.call([](EventLoop& loop) { return loop.stats(); });
+  }
+
+  BackendKind kind{};
+  std::unique_ptr<TcpServer> server;
+  std::error_code start_error;
+  InetAddress address;
+  LoopThread thread;
+};
+
+bool uring_available() {
+  auto loop = EventLoop::create(BackendKind::uring, BackendOptions{.strict = true});
+  return loop.ok();
+}
+
+// 1000 connections sending at once into a ring of 16 buffers: the ring runs dry again and
+// again (-ENOBUFS), receives are re-armed as buffers come back, and every byte arrives in order.
+TEST(Uring, BufferRingExhaustionLosesNothing) {
+  if (!uring_available()) GTEST_SKIP() << "io_uring is not available here";
+  BackendOptions options;
+  options.recv_buffer_count = 16;
+  options.recv_buffer_size = 4096;
+  UringEcho echo(options);
+  ASSERT_FALSE(echo.start_error);
+  ASSERT_EQ(echo.kind, BackendKind::uring);
+  auto result = run_echo_load(echo.address, 1000, 64 * 1024, 300s);
+  EXPECT_EQ(result.first_error, "");
+  EXPECT_EQ(result.completed, 1000);
+  BackendStats stats = echo.stats();
+  EXPECT_GT(stats.enobufs, 0u) << "the ring never ran dry: the test proved nothing";
+  EXPECT_GT(stats.submitted, 1000u);
+  EXPECT_GT(stats.completions, stats.submitted);  // multishot: many completions per submit
+}
+
+// close() and destruction while a multishot recv and a send are in the kernel: the memory is
+// released only after their completions (close) or a synchronous cancel (destruction). ASan
+// watches for a use after free.
+TEST(Uring, CloseWithRecvAndSendInFlight) {
+  if (!uring_available()) GTEST_SKIP() << "io_uring is not available here";
+  auto closes = std::make_shared<int>(0);
+  auto canceled = std::make_shared<int>(0);
+  std::unique_ptr<TcpServer> server;
+  InetAddress address;
+  LoopThread thread(BackendKind::uring, [&](EventLoop& loop) {
+    server = std::make_unique<TcpServer>(loop, InetAddress::loopback_v4(0));
+    TcpServer* srv = server.get();
+    server->on_connection([closes, canceled, srv, &loop](TcpConnection& conn) {
+      conn.on_close([closes](TcpConnection&) { ++*closes; });
+      conn.read_start([](TcpConnection&, std::error_code, std::span<std::byte>) {});
+      std::string big(16 << 20, 'z');  // far more than the socket takes: the send stays queued
+      conn.write(big, [canceled](TcpConnection&, std::error_code error) {
+        if (error) ++*canceled;
+      });
+      // Close from a timer, after the recv and the send have reached the kernel.
+      loop.run_after(20ms, [srv, id = conn.id()] {
+        if (TcpConnection* c = srv->find(id)) c->close();
+      });
+    });
+    ASSERT_FALSE(server->start());
+    address = server->local_address();
+  });
+  int fd = connect_blocking(address);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 500 && thread.call([&](EventLoop&) { return *closes; }) == 0; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  thread.call([&](EventLoop&) {
+    EXPECT_EQ(*closes, 1);
+    EXPECT_EQ(*canceled, 1);
+    EXPECT_EQ(server->connection_count(), 0u);
+  });
+  // A second connection is destroyed with its ops in flight (teardown: abandon).
+  int second = connect_blocking(address);
+  ASSERT_GE(second, 0);
+  for (int i = 0; i < 500 && thread.call([&](EventLoop&) { return server->connection_count(); }) == 0; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  thread.call([&](EventLoop&) { server.reset(); });
+  ::close(fd);
+  ::close(second);
+}
+
+// Zero-copy sends (SEND_ZC, finished by the kernel's notification) deliver every byte in order.
+TEST(Uring, ZeroCopySendsEchoCorrectly) {
+  if (!uring_available()) GTEST_SKIP() << "io_uring is not available here";
+  BackendOptions options;
+  options.send_zc_threshold = 1;  // every send
+  UringEcho echo(options);
+  ASSERT_FALSE(echo.start_error);
+  auto result = run_echo_load(echo.address, 100, 1 << 20);
+  EXPECT_EQ(result.first_error, "");
+  EXPECT_EQ(result.completed, 100);
+}
+
+// io_uring reported unavailable: the loop falls back to epoll, says so once, and serves.
+TEST(Uring, FallbackToEpollStillServes) {
+  ::setenv("TERN_URING_UNAVAILABLE", "1", 1);
+  UringEcho echo(BackendOptions{});
+  ::unsetenv("TERN_URING_UNAVAILABLE");
+  ASSERT_FALSE(echo.start_error);
+  EXPECT_EQ(echo.kind, BackendKind::epoll);
+  EXPECT_EQ(echo.stats().fallbacks, 1u);
+  auto result = run_echo_load(echo.address, 50, 100000);
+  EXPECT_EQ(result.first_error, "");
+  EXPECT_EQ(result.completed, 50);
+}
+
+TEST(Uring, StrictRefusesInsteadOfFallingBack) {
+  ::setenv("TERN_URING_UNAVAILABLE", "1", 1);
+  auto loop = EventLoop::create(BackendKind::uring, BackendOptions{.strict = true});
+  ::unsetenv("TERN_URING_UNAVAILABLE");
+  EXPECT_FALSE(loop.ok());
+  EXPECT_EQ(loop.error(), std::errc::function_not_supported);
+}
+
+TEST(Uring, RejectsABufferCountThatIsNotAPowerOfTwo) {
+  if (!uring_available()) GTEST_SKIP() << "io_uring is not available here";
+  auto loop = EventLoop::create(BackendKind::uring,
+                                BackendOptions{.strict = true, .recv_buffer_count = 1000});
+  EXPECT_EQ(loop.error(), make_error_code(errc::invalid_argument));
+}
+
+}  // namespace
+}  // namespace tern::test
