@@ -288,8 +288,6 @@ class AioBackend final : public Backend, private OpHandler {
     Op* reader = nullptr;
     Op* writer = nullptr;
   };
-
-  static uint32_t directions(const Op& op) noexcept;
   FdState& fd_state(int fd);
   Slot* allocate_slot() noexcept;
   void free_slot(Slot& s) noexcept;
@@ -381,18 +379,6 @@ AioBackend::~AioBackend() {
   ::close(signal_fd_);
 }
 
-uint32_t AioBackend::directions(const Op& op) noexcept {
-  switch (op.code) {
-    case OpCode::poll: return op.interest & kBothDirections;
-    case OpCode::accept:
-    case OpCode::recv: return ready::readable;
-    case OpCode::send:
-    case OpCode::connect:
-    case OpCode::nop: return ready::writable;
-  }
-  return 0;
-}
-
 AioBackend::FdState& AioBackend::fd_state(int fd) {
   if (static_cast<size_t>(fd) >= fds_.size()) fds_.resize(static_cast<size_t>(fd) + 64);
   return fds_[static_cast<size_t>(fd)];
@@ -468,7 +454,7 @@ std::error_code AioBackend::submit(Op& op) noexcept {
   TERN_CHECK(!op.in_flight, "tern: submit of an op that is already in flight (fd %d)", op.fd);
   TERN_CHECK(op.handler != nullptr, "tern: submit of an op without a handler (fd %d)", op.fd);
   if (op.fd < 0) return system_error(EBADF);
-  uint32_t dirs = directions(op);
+  uint32_t dirs = directions_of(op);
   if (dirs == 0) return make_error_code(errc::invalid_argument);
   FdState& f = fd_state(op.fd);
   if (((dirs & ready::readable) && f.reader) || ((dirs & ready::writable) && f.writer)) {

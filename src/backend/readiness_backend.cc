@@ -40,24 +40,12 @@ ReadinessBackend::FdState& ReadinessBackend::state(int fd) {
   return fds_[static_cast<size_t>(fd)];
 }
 
-uint32_t ReadinessBackend::directions(const Op& op) noexcept {
-  switch (op.code) {
-    case OpCode::poll: return op.interest & kBothDirections;
-    case OpCode::accept:
-    case OpCode::recv: return ready::readable;
-    case OpCode::send:
-    case OpCode::connect:
-    case OpCode::nop: return ready::writable;
-  }
-  return 0;
-}
-
 std::error_code ReadinessBackend::submit(Op& op) noexcept {
   TERN_CHECK(!op.in_flight, "tern: submit of an op that is already in flight (fd %d)", op.fd);
   TERN_CHECK(op.handler != nullptr, "tern: submit of an op without a handler (fd %d)", op.fd);
   if (op.fd < 0) return system_error(EBADF);
   if (auto error = poller_->check_fd(op.fd)) return error;
-  uint32_t dirs = directions(op);
+  uint32_t dirs = directions_of(op);
   if (dirs == 0) return make_error_code(errc::invalid_argument);
   FdState& s = state(op.fd);
   if (((dirs & ready::readable) && s.reader) || ((dirs & ready::writable) && s.writer)) {
@@ -89,11 +77,11 @@ std::error_code ReadinessBackend::submit(Op& op) noexcept {
 // What an op needs the poller for: nothing for a nop, which completes without readiness.
 uint32_t ReadinessBackend::interest_of(const Op* op) noexcept {
   if (op == nullptr || op->code == OpCode::nop) return 0;
-  return directions(*op);
+  return directions_of(*op);
 }
 
 void ReadinessBackend::attach(Op& op) noexcept {
-  uint32_t dirs = directions(op);
+  uint32_t dirs = directions_of(op);
   FdState& s = fds_[static_cast<size_t>(op.fd)];
   if (dirs & ready::readable) s.reader = &op;
   if (dirs & ready::writable) s.writer = &op;

@@ -50,7 +50,6 @@ class ReadinessBackend final : public Backend {
   };
 
   FdState& state(int fd);
-  static uint32_t directions(const Op& op) noexcept;
   static uint32_t interest_of(const Op* op) noexcept;
   void run_attempts();
   void deliver_cancellations();

@@ -90,4 +90,19 @@ struct Op {
   msghdr message{};             // send: the backend's message header (must outlive the op)
 };
 
+// The directions an op occupies on its fd (ready:: bits). Readiness-based backends allow one op
+// per direction per fd: a reader (poll for readable, accept, recv) and a writer (poll for
+// writable, send, connect, nop).
+constexpr uint32_t directions_of(const Op& op) noexcept {
+  switch (op.code) {
+    case OpCode::poll: return op.interest & (ready::readable | ready::writable);
+    case OpCode::accept:
+    case OpCode::recv: return ready::readable;
+    case OpCode::send:
+    case OpCode::connect:
+    case OpCode::nop: return ready::writable;
+  }
+  return 0;
+}
+
 }  // namespace tern
