@@ -128,6 +128,22 @@ TEST(Uring, ZeroCopySendsEchoCorrectly) {
   EXPECT_EQ(result.completed, 100);
 }
 
+// Fixed files: every connection's fd is registered on its first op and unregistered before it
+// is closed; fd numbers are reused across connections, so stale registrations would show.
+TEST(Uring, FixedFilesEchoAcrossConnectionChurn) {
+  if (!uring_available()) GTEST_SKIP() << "io_uring is not available here";
+  BackendOptions options;
+  options.fixed_files = true;
+  UringEcho echo(options);
+  ASSERT_FALSE(echo.start_error);
+  for (int round = 0; round < 5; ++round) {  // each round reuses the fd numbers of the last
+    auto result = run_echo_load(echo.address, 100, 64 * 1024);
+    ASSERT_EQ(result.first_error, "") << "round " << round;
+    ASSERT_EQ(result.completed, 100);
+  }
+  EXPECT_EQ(echo.stats().fallbacks, 0u);
+}
+
 // io_uring reported unavailable: the loop falls back to epoll, says so once, and serves.
 TEST(Uring, FallbackToEpollStillServes) {
   ::setenv("TERN_URING_UNAVAILABLE", "1", 1);

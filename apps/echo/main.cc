@@ -20,6 +20,7 @@ struct Options {
   bool reuse_port = false;
   bool strict = false;
   uint32_t send_zc_threshold = 0;
+  bool fixed_files = false;
   uint32_t recv_buffers = tern::BackendOptions{}.recv_buffer_count;
 };
 
@@ -75,6 +76,8 @@ int parse(int argc, char** argv, Options& options) {
         if (n == 0 || n > 32768 || (n & (n - 1)) != 0) return "must be a power of two, 1..32768";
         return {};
       });
+  app.add_flag("--fixed-files", options.fixed_files,
+               "uring: register fds in the ring's fixed-file table (two syscalls per connection)");
   app.add_flag("--strict", options.strict,
                "refuse to start if the backend is unavailable (uring) instead of falling back");
   try {
@@ -105,6 +108,7 @@ int main(int argc, char** argv) {
   backend_options.strict = options.strict;
   backend_options.send_zc_threshold = options.send_zc_threshold;
   backend_options.recv_buffer_count = options.recv_buffers;
+  backend_options.fixed_files = options.fixed_files;
   auto loop = tern::EventLoop::create(*tern::parse_backend_kind(options.backend), backend_options);
   if (!loop) {
     std::fprintf(stderr, "tern-echo: cannot start the %s backend: %s\n", options.backend.c_str(),

@@ -20,6 +20,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 
 #include <algorithm>
@@ -135,7 +136,7 @@ class UringBackend final : public Backend {
   std::error_code submit(Op& op) noexcept override;
   void cancel(Op& op) noexcept override;
   void abandon(Op& op) noexcept override;
-  void forget(int) noexcept override {}
+  void forget(int fd) noexcept override;
   size_t wait(bool block) override;
   // The kernel sends (Proactor): nothing is written synchronously, so writes are queued.
   int try_send(int, const iovec*, int) noexcept override { return -EAGAIN; }
@@ -158,6 +159,8 @@ class UringBackend final : public Backend {
 
   io_uring_sqe* next_sqe() noexcept;
   std::error_code arm(Op& op) noexcept;
+  void enable_fixed_files();
+  bool use_fixed_file(int fd) noexcept;
   uint32_t take_slot(Op& op);
   void release_slot(Op& op) noexcept;
   static uint64_t user_data(uint32_t slot, uint32_t generation) noexcept {
@@ -188,6 +191,7 @@ class UringBackend final : public Backend {
   std::vector<io_uring_cqe*> peeked_;
   uint32_t last_overflow_ = 0;
   uint32_t send_zc_threshold_ = 0;
+  std::vector<bool> registered_;       // fixed-file table: fd -> registered at index fd
   size_t delivered_ = 0;
   BackendStats stats_;
 };
@@ -231,6 +235,7 @@ std::error_code UringBackend::init(const BackendOptions& options) {
   }
   holds_.assign(options.recv_buffer_count, 0);
   send_zc_threshold_ = options.send_zc_threshold;
+  if (options.fixed_files) enable_fixed_files();
   batch_.reserve(kMaxCqesPerWait);
   peeked_.resize(kMaxCqesPerWait);
   return {};
@@ -341,8 +346,44 @@ std::error_code UringBackend::arm(Op& op) noexcept {
       io_uring_prep_nop(sqe);
       break;
   }
+  if (use_fixed_file(op.fd)) {
+    sqe->fd = op.fd;  // the table index: fds are registered at their own number
+    sqe->flags |= IOSQE_FIXED_FILE;
+  }
   io_uring_sqe_set_data64(sqe, user_data(static_cast<uint32_t>(op.backend_slot), slot.generation));
   return {};
+}
+
+// A sparse table as large as the fd limit, so an fd can sit at its own number.
+void UringBackend::enable_fixed_files() {
+  rlimit limit{};
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  unsigned size = static_cast<unsigned>(std::min<rlim_t>(limit.rlim_cur, 1u << 20));
+  if (io_uring_register_files_sparse(&ring_, size) < 0) {
+    ++stats_.fallbacks;  // the slower path: plain fds
+    return;
+  }
+  registered_.assign(size, false);
+}
+
+// Registers `fd` on its first op; false (use the plain fd) when there is no table or no room.
+bool UringBackend::use_fixed_file(int fd) noexcept {
+  if (static_cast<size_t>(fd) >= registered_.size()) return false;
+  if (registered_[static_cast<size_t>(fd)]) return true;
+  if (io_uring_register_files_update(&ring_, static_cast<unsigned>(fd), &fd, 1) != 1) {
+    return false;
+  }
+  registered_[static_cast<size_t>(fd)] = true;
+  return true;
+}
+
+void UringBackend::forget(int fd) noexcept {
+  if (static_cast<size_t>(fd) >= registered_.size() || !registered_[static_cast<size_t>(fd)]) {
+    return;
+  }
+  int none = -1;
+  io_uring_register_files_update(&ring_, static_cast<unsigned>(fd), &none, 1);
+  registered_[static_cast<size_t>(fd)] = false;
 }
 
 void UringBackend::cancel(Op& op) noexcept {

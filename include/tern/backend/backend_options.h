@@ -17,6 +17,9 @@ struct BackendOptions {
   // on loopback the kernel copies anyway and zero-copy only adds the notification (measured:
   // docs/benchmarks.md); worth trying with a real NIC and large writes.
   uint32_t send_zc_threshold = 0;
+  // io_uring: register each fd in the ring's fixed-file table on its first op (and unregister
+  // it before close), so requests skip the per-op fd lookup. Two system calls per fd.
+  bool fixed_files = false;
 };
 
 // Per-loop counters, read on the loop thread (EventLoop::stats()).
