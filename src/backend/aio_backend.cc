@@ -312,6 +312,8 @@ class AioBackend final : public Backend, private OpHandler {
   void complete_request(uint64_t tag);
   void finish_recv(Slot& s, int32_t result);
   void finish_send(Slot& s, int32_t result);
+  template <class Step>
+  void continue_unless_cancelled(Slot& s, Step step);
   void deliver_pending();
   void post_queued();
   void take_parked();
@@ -791,6 +793,17 @@ void AioBackend::complete_request(uint64_t tag) {
   else finish_send(s, result);
 }
 
+// Takes an op's next step (`step` returns 0 or an errno) unless the op is being cancelled, and
+// finishes the op with the step's error if it fails.
+template <class Step>
+void AioBackend::continue_unless_cancelled(Slot& s, Step step) {
+  if (s.op->cancelling) {
+    finish(s, -ECANCELED);
+  } else if (int error = step()) {
+    finish(s, -error);
+  }
+}
+
 void AioBackend::finish_recv(Slot& s, int32_t result) {
   Op& op = *s.op;
   if (result > 0) {
@@ -802,32 +815,19 @@ void AioBackend::finish_recv(Slot& s, int32_t result) {
     uint32_t use = s.use;
     deliver_more(s, result, data);
     if (s.use != use) return;  // abandoned (and maybe reused) inside the handler
-    if (op.cancelling) {
-      finish(s, -ECANCELED);
-    } else if (int error = post(s)) {
-      finish(s, -error);
-    }
+    continue_unless_cancelled(s, [&] { return post(s); });
     return;
   }
   if (result == -EAGAIN || result == -EWOULDBLOCK || result == -EINTR) {
-    if (op.cancelling) {
-      finish(s, -ECANCELED);
-    } else if (int error = wait_ready(s, ready::readable)) {
-      finish(s, -error);
-    }
+    continue_unless_cancelled(s, [&] { return wait_ready(s, ready::readable); });
     return;
   }
   finish(s, result);  // 0: end of stream; -ECANCELED (aio_cancel); a socket error
 }
 
 void AioBackend::finish_send(Slot& s, int32_t result) {
-  Op& op = *s.op;
   if (result == -EAGAIN || result == -EWOULDBLOCK || result == -EINTR) {
-    if (op.cancelling) {
-      finish(s, -ECANCELED);
-    } else if (int error = wait_ready(s, ready::writable)) {
-      finish(s, -error);
-    }
+    continue_unless_cancelled(s, [&] { return wait_ready(s, ready::writable); });
     return;
   }
   finish(s, result);  // bytes written (maybe short), -ECANCELED, EPIPE, ECONNRESET...
