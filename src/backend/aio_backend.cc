@@ -312,6 +312,8 @@ class AioBackend final : public Backend, private OpHandler {
   void complete_request(uint64_t tag);
   void finish_recv(Slot& s, int32_t result);
   void finish_send(Slot& s, int32_t result);
+  Op& retire(Slot& s);
+  void deliver(Op& op, const Completion& completion);
   template <class Step>
   void continue_unless_cancelled(Slot& s, Step step);
   void deliver_pending();
@@ -672,16 +674,26 @@ void AioBackend::queue_final(Slot& s, int32_t result) {
 // Delivers the final completion of s's op; the slot is free when the handler runs (the
 // handler may submit the op again).
 void AioBackend::finish(Slot& s, int32_t result, std::span<std::byte> data) {
-  Op* op = s.op;
   auto buffer = std::move(s.buffer);  // keeps `data` valid until the handler returns
-  release_fd(*op);
-  op->in_flight = false;
-  op->cancelling = false;
+  Op& op = retire(s);
+  deliver(op, Completion{result, false, data});
+  if (buffer) give_buffer(std::move(buffer));
+}
+
+// Ends s's op and frees the slot, so that its handler may submit the op again.
+Op& AioBackend::retire(Slot& s) {
+  Op& op = *s.op;
+  release_fd(op);
+  op.in_flight = false;
+  op.cancelling = false;
   free_slot(s);
+  return op;
+}
+
+void AioBackend::deliver(Op& op, const Completion& completion) {
   ++delivered_;
   ++stats_.completions;
-  op->handler->on_complete(*op, Completion{result, false, data});
-  if (buffer) give_buffer(std::move(buffer));
+  op.handler->on_complete(op, completion);
 }
 
 // Delivers a completion with more = true; the caller checks s afterwards (the handler may
@@ -690,9 +702,7 @@ void AioBackend::deliver_more(Slot& s, int32_t result, std::span<std::byte> data
   Op* op = s.op;
   uint32_t use = s.use;
   auto buffer = std::move(s.buffer);
-  ++delivered_;
-  ++stats_.completions;
-  op->handler->on_complete(*op, Completion{result, true, data});
+  deliver(*op, Completion{result, true, data});
   if (buffer) {
     if (s.use == use && !s.buffer) s.buffer = std::move(buffer);
     else give_buffer(std::move(buffer));
@@ -729,17 +739,9 @@ void AioBackend::on_complete(Op& op, const Completion& completion) {
 }
 
 void AioBackend::forward_proxy(Slot& s, const Completion& completion) {
-  Op* op = s.op;
-  if (op == nullptr) return;
-  if (!completion.more) {
-    release_fd(*op);
-    op->in_flight = false;
-    op->cancelling = false;
-    free_slot(s);
-  }
-  ++delivered_;
-  ++stats_.completions;
-  op->handler->on_complete(*op, completion);
+  if (s.op == nullptr) return;
+  Op& op = completion.more ? *s.op : retire(s);
+  deliver(op, completion);
 }
 
 // Sorts one siginfo read from the signalfd: this backend's go to `ours` (dropped if null); another
