@@ -510,14 +510,14 @@ class EchoServer {
              << "no 'listening on' line within " << kStartTimeout.count()
              << " s; stdout so far: '" << child_.stdout_text() << "'";
     }
-    // tern-echo: listening on 127.0.0.1:PORT (backend NAME)   ([::1]:PORT for IPv6)
+    // tern-echo: listening on 127.0.0.1:PORT (backend NAME, model ...)   ([::1]:PORT for IPv6)
     const std::string prefix = "tern-echo: listening on ";
-    const std::string suffix = " (backend " + backend + ")";
-    if (line->rfind(prefix, 0) != 0 || line->size() < prefix.size() + suffix.size() ||
-        line->compare(line->size() - suffix.size(), suffix.size(), suffix) != 0) {
+    const std::string backend_part = " (backend " + backend + ",";
+    size_t at = line->find(backend_part);
+    if (line->rfind(prefix, 0) != 0 || at == std::string::npos || at < prefix.size()) {
       return ::testing::AssertionFailure() << "unexpected first line: '" << *line << "'";
     }
-    std::string address = line->substr(prefix.size(), line->size() - prefix.size() - suffix.size());
+    std::string address = line->substr(prefix.size(), at - prefix.size());
     size_t colon = address.rfind(':');
     if (colon == std::string::npos) {
       return ::testing::AssertionFailure() << "no port in '" << *line << "'";

@@ -15,3 +15,7 @@
 #include "tern/net/tcp_client.h"
 #include "tern/net/tcp_connection.h"
 #include "tern/net/tcp_server.h"
+#include "tern/codec/codec.h"
+#include "tern/patterns/handler.h"
+#include "tern/patterns/server.h"
+#include "tern/patterns/server_options.h"

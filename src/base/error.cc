@@ -15,6 +15,8 @@ class Category final : public std::error_category {
       case errc::already_in_use: return "an operation of this kind is already in flight on this fd";
       case errc::not_connected: return "connection is closing or closed";
       case errc::invalid_argument: return "invalid argument";
+      case errc::message_too_large: return "message longer than the codec's limit";
+      case errc::unanswered: return "the handler dropped its reply without answering";
     }
     return "unknown tern error";
   }

@@ -18,9 +18,25 @@ namespace {
 constexpr auto kPause = std::chrono::milliseconds(100);
 constexpr int kMaxShedPerEvent = 256;
 
-Socket open_spare() { return Socket(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
-
 }  // namespace
+
+Socket open_spare_fd() { return Socket(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
+
+bool shed_backlog(int listen_fd, Socket& spare) {
+  spare.reset();
+  bool backlog_empty = false;
+  for (int i = 0; i < kMaxShedPerEvent; ++i) {
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      backlog_empty = errno == EAGAIN;
+      if (errno != EINTR && errno != ECONNABORTED) break;
+      continue;
+    }
+    ::close(fd);
+  }
+  spare = open_spare_fd();
+  return backlog_empty && spare.valid();
+}
 
 Result<Socket> Acceptor::listen(const InetAddress& address, const ListenOptions& options) {
   auto socket = Socket::tcp(address.family());
@@ -39,7 +55,7 @@ Result<Socket> Acceptor::listen(const InetAddress& address, const ListenOptions&
 }
 
 Acceptor::Acceptor(EventLoop& loop, Socket listen_socket)
-    : loop_(loop), socket_(std::move(listen_socket)), spare_(open_spare()) {
+    : loop_(loop), socket_(std::move(listen_socket)), spare_(open_spare_fd()) {
   accept_op_.code = OpCode::accept;
   accept_op_.fd = socket_.fd();
   accept_op_.multishot = true;
@@ -107,20 +123,9 @@ void Acceptor::on_complete(Op&, const Completion& completion) {
 // clients hear "closed" now instead of hanging in the backlog, and the listener is not left
 // readable (level-triggered: a spin) or with connections no new edge will announce (edge).
 void Acceptor::shed_waiting_connections() {
-  spare_.reset();
-  bool backlog_empty = false;
-  for (int i = 0; i < kMaxShedPerEvent; ++i) {
-    int fd = ::accept4(socket_.fd(), nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      backlog_empty = errno == EAGAIN;
-      if (errno != EINTR && errno != ECONNABORTED) break;
-      continue;
-    }
-    ::close(fd);
-  }
-  spare_ = open_spare();
+  bool backlog_empty = shed_backlog(socket_.fd(), spare_);
   // No spare (another thread took the fd) or more waiting than one round sheds: come back soon.
-  if (!spare_.valid() || !backlog_empty) pause_then_resume();
+  if (!backlog_empty) pause_then_resume();
   if (fd_exhaustions_ % 1000 == 1) {  // the first time, then once in a thousand
     log(LogLevel::warn, "out of file descriptors (%llu times): shedding connections on %s",
         static_cast<unsigned long long>(fd_exhaustions_), local_address().to_string().c_str());
@@ -132,7 +137,7 @@ void Acceptor::pause_then_resume() {
   loop_.backend().cancel(accept_op_);
   resume_timer_ = loop_.run_after(kPause, [this] {
     resume_timer_ = TimerId{};
-    if (!spare_.valid()) spare_ = open_spare();
+    if (!spare_.valid()) spare_ = open_spare_fd();
     accept_op_.try_first = true;  // connections may be waiting with no new edge to announce them
     if (accepting_) submit();
   });

@@ -14,6 +14,8 @@ enum class errc {
   already_in_use,     // an fd already has an operation of this direction in flight
   not_connected,      // the connection is closing or closed
   invalid_argument,   // a caller passed something tern cannot use (see the message)
+  message_too_large,  // a framed message is longer than the codec's limit
+  unanswered,         // a handler dropped its Reply without sending a response
 };
 
 const std::error_category& error_category() noexcept;

@@ -26,6 +26,13 @@ struct ListenOptions {
   bool reuse_port = false;  // SO_REUSEPORT: several listeners (one per loop) share the port
 };
 
+// An fd kept in reserve for running out of fds: /dev/null, opened close-on-exec.
+Socket open_spare_fd();
+// Out of fds: spends `spare` on the waiting connections, accepting and closing each (clients
+// see a clean close instead of waiting in the backlog), then reopens it. True when the
+// backlog is empty and the spare is back.
+bool shed_backlog(int listen_fd, Socket& spare);
+
 class Acceptor final : private OpHandler {
  public:
   using AcceptCallback = std::function<void(Socket)>;

@@ -1,6 +1,6 @@
 // TcpServer: accepts on one loop and owns the connections it accepts. Loop thread only.
-// (The multi-loop models of a later issue hand accepted sockets to other loops; the seam is
-// the accept callback, where a socket may be posted to another loop instead of adopted here.)
+// A server that is never started serves sockets accepted elsewhere (adopt()): the multi-loop
+// models accept on one loop and hand sockets to the loop that serves them.
 //
 //   tern::TcpServer server(loop, tern::InetAddress::loopback_v4(9000));
 //   server.on_connection([](tern::TcpConnection& conn) { conn.read_start(...); });
@@ -38,6 +38,9 @@ class TcpServer {
   // Runs when a connection has closed, just before it is destroyed.
   void on_close(ConnectionCallback callback) { on_close_ = std::move(callback); }
 
+  // Makes `socket` (connected, non-blocking) a connection of this server.
+  void adopt(Socket socket);
+
   // Binds, listens and starts accepting: EADDRINUSE and the like come back here.
   std::error_code start();
   void stop_accepting() noexcept;
@@ -58,7 +61,6 @@ class TcpServer {
     std::unique_ptr<TcpConnection> connection;
     uint32_t generation = 0;
   };
-  void adopt(Socket socket);
   void release(TcpConnection& connection, uint32_t slot);
   void finish_drain_if_done();
 

@@ -1,0 +1,119 @@
+#include "server_flags.h"
+
+#include <cstdlib>
+
+#include "tern/base/error.h"
+
+namespace tern::apps {
+namespace {
+
+template <class Parse>
+std::function<std::string(const std::string&)> one_of(Parse parse, std::string names) {
+  return [parse, names](const std::string& text) -> std::string {
+    if (parse(text)) return {};
+    return "'" + text + "' is not one of " + names;
+  };
+}
+
+}  // namespace
+
+void add_server_flags(CLI::App& app, ServerFlags& flags) {
+  app.add_option("--host", flags.host, "address to listen on (IPv4 or IPv6 literal)")
+      ->capture_default_str();
+  app.add_option("--port", flags.port, "port to listen on (0: any free port)")
+      ->capture_default_str();
+  app.add_option("--backend", flags.backend,
+                 "event backend: " + std::string(backend_kind_names()))
+      ->capture_default_str()
+      ->check(one_of(parse_backend_kind, std::string(backend_kind_names())));
+  app.add_option("--model", flags.model, "concurrency model: single|loops|hsha|lf")
+      ->capture_default_str()
+      ->check(one_of(parse_model, "single|loops|hsha|lf"));
+  app.add_option("--pattern", flags.pattern,
+                 "event handling pattern: reactor|proactor|emulated (default: the backend's own)")
+      ->check(one_of(parse_pattern, "reactor|proactor|emulated"));
+  app.add_option("--threads", flags.threads, "loops (loops, hsha) or threads (lf)")
+      ->capture_default_str();
+  app.add_option("--workers", flags.workers, "hsha: threads that run the handler")
+      ->capture_default_str();
+  app.add_option("--balance", flags.balance,
+                 "how loops share new connections: round-robin (one acceptor) or reuse-port "
+                 "(a SO_REUSEPORT listener per loop)")
+      ->capture_default_str()
+      ->check(one_of(parse_balancing, "round-robin|reuse-port"));
+  app.add_flag("--reuse-port", flags.reuse_port, "the same as --balance reuse-port");
+  app.add_option("--codec", flags.codec,
+                 "framing of requests and responses: raw (each read is a message), line, length "
+                 "(4-byte big-endian prefix)")
+      ->capture_default_str()
+      ->check(one_of(parse_framing, "raw|line|length"));
+  app.add_option("--max-message", flags.max_message,
+                 "longest message accepted; a longer one closes its connection")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--queue", flags.queue, "hsha: requests waiting for a worker before reading stops")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--high-water", flags.high_water,
+                 "per-connection unsent bytes before reading pauses")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--drain-ms", flags.drain_ms,
+                 "on SIGINT/SIGTERM, how long requests in flight may take before connections close")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--send-zc-threshold", flags.send_zc_threshold,
+                 "uring: writes of at least this many bytes use zero-copy SEND_ZC (0: never)")
+      ->capture_default_str();
+  app.add_option("--recv-buffers", flags.recv_buffers,
+                 "uring: buffers in the receive ring (a power of two; 16 KiB each)")
+      ->capture_default_str()
+      ->check([](const std::string& text) -> std::string {
+        unsigned long n = std::strtoul(text.c_str(), nullptr, 10);
+        if (n == 0 || n > 32768 || (n & (n - 1)) != 0) return "must be a power of two, 1..32768";
+        return {};
+      });
+  app.add_flag("--fixed-files", flags.fixed_files,
+               "uring: register fds in the ring's fixed-file table (two syscalls per connection)");
+  app.add_flag("--strict", flags.strict,
+               "refuse to start if the backend is unavailable (uring) instead of falling back");
+  app.footer("Valid --model/--pattern/--backend combinations:\n" + valid_combinations());
+}
+
+Result<ServerOptions> to_server_options(const ServerFlags& flags, std::string& why) {
+  ServerOptions options;
+  auto address = InetAddress::parse(flags.host, flags.port);
+  if (!address) {
+    why = "'" + flags.host + "' is not an IPv4 or IPv6 address";
+    return make_error_code(errc::invalid_argument);
+  }
+  options.address = address.value();
+  options.backend = *parse_backend_kind(flags.backend);
+  options.backend_options.strict = flags.strict;
+  options.backend_options.send_zc_threshold = flags.send_zc_threshold;
+  options.backend_options.recv_buffer_count = flags.recv_buffers;
+  options.backend_options.fixed_files = flags.fixed_files;
+  options.model = *parse_model(flags.model);
+  if (!flags.pattern.empty()) options.pattern = parse_pattern(flags.pattern);
+  options.threads = flags.threads;
+  options.workers = flags.workers;
+  options.balancing = flags.reuse_port ? Balancing::reuse_port : *parse_balancing(flags.balance);
+  options.codec = Codec(*parse_framing(flags.codec), flags.max_message);
+  options.queue_capacity = flags.queue;
+  options.high_water = flags.high_water;
+  why = check_options(options);
+  if (!why.empty()) return make_error_code(errc::invalid_argument);
+  return options;
+}
+
+std::string describe(const ServerOptions& options, const InetAddress& bound, BackendKind in_use) {
+  std::string text = "listening on " + bound.to_string() + " (backend " +
+                     std::string(to_string(in_use)) + ", model " + model_name(options.model) +
+                     ", pattern " + pattern_name(effective_pattern(options)) + ", threads " +
+                     std::to_string(options.threads) + ", workers " +
+                     std::to_string(options.workers) + ", codec " +
+                     framing_name(options.codec.framing()) + ")";
+  return text;
+}
+
+}  // namespace tern::apps

@@ -1,0 +1,42 @@
+// The flags every tern program shares: where to listen, the backend, and the concurrency model
+// (docs/patterns.md). Adds them to a CLI11 app and turns them into ServerOptions.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "tern/patterns/server_options.h"
+
+namespace tern::apps {
+
+struct ServerFlags {
+  std::string host = "127.0.0.1";
+  uint16_t port = 9000;
+  std::string backend = "epoll";
+  std::string model = "single";
+  std::string pattern;  // empty: the backend's own
+  int threads = 1;
+  int workers = 0;
+  std::string balance = "round-robin";
+  std::string codec = "raw";
+  size_t queue = ServerOptions{}.queue_capacity;
+  size_t max_message = Codec::kDefaultMaxMessage;
+  size_t high_water = 1 << 20;
+  bool reuse_port = false;
+  bool strict = false;
+  uint32_t send_zc_threshold = 0;
+  bool fixed_files = false;
+  uint32_t recv_buffers = BackendOptions{}.recv_buffer_count;
+  int drain_ms = 5000;
+};
+
+// Adds the flags (with their checks) to `app`.
+void add_server_flags(CLI::App& app, ServerFlags& flags);
+// The options, or a message (the combination checked, with the valid ones listed).
+Result<ServerOptions> to_server_options(const ServerFlags& flags, std::string& why);
+// The line a program prints once it accepts: address, backend in use, model, pattern.
+std::string describe(const ServerOptions& options, const InetAddress& bound, BackendKind in_use);
+
+}  // namespace tern::apps

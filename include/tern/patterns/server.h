@@ -1,0 +1,60 @@
+// Server: a handler served under the concurrency model the options choose. Owns every thread
+// it starts (with all signals blocked in them, so the program's own thread takes SIGINT and
+// SIGTERM) and joins them in shutdown().
+//
+//   tern::ServerOptions options;
+//   options.address = tern::InetAddress::loopback_v4(9000);
+//   options.model = tern::Model::hsha;
+//   options.workers = 4;
+//   tern::Server server(options, tern::Handler::sync([](tern::Request r) {
+//     return tern::Response(r);
+//   }));
+//   if (auto error = server.start()) { ... error.message(), server.error_detail() ... }
+//   ... wait for a signal ...
+//   server.shutdown(std::chrono::seconds(5));
+#pragma once
+
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "tern/base/clock.h"
+#include "tern/patterns/handler.h"
+#include "tern/patterns/server_options.h"
+
+namespace tern {
+
+class Engine;
+
+class Server {
+ public:
+  Server(ServerOptions options, Handler handler);
+  // Shuts down (deadline zero) if still running.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Checks the combination (errc::invalid_argument, with error_detail() saying why and
+  // listing the valid ones), binds, and starts the threads.
+  std::error_code start();
+  const std::string& error_detail() const noexcept { return detail_; }
+
+  InetAddress local_address() const;
+  BackendKind backend_in_use() const;
+  const ServerOptions& options() const noexcept { return options_; }
+
+  // Graceful stop: no new connections or requests; requests already read are answered and
+  // written; then connections close (lingering, so no reset destroys a response). What is
+  // still open at `deadline` is closed. Blocks until every thread is joined. Not from a
+  // handler or a thread the server started.
+  void shutdown(Duration deadline);
+
+ private:
+  ServerOptions options_;
+  Handler handler_;
+  std::unique_ptr<Engine> engine_;
+  std::string detail_;
+  bool running_ = false;
+};
+
+}  // namespace tern

@@ -1,0 +1,37 @@
+// Engine: one concurrency model behind tern::Server. Each model's file says how it composes
+// loops, queues and threads; docs/patterns.md draws them.
+#pragma once
+
+#include <memory>
+#include <system_error>
+
+#include "tern/backend/backend_kind.h"
+#include "tern/base/clock.h"
+#include "tern/net/inet_address.h"
+#include "tern/patterns/handler.h"
+#include "tern/patterns/server_options.h"
+
+namespace tern {
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // Binds, then starts the threads; returns once the server accepts (or with the error).
+  virtual std::error_code start() = 0;
+  virtual InetAddress local_address() const = 0;
+  // The backend the loops run on (epoll where io_uring fell back).
+  virtual BackendKind backend_in_use() const = 0;
+  // Stops accepting and reading, answers and writes the requests already read, closes, and
+  // joins every thread; what is left at `deadline` is closed. Blocks; call once.
+  virtual void shutdown(Duration deadline) = 0;
+};
+
+// single, loops and hsha with the emulated and proactor patterns: TcpConnection does the I/O.
+std::unique_ptr<Engine> make_stream_engine(const ServerOptions& options, Handler handler);
+// single, loops and hsha with the reactor pattern: one-shot readiness, the handling thread
+// does the I/O.
+std::unique_ptr<Engine> make_reactor_engine(const ServerOptions& options, Handler handler);
+// lf: threads take turns waiting on one epoll set.
+std::unique_ptr<Engine> make_leader_followers(const ServerOptions& options, Handler handler);
+
+}  // namespace tern
