@@ -11,8 +11,8 @@
 # Every server is started as
 #   tern-echo --host 127.0.0.1 --port P --codec line --work-us U <config flags>
 # and is ready when it prints a line matching ^tern-echo: listening on  (within 5 s).  If
-# that line says "(backend X)" and X is not the --backend asked for (io_uring falling
-# back to epoll), the run is FAILED.  Each step is bounded in time (server start 5 s,
+# that line says "(backend X, ..." and X is not the --backend asked for (io_uring falling
+# back to epoll), or "pattern Y" and Y is not the --pattern asked for, the run is FAILED.  Each step is bounded in time (server start 5 s,
 # client connect 10 s + warm-up + measured + 1 s drain + slack, server exit 5 s after
 # SIGTERM, then SIGKILL), every process started is killed and reaped, loopback only.
 # A server that does not start, dies, or whose client fails (connect failure, any
@@ -283,11 +283,16 @@ run_one() {
     echo "$round" >> "$CELL/fail.$idx"
     return
   fi
-  # "(backend X)" in the banner: X differs from the one asked for when tern-echo fell back.
-  local used
-  used=$(grep -m 1 "$BANNER_RE" "$TMP/server.log" | sed -n 's/.*(backend \([a-z-]*\)).*/\1/p')
+  # The banner says "(backend X, ..., pattern Y, ...)": X differs from the --backend asked
+  # for when tern-echo fell back (io_uring to epoll), and Y should be the --pattern asked for.
+  local banner used used_pattern
+  banner=$(grep -m 1 "$BANNER_RE" "$TMP/server.log")
+  used=$(sed -n 's/.*(backend \([a-z-]*\)[,)].*/\1/p' <<< "$banner")
+  used_pattern=$(sed -n 's/.*[(,] *pattern \([a-z-]*\)[,)].*/\1/p' <<< "$banner")
   if [[ -n $used && -n ${BACKENDS[idx]} && $used != "${BACKENDS[idx]}" ]]; then
     why="tern-echo ran the $used backend, not ${BACKENDS[idx]}"
+  elif [[ -n $used_pattern && -n ${PATTERNS[idx]} && $used_pattern != "${PATTERNS[idx]}" ]]; then
+    why="tern-echo ran the $used_pattern pattern, not ${PATTERNS[idx]}"
   fi
 
   # Run the client; read its stdout through a FIFO so that the server's CPU time is

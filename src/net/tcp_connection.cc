@@ -40,6 +40,7 @@ TcpConnection::TcpConnection(EventLoop& loop, Socket socket)
 }
 
 TcpConnection::~TcpConnection() {
+  loop_.cancel(linger_timer_);
   if (!socket_.valid()) return;
   Backend& backend = loop_.backend();
   backend.abandon(recv_op_);
@@ -409,7 +410,31 @@ void TcpConnection::maybe_finish_close() {
   });
 }
 
+void TcpConnection::close_gracefully(Duration linger) noexcept {
+  if (closing_) return;
+  read_stop();
+  auto linger_until_peer_closes = [this, linger](TcpConnection& conn, std::error_code error) {
+    if (error || conn.unread_bytes() == 0) {
+      conn.close();
+      return;
+    }
+    auto discard = [](TcpConnection& c, std::error_code read_error, std::span<std::byte>) {
+      if (read_error) c.close();
+    };
+    if (conn.read_start(discard)) {
+      conn.close();
+      return;
+    }
+    linger_timer_ = loop_.run_after(linger, [this] {
+      linger_timer_ = TimerId{};
+      close();
+    });
+  };
+  if (shutdown(linger_until_peer_closes)) close();
+}
+
 void TcpConnection::finish_close() {
+  loop_.cancel(linger_timer_);
   fail_writes(canceled());
   loop_.backend().forget(socket_.fd());
   socket_.reset();

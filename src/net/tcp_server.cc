@@ -4,24 +4,6 @@
 #include "tern/loop/event_loop.h"
 
 namespace tern {
-namespace {
-
-// A lingering close (nginx's lingering_close): once our FIN is out, a peer that has sent input
-// we never read is read and discarded until it closes too, because closing with unread input
-// makes the kernel answer with a reset, and a reset can destroy response bytes the peer has not
-// read yet. A peer with nothing unread is closed at once. The drain deadline bounds the wait.
-void linger_until_peer_closes(TcpConnection& conn, std::error_code error) {
-  if (error || conn.unread_bytes() == 0) {
-    conn.close();
-    return;
-  }
-  auto discard = [](TcpConnection& c, std::error_code read_error, std::span<std::byte>) {
-    if (read_error) c.close();
-  };
-  if (conn.read_start(discard)) conn.close();
-}
-
-}  // namespace
 
 TcpServer::TcpServer(EventLoop& loop, InetAddress listen_address, TcpServerOptions options)
     : loop_(loop), address_(listen_address), options_(options) {}
@@ -96,10 +78,8 @@ void TcpServer::drain(Duration deadline, std::function<void()> on_drained) {
   loop_.assert_in_loop_thread("TcpServer::drain");
   on_drained_ = std::move(on_drained);
   stop_accepting();
-  for_each_connection([](TcpConnection& conn) {
-    conn.read_stop();
-    if (conn.shutdown(linger_until_peer_closes)) conn.close();
-  });
+  // Lingering closes; the deadline below bounds them all.
+  for_each_connection([deadline](TcpConnection& conn) { conn.close_gracefully(deadline); });
   drain_timer_ = loop_.run_after(deadline, [this] {
     drain_timer_ = TimerId{};
     if (live_ > 0) {

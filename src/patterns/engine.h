@@ -9,6 +9,7 @@
 #include "tern/base/clock.h"
 #include "tern/net/inet_address.h"
 #include "tern/patterns/handler.h"
+#include "tern/patterns/server.h"
 #include "tern/patterns/server_options.h"
 
 namespace tern {
@@ -21,6 +22,7 @@ class Engine {
   virtual InetAddress local_address() const = 0;
   // The backend the loops run on (epoll where io_uring fell back).
   virtual BackendKind backend_in_use() const = 0;
+  virtual ServerStats stats() const { return {}; }  // any thread
   // Stops accepting and reading, answers and writes the requests already read, closes, and
   // joins every thread; what is left at `deadline` is closed. Blocks; call once.
   virtual void shutdown(Duration deadline) = 0;

@@ -88,12 +88,12 @@ void ReactorConnection::discard_input() {
 
 void ReactorConnection::dispatch_all(Lock& lock) {
   const Codec& codec = owner_.options().codec;
-  while (!closed_ && !lingering_ && !order_.full() && !owner_.draining()) {
+  while (!closed_ && !failed_ && !lingering_ && !order_.full() && !owner_.draining()) {
     auto frame = codec.decode(std::string_view(in_).substr(consumed_));
     if (!frame) {
       log(LogLevel::warn, "closing fd %d: %s", fd_, frame.error().message().c_str());
-      close_locked();
-      return;
+      failed_ = true;
+      break;
     }
     if (!frame.value()) break;
     std::string_view message = frame.value()->message;
@@ -136,11 +136,10 @@ void ReactorConnection::complete(uint64_t sequence, std::optional<Response> resp
   const Codec& codec = owner_.options().codec;
   bool in_order =
       order_.put(sequence, std::move(response), [&](Response& r) { codec.encode(r, out_); });
-  if (!in_order) {
+  if (!in_order && !failed_) {
     log(LogLevel::error, "closing fd %d: %s", fd_,
         make_error_code(errc::unanswered).message().c_str());
-    close_locked();
-    return;
+    failed_ = true;
   }
   if (busy_) return;  // the owner writes and re-arms when it lets go
   write_some();
@@ -160,12 +159,14 @@ void ReactorConnection::close() {
 // Not busy: decides what comes next (close, lingering close, or which interest to arm).
 void ReactorConnection::settle() {
   const bool draining = owner_.draining();
-  if (!lingering_ && order_.in_flight() == 0 && !unsent() && (peer_closed_ || draining)) {
+  const bool answered = order_.in_flight() == 0 || failed_;
+  if (!lingering_ && answered && !unsent() && (peer_closed_ || draining || failed_)) {
     if (peer_closed_) {
       close_locked();
       return;
     }
-    // Draining and answered: send our FIN, then wait for the peer's (lingering close).
+    // Draining and answered, or failed: send our FIN, then wait for the peer's (a lingering
+    // close: closing with unread input would reset, destroying answers not yet read).
     ::shutdown(fd_, SHUT_WR);
     lingering_ = true;
   }
@@ -185,7 +186,7 @@ void ReactorConnection::settle() {
 // At a limit (requests in flight, unsent bytes, draining) the connection is not read, so
 // what one peer can make the server hold stays bounded.
 bool ReactorConnection::wants_read() const noexcept {
-  return !peer_closed_ && !owner_.draining() && !order_.full() &&
+  return !peer_closed_ && !failed_ && !owner_.draining() && !order_.full() &&
          out_.size() - out_sent_ < owner_.options().high_water;
 }
 

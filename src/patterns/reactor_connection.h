@@ -101,6 +101,7 @@ class ReactorConnection final : public ReplySink,
   bool busy_ = false;
   bool peer_closed_ = false;
   bool lingering_ = false;
+  bool failed_ = false;  // a bad message or an unanswered request: answer what came before, close
   bool closed_ = false;
 };
 

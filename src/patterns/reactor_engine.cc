@@ -80,6 +80,9 @@ class ReactorEngine final : public Engine {
   std::error_code start() override;
   InetAddress local_address() const override { return balancer_->local_address(); }
   BackendKind backend_in_use() const override { return backend_in_use_; }
+  ServerStats stats() const override {
+    return ServerStats{queue_ ? queue_->rejected() : 0};
+  }
   void shutdown(Duration deadline) override;
 
   BoundedQueue<Event>* queue() noexcept { return queue_.get(); }

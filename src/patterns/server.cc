@@ -38,6 +38,10 @@ BackendKind Server::backend_in_use() const {
   return engine_ ? engine_->backend_in_use() : options_.backend;
 }
 
+ServerStats Server::stats() const {
+  return engine_ ? engine_->stats() : ServerStats{};
+}
+
 void Server::shutdown(Duration deadline) {
   if (!running_) return;
   running_ = false;

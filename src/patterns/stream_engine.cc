@@ -35,6 +35,8 @@ namespace {
 class StreamEngine;
 class StreamSession;
 
+constexpr auto kFailedLinger = std::chrono::seconds(5);
+
 struct Job {
   std::string message;
   std::shared_ptr<ReplySink> sink;
@@ -64,6 +66,9 @@ class StreamEngine final : public Engine {
   std::error_code start() override;
   InetAddress local_address() const override { return balancer_->local_address(); }
   BackendKind backend_in_use() const override { return backend_in_use_; }
+  ServerStats stats() const override {
+    return ServerStats{queue_ ? queue_->rejected() : 0};
+  }
   void shutdown(Duration deadline) override;
 
   const ServerOptions& options() const noexcept { return options_; }
@@ -132,7 +137,7 @@ class StreamSession final : public ReplySink,
   void stop_reading() { update_reading(); }
 
  private:
-  bool open() const noexcept { return conn_ != nullptr && !conn_->closing(); }
+  bool open() const noexcept { return conn_ != nullptr && !conn_->closing() && !lingering_; }
 
   void on_read(std::error_code error, std::span<std::byte> bytes) {
     if (error) {
@@ -164,12 +169,12 @@ class StreamSession final : public ReplySink,
   size_t consume(std::string_view input) {
     processing_ = true;
     size_t used = 0;
-    while (open() && !blocked_ && !order_.full() && !io_.draining) {
+    while (open() && !failed_ && !blocked_ && !order_.full() && !io_.draining) {
       auto frame = engine_.options().codec.decode(input.substr(used));
       if (!frame) {
         log(LogLevel::warn, "closing %s: %s", conn_->peer_address().to_string().c_str(),
             frame.error().message().c_str());
-        conn_->close();
+        fail();
         break;
       }
       if (!frame.value()) break;
@@ -178,6 +183,7 @@ class StreamSession final : public ReplySink,
     }
     processing_ = false;
     flush();
+    if (failed_) finish_failed();
     return used;
   }
 
@@ -205,15 +211,17 @@ class StreamSession final : public ReplySink,
     if (conn_ != nullptr) {
       bool in_order = order_.put(sequence, std::move(response),
                                  [this](Response& r) { emit(r); });
-      if (!in_order) {
+      if (!in_order && !unanswered_) {
         log(LogLevel::error, "closing %s: %s", conn_->peer_address().to_string().c_str(),
             make_error_code(errc::unanswered).message().c_str());
-        conn_->close();
+        unanswered_ = true;
+        fail();
       }
       if (!processing_) {
         flush();
         pump();
       }
+      if (failed_) finish_failed();
     }
     engine_.request_done(io_);
   }
@@ -245,6 +253,21 @@ class StreamSession final : public ReplySink,
     conn_->write(std::span<const ConstBuffer>(parts, n));
   }
 
+  // The connection cannot go on (a bad message, an unanswered request): nothing more is read
+  // or dispatched; the answers to the requests before it go out, then it closes.
+  void fail() {
+    failed_ = true;
+    update_reading();
+    if (!processing_) finish_failed();
+  }
+
+  void finish_failed() {
+    if (!open() || (order_.in_flight() != 0 && !unanswered_)) return;
+    flush();
+    lingering_ = true;
+    conn_->close_gracefully(kFailedLinger);
+  }
+
   // Responses gathered while dispatching go out in one write.
   void flush() {
     if (out_.empty() || !open()) return;
@@ -264,7 +287,7 @@ class StreamSession final : public ReplySink,
 
   void update_reading() {
     if (!open() || peer_closed_) return;
-    bool want = !blocked_ && !order_.full() && !io_.draining &&
+    bool want = !failed_ && !blocked_ && !order_.full() && !io_.draining &&
                 conn_->write_queue_bytes() < engine_.options().high_water;
     if (want && !conn_->reading()) {
       conn_->read_start([this](TcpConnection&, std::error_code error, std::span<std::byte> data) {
@@ -292,6 +315,9 @@ class StreamSession final : public ReplySink,
   bool processing_ = false;
   bool blocked_ = false;    // the request queue was full
   bool peer_closed_ = false;
+  bool failed_ = false;      // a bad message or an unanswered request: no more requests
+  bool unanswered_ = false;  // ... and the answers behind the unanswered one can never go out
+  bool lingering_ = false;   // close_gracefully() called
 };
 
 std::error_code StreamEngine::start() {

@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "tern/backend/op.h"
+#include "tern/base/clock.h"
+#include "tern/loop/timer_id.h"
 #include "tern/net/inet_address.h"
 #include "tern/net/socket.h"
 
@@ -95,6 +97,11 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   std::error_code shutdown(WriteCallback on_done = {});
   // Stops reading, cancels queued writes and closes; on_close runs later on the loop.
   void close() noexcept;
+  // The orderly close of a server: stops reading, sends what is queued, then FIN; then reads
+  // and discards until the peer closes too, for at most `linger`, and closes. (Closing with
+  // unread input makes the kernel send a reset, which can destroy the responses the peer has
+  // not read yet: nginx's lingering close.)
+  void close_gracefully(Duration linger) noexcept;
   void on_close(ConnectionCallback callback) { on_close_ = std::move(callback); }
   bool closing() const noexcept { return closing_; }
 
@@ -175,6 +182,7 @@ class TcpConnection final : private OpHandler, private BufferProvider {
 
   bool closing_ = false;
   bool finish_queued_ = false;
+  TimerId linger_timer_;
   std::shared_ptr<char> lifeline_ = std::make_shared<char>();
   ConnectionCallback on_close_;
   ConnectionCallback release_;

@@ -26,6 +26,12 @@ namespace tern {
 
 class Engine;
 
+struct ServerStats {
+  // hsha: times the request queue was full, so a connection (or a ready event) waited and
+  // its connection was not read meanwhile (backpressure).
+  uint64_t pushbacks = 0;
+};
+
 class Server {
  public:
   Server(ServerOptions options, Handler handler);
@@ -42,6 +48,7 @@ class Server {
   InetAddress local_address() const;
   BackendKind backend_in_use() const;
   const ServerOptions& options() const noexcept { return options_; }
+  ServerStats stats() const;  // any thread
 
   // Graceful stop: no new connections or requests; requests already read are answered and
   // written; then connections close (lingering, so no reset destroys a response). What is
