@@ -45,14 +45,16 @@
 #     appended to its name; an entry without {T} is run once.  Default:
 #       single-epoll-emulated:--model,single,--backend,epoll,--pattern,emulated,--threads,1
 #       single-uring-proactor:--model,single,--backend,uring,--pattern,proactor,--threads,1
+#       single-epoll-reactor:--model,single,--backend,epoll,--pattern,reactor,--threads,1
+single-epoll-reactor:--model,single,--backend,epoll,--pattern,reactor,--threads,1
 #       loops-epoll-emulated:--model,loops,--backend,epoll,--pattern,emulated,--threads,{T}
 #       hsha-epoll-emulated:--model,hsha,--backend,epoll,--pattern,emulated,--threads,1,--workers,{T}
 #       hsha-uring-proactor:--model,hsha,--backend,uring,--pattern,proactor,--threads,1,--workers,{T}
 #       hsha-epoll-reactor:--model,hsha,--backend,epoll,--pattern,reactor,--threads,1,--workers,{T}
 #       lf-epoll-reactor:--model,lf,--backend,epoll,--pattern,reactor,--threads,{T}
 #
-# The default matrix is 12 servers x 3 work_us x 3 connection counts = 108 runs of about
-# 3.5 s: about 6-7 minutes (the estimate is printed first).
+# The default matrix is 13 servers x 3 work_us x 3 connection counts = 117 runs of about
+# 3.5 s: about 7 minutes (the estimate is printed first).
 #
 # Examples: bench/run_patterns.sh > patterns.md && python3 bench/plot_patterns.py
 #           SECONDS=1 WORK_US_LIST=10 CONNECTIONS_LIST=100 THREADS_LIST=2 bench/run_patterns.sh

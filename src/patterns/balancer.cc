@@ -44,7 +44,8 @@ void Balancer::hand_on(Socket socket) {
   // Task is a std::function (copyable), so the move-only socket travels in a shared holder,
   // which also closes it if the loop stops before the task runs.
   auto holder = std::make_shared<Socket>(std::move(socket));
-  loops_[target]->post([this, target, holder] { on_socket_(target, std::move(*holder)); });
+  loops_[target]->post(
+      [this, target, holder = std::move(holder)] { on_socket_(target, std::move(*holder)); });
 }
 
 }  // namespace tern

@@ -134,13 +134,15 @@ void LeaderFollowers::follow() {
     }
     epoll_event event{};
     int n = ::epoll_wait(epoll_.fd(), &event, 1, -1);
+    bool stop;
     {
       std::lock_guard lock(turn_mutex_);
       leader_present_ = false;
       if (n == 1 && event.data.u64 == kStopTag) stopping_ = true;
+      stop = stopping_;
     }
     // Promote a follower before handling the event, so the set is always being waited on.
-    if (stopping_) {
+    if (stop) {
       turn_.notify_all();
       return;
     }

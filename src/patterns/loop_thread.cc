@@ -27,6 +27,10 @@ std::error_code LoopThread::start(std::string name, BackendKind kind, BackendOpt
     started.set_value({});  // `started` and the captured references end here
     loop->run();
     teardown();
+    // stop() may still be waking the loop (an eventfd write) from another thread.
+    std::lock_guard lock(mutex_);
+    loop_ = nullptr;
+    loop.reset();
   });
   std::error_code error = result.get();
   if (error) {
@@ -48,9 +52,11 @@ void LoopThread::run_and_wait(Task task) {
 
 void LoopThread::stop() {
   if (!thread_.joinable()) return;
-  if (loop_) loop_->stop();
+  {
+    std::lock_guard lock(mutex_);
+    if (loop_) loop_->stop();
+  }
   thread_.join();
-  loop_ = nullptr;
 }
 
 }  // namespace tern

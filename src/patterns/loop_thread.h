@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -37,6 +38,7 @@ class LoopThread {
 
  private:
   std::thread thread_;
+  std::mutex mutex_;  // between stop()'s wake-up and the loop's destruction
   EventLoop* loop_ = nullptr;
 };
 

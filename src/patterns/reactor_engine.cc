@@ -177,7 +177,7 @@ void ReactorLoop::closed(ReactorConnection& conn, Socket socket) {
     return;
   }
   auto holder = std::make_shared<Socket>(std::move(socket));
-  gate->post([this, c = &conn, holder] { forget(c); });
+  gate->post([this, c = &conn, holder = std::move(holder)] { forget(c); });
 }
 
 void ReactorLoop::forget(ReactorConnection* conn) {
