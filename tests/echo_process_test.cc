@@ -637,6 +637,37 @@ TEST_P(EchoProcessFlagsTest, HelpExitsZeroAndPrintsUsage) {
   EXPECT_TRUE(r.status.exited_with(0)) << r.status.describe();
   EXPECT_NE(r.out.find("--backend"), std::string::npos) << "stdout: " << r.out;
   EXPECT_NE(r.out.find("--drain-ms"), std::string::npos) << "stdout: " << r.out;
+  // The valid model/pattern/backend matrix.
+  EXPECT_NE(r.out.find("Valid --model/--pattern/--backend combinations"), std::string::npos)
+      << "stdout: " << r.out;
+  EXPECT_NE(r.out.find("lf      reactor    epoll"), std::string::npos) << "stdout: " << r.out;
+}
+
+// A combination that is not served exits 2 with the reason and the valid combinations.
+TEST_P(EchoProcessFlagsTest, InvalidModelCombinationsAreRefused) {
+  const std::vector<std::vector<std::string>> refused = {
+      {"--model", "lf", "--backend", "uring"},
+      {"--model", "hsha"},                                   // no workers
+      {"--model", "single", "--threads", "4"},
+      {"--pattern", "proactor", "--backend", "epoll"},
+      {"--pattern", "reactor", "--backend", "epoll-et"},
+      {"--model", "loops", "--threads", "2", "--workers", "2"},
+      {"--model", "nosuch"},
+      {"--pattern", "nosuch"},
+  };
+  for (const auto& flags : refused) {
+    std::vector<std::string> args = flags;
+    args.insert(args.end(), {"--port", "0"});
+    RunResult r = run_to_completion(args);
+    std::string shown;
+    for (const auto& f : flags) shown += f + " ";
+    EXPECT_TRUE(r.status.exited_with(2)) << shown << ": " << r.status.describe();
+    if (flags[1] != "nosuch") {
+      EXPECT_NE(r.err.find("valid combinations"), std::string::npos) << shown << ": " << r.err;
+    } else {
+      EXPECT_NE(r.err.find("nosuch"), std::string::npos) << shown << ": " << r.err;
+    }
+  }
 }
 
 // --- Against a running server, for every backend ------------------------------------------
