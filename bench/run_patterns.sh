@@ -46,7 +46,6 @@
 #       single-epoll-emulated:--model,single,--backend,epoll,--pattern,emulated,--threads,1
 #       single-uring-proactor:--model,single,--backend,uring,--pattern,proactor,--threads,1
 #       single-epoll-reactor:--model,single,--backend,epoll,--pattern,reactor,--threads,1
-single-epoll-reactor:--model,single,--backend,epoll,--pattern,reactor,--threads,1
 #       loops-epoll-emulated:--model,loops,--backend,epoll,--pattern,emulated,--threads,{T}
 #       hsha-epoll-emulated:--model,hsha,--backend,epoll,--pattern,emulated,--threads,1,--workers,{T}
 #       hsha-uring-proactor:--model,hsha,--backend,uring,--pattern,proactor,--threads,1,--workers,{T}
@@ -85,6 +84,7 @@ PORT_BASE=${PORT_BASE:-19500}
 DEFAULT_CONFIGS="
 single-epoll-emulated:--model,single,--backend,epoll,--pattern,emulated,--threads,1
 single-uring-proactor:--model,single,--backend,uring,--pattern,proactor,--threads,1
+single-epoll-reactor:--model,single,--backend,epoll,--pattern,reactor,--threads,1
 loops-epoll-emulated:--model,loops,--backend,epoll,--pattern,emulated,--threads,{T}
 hsha-epoll-emulated:--model,hsha,--backend,epoll,--pattern,emulated,--threads,1,--workers,{T}
 hsha-uring-proactor:--model,hsha,--backend,uring,--pattern,proactor,--threads,1,--workers,{T}

@@ -216,6 +216,38 @@ std::error_code TcpConnection::write_ref(ConstBuffer data, WriteCallback on_done
 }
 
 // Queues the bytes of `buffers` after the first `skip` (already sent) as one request.
+std::error_code TcpConnection::write(std::string&& bytes, WriteCallback on_done) {
+  // A short string lives inside the object (SSO) and would move when the request ring grows;
+  // copying it costs nothing anyway.
+  constexpr size_t kTakeAtLeast = 256;
+  if (bytes.size() < kTakeAtLeast) return write(std::string_view(bytes), std::move(on_done));
+  loop_.assert_in_loop_thread("TcpConnection::write");
+  if (closing_ || write_closed_) return make_error_code(errc::not_connected);
+  size_t sent = 0;
+  const bool write_through = count_ == 0 && !send_op_.in_flight;
+  if (write_through) {
+    iov_[0] = iovec{bytes.data(), bytes.size()};
+    int result = loop_.backend().try_send(socket_.fd(), iov_.data(), 1);
+    if (result >= 0) {
+      sent = static_cast<size_t>(result);
+    } else if (result != -EAGAIN && result != -EINTR) {
+      fail_writes(system_error(-result));
+      close();
+      return system_error(-result);
+    }
+    if (sent == bytes.size() && !on_done) return {};
+  }
+  WriteRequest& request = push_request();
+  request.taken = std::move(bytes);
+  request.data = reinterpret_cast<const std::byte*>(request.taken.data()) + sent;
+  request.size = request.taken.size() - sent;
+  request.on_done = std::move(on_done);
+  queued_bytes_ += request.size;
+  check_high_water();
+  kick(/*try_first=*/!write_through || request.size == 0);
+  return {};
+}
+
 std::error_code TcpConnection::enqueue(std::span<const ConstBuffer> buffers, size_t skip,
                                        WriteCallback on_done) {
   bool wrote_through = count_ == 0 && !send_op_.in_flight;
@@ -269,6 +301,7 @@ void TcpConnection::pop_request() {
   if (request.owned.capacity() > kKeptCopyCapacity) {
     std::vector<std::byte>().swap(request.owned);
   }
+  std::string().swap(request.taken);
   head_ = (head_ + 1) & (ring_.size() - 1);
   --count_;
 }

@@ -236,21 +236,35 @@ class StreamSession final : public ReplySink,
     close_if_finished();
   }
 
+  // Responses made while dispatching (pipelined requests answered inline) are kept, moved not
+  // copied, and go out in one gathered write at the end of the pass; a response delivered
+  // alone is written at once. Either way TcpConnection copies only what the socket refuses.
   void emit(Response& response) {
+    gathered_.push_back(std::move(response));
+    if (!processing_) flush();
+  }
+
+  void flush() {
+    if (gathered_.empty() || !open()) return;
     const Codec& codec = engine_.options().codec;
-    char head[4];
-    size_t head_size = codec.header(response, head);
-    std::string_view tail = codec.trailer();
-    if (processing_ || !out_.empty()) {
-      out_.append(head, head_size).append(response).append(tail);
+    if (gathered_.size() == 1 && codec.framing() == Framing::raw) {
+      // One unframed response: hand the string over (on io_uring it is sent from there).
+      conn_->write(std::move(gathered_.front()));
+      gathered_.clear();
       return;
     }
-    ConstBuffer parts[3];
-    size_t n = 0;
-    if (head_size) parts[n++] = std::as_bytes(std::span(head, head_size));
-    parts[n++] = std::as_bytes(std::span(response.data(), response.size()));
-    if (!tail.empty()) parts[n++] = std::as_bytes(std::span(tail.data(), tail.size()));
-    conn_->write(std::span<const ConstBuffer>(parts, n));
+    std::string_view tail = codec.trailer();
+    heads_.resize(gathered_.size());
+    parts_.clear();
+    for (size_t i = 0; i < gathered_.size(); ++i) {
+      const Response& r = gathered_[i];
+      size_t head_size = codec.header(r, heads_[i].bytes);
+      if (head_size) parts_.push_back(std::as_bytes(std::span(heads_[i].bytes, head_size)));
+      if (!r.empty()) parts_.push_back(std::as_bytes(std::span(r.data(), r.size())));
+      if (!tail.empty()) parts_.push_back(std::as_bytes(std::span(tail.data(), tail.size())));
+    }
+    conn_->write(std::span<const ConstBuffer>(parts_));
+    gathered_.clear();
   }
 
   // The connection cannot go on (a bad message, an unanswered request): nothing more is read
@@ -266,13 +280,6 @@ class StreamSession final : public ReplySink,
     flush();
     lingering_ = true;
     conn_->close_gracefully(kFailedLinger);
-  }
-
-  // Responses gathered while dispatching go out in one write.
-  void flush() {
-    if (out_.empty() || !open()) return;
-    conn_->write(std::string_view(out_));
-    out_.clear();
   }
 
   void compact() {
@@ -310,7 +317,12 @@ class StreamSession final : public ReplySink,
   TcpConnection* conn_;
   std::string input_;       // bytes read and not yet dispatched, from consumed_ on
   size_t consumed_ = 0;
-  std::string out_;         // responses gathered during one dispatch pass
+  std::vector<Response> gathered_;  // responses of one dispatch pass, written together
+  struct Head {
+    char bytes[4];
+  };
+  std::vector<Head> heads_;          // their framing headers (length-prefixed)
+  std::vector<ConstBuffer> parts_;   // the gather list
   ResponseOrder order_;
   bool processing_ = false;
   bool blocked_ = false;    // the request queue was full

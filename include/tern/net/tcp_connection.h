@@ -80,6 +80,9 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   std::error_code write(std::span<const ConstBuffer> buffers, WriteCallback on_done = {});
   std::error_code write(ConstBuffer data, WriteCallback on_done = {});
   std::error_code write(std::string_view text, WriteCallback on_done = {});
+  // Takes the string: written through where the backend can, and what is left (everything, on
+  // io_uring) is sent from the string itself, never copied.
+  std::error_code write(std::string&& bytes, WriteCallback on_done = {});
   // Zero-copy: the caller keeps `data` alive and unchanged until on_done runs.
   std::error_code write_ref(ConstBuffer data, WriteCallback on_done);
   // For bytes of the read callback that is running (echo, proxying): on io_uring the received
@@ -124,6 +127,7 @@ class TcpConnection final : private OpHandler, private BufferProvider {
  private:
   struct WriteRequest {
     std::vector<std::byte> owned;     // copied bytes (capacity kept for reuse)
+    std::string taken;                // bytes handed over by write(std::string&&)
     const std::byte* data = nullptr;  // owned.data() or the caller's bytes (write_ref)
     size_t size = 0;
     size_t sent = 0;
