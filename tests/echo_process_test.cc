@@ -760,8 +760,8 @@ TEST_P(EchoProcessTest, DrainDeliversQueuedBytes) {
       << "byte " << (mismatch.first - received.begin()) << " of " << received.size()
       << " received differs from what was sent";
   EXPECT_GT(received.size(), 0u);
-  RecordProperty("bytes_sent", std::to_string(sent));
-  RecordProperty("bytes_received", std::to_string(received.size()));
+  ::testing::Test::RecordProperty("bytes_sent", std::to_string(sent));
+  ::testing::Test::RecordProperty("bytes_received", std::to_string(received.size()));
 
   ExitStatus status = server.process().wait(kExitTimeout);
   EXPECT_TRUE(status.exited_with(0)) << status.describe();
@@ -786,12 +786,15 @@ TEST_P(EchoProcessTest, ListenFailureIsClear) {
   EXPECT_TRUE(first.process().wait(kExitTimeout).exited_with(0));
 }
 
-TEST_P(EchoProcessTest, KeepsServingAfterFdsRunOut) {
+// Out of fds with clients connecting: some are shed, the rest echoed, the server stays up,
+// and once the clients close a fresh connection is served. `extra` selects the model.
+void keeps_serving_after_fds_run_out(const std::string& backend,
+                                     const std::vector<std::string>& extra) {
   constexpr rlim_t kFdLimit = 32;
   constexpr int kClients = 60;
   if (has_ubsan_vptr_checks(echo_path())) GTEST_SKIP() << kUbsanFdSkip;
   EchoServer server;
-  ASSERT_TRUE(server.start(backend(), "127.0.0.1", {}, kFdLimit));
+  ASSERT_TRUE(server.start(backend, "127.0.0.1", extra, kFdLimit));
 
   // Connect them all first: the kernel completes the handshakes from the backlog whether or
   // not the server has an fd to accept with.
@@ -846,9 +849,9 @@ TEST_P(EchoProcessTest, KeepsServingAfterFdsRunOut) {
     wrong += o == Outcome::wrong;
     timed_out += o == Outcome::pending || o == Outcome::timed_out;
   }
-  RecordProperty("echoed", echoed);
-  RecordProperty("shed", shed);
-  RecordProperty("timed_out", timed_out);
+  ::testing::Test::RecordProperty("echoed", echoed);
+  ::testing::Test::RecordProperty("shed", shed);
+  ::testing::Test::RecordProperty("timed_out", timed_out);
   EXPECT_EQ(wrong, 0) << "some echoes came back different";
   EXPECT_GE(shed + timed_out, 1) << "the fd limit was never hit (echoed " << echoed << ")";
   EXPECT_GE(echoed, 1) << "shed " << shed << ", timed out " << timed_out;
@@ -940,11 +943,12 @@ TEST_P(EchoProcessTest, ClosedClientReleasesItsFd) {
 // Out of fds with connections still arriving, the listener sheds them; it must not retry
 // accept in a busy loop. tern logs its exhaustion count on the 1st, 1001st, ... time: with a
 // few dozen connections a count past a few dozen can only come from spinning.
-TEST_P(EchoProcessTest, DoesNotSpinWhileFdsRunOut) {
+void does_not_spin_while_fds_run_out(const std::string& backend,
+                                     const std::vector<std::string>& extra) {
   constexpr int kClients = 40;
   if (has_ubsan_vptr_checks(echo_path())) GTEST_SKIP() << kUbsanFdSkip;
   EchoServer server;
-  ASSERT_TRUE(server.start(backend(), "127.0.0.1", {}, rlim_t{32}, /*capture_stderr=*/true));
+  ASSERT_TRUE(server.start(backend, "127.0.0.1", extra, rlim_t{32}, /*capture_stderr=*/true));
   std::vector<Client> clients(kClients);
   for (int i = 0; i < kClients; ++i) {
     ASSERT_TRUE(server.connect(clients[i], 2000)) << "client " << i;
@@ -978,6 +982,51 @@ TEST_P(EchoProcessTest, DoesNotSpinWhileFdsRunOut) {
   ExitStatus status = server.process().wait(kExitTimeout);
   EXPECT_TRUE(status.exited_with(0))
       << status.describe() << "; stderr ends: " << tail(server.process().stderr_text(), 2000);
+}
+
+TEST_P(EchoProcessTest, KeepsServingAfterFdsRunOut) {
+  keeps_serving_after_fds_run_out(backend(), {});
+}
+
+TEST_P(EchoProcessTest, DoesNotSpinWhileFdsRunOut) {
+  does_not_spin_while_fds_run_out(backend(), {});
+}
+
+// The same under the other concurrency models: each has its own accept path (round-robin
+// hand-off, one-shot reactor watchers, the lf threads' shared listener).
+class EchoProcessModelTest : public ::testing::TestWithParam<std::vector<std::string>> {};
+
+TEST_P(EchoProcessModelTest, KeepsServingAfterFdsRunOut) {
+  keeps_serving_after_fds_run_out("epoll", GetParam());
+}
+
+TEST_P(EchoProcessModelTest, DoesNotSpinWhileFdsRunOut) {
+  does_not_spin_while_fds_run_out("epoll", GetParam());
+}
+
+TEST_P(EchoProcessModelTest, PipelinedLinesUnderEachModel) {
+  EchoServer server;
+  std::vector<std::string> extra = GetParam();
+  extra.insert(extra.end(), {"--codec", "line"});
+  ASSERT_TRUE(server.start("epoll", "127.0.0.1", extra));
+  Client client;
+  ASSERT_TRUE(server.connect(client));
+  std::string lines;
+  for (int i = 0; i < 200; ++i) lines += "line " + std::to_string(i) + "\n";
+  EXPECT_TRUE(client.echo(lines));
+  ASSERT_TRUE(server.process().send_signal(SIGTERM));
+  EXPECT_TRUE(server.process().wait(kExitTimeout).exited_with(0));
+}
+
+std::string model_test_name(const ::testing::TestParamInfo<std::vector<std::string>>& info) {
+  std::string name;
+  for (const std::string& arg : info.param) {
+    if (arg.rfind("--", 0) == 0) continue;
+    if (!name.empty()) name += "_";
+    name += arg;
+  }
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
 }
 
 TEST_P(EchoProcessTest, Ipv6Loopback) {
@@ -1025,6 +1074,17 @@ INSTANTIATE_TEST_SUITE_P(echo_process, EchoProcessScaleTest,
                          ::testing::Values("epoll", "uring", "aio", "sigio"),
                          backend_test_name);
 
+INSTANTIATE_TEST_SUITE_P(
+    echo_process, EchoProcessModelTest,
+    ::testing::Values(std::vector<std::string>{"--model", "loops", "--threads", "2"},
+                      std::vector<std::string>{"--model", "loops", "--threads", "2", "--balance",
+                                               "reuse-port"},
+                      std::vector<std::string>{"--model", "hsha", "--workers", "2"},
+                      std::vector<std::string>{"--pattern", "reactor"},
+                      std::vector<std::string>{"--model", "hsha", "--workers", "2", "--pattern",
+                                               "reactor"},
+                      std::vector<std::string>{"--model", "lf", "--threads", "2"}),
+    model_test_name);
 INSTANTIATE_TEST_SUITE_P(echo_process, EchoProcessFlagsTest, ::testing::Values("tern-echo"),
                          backend_test_name);
 INSTANTIATE_TEST_SUITE_P(echo_process, EchoProcessTest,

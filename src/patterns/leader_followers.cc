@@ -19,7 +19,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <condition_variable>
 #include <mutex>
 #include <unordered_map>
@@ -39,6 +42,7 @@ namespace {
 constexpr uint64_t kStopTag = 0;
 constexpr uint64_t kListenerTag = 1;
 constexpr int kMaxAcceptsPerEvent = 64;
+constexpr auto kShedPause = std::chrono::milliseconds(100);
 
 uint32_t to_epoll(uint32_t interest) {
   uint32_t events = EPOLLONESHOT | EPOLLRDHUP;
@@ -74,6 +78,7 @@ class LeaderFollowers final : public Engine, public ReactorOwner {
   void follow();
   void handle(const epoll_event& event);
   void accept_all();
+  void shed();
   std::error_code add(int fd, uint64_t tag, uint32_t events);
   std::vector<std::shared_ptr<ReactorConnection>> connections();
 
@@ -93,6 +98,7 @@ class LeaderFollowers final : public Engine, public ReactorOwner {
   std::condition_variable none_left_;
   std::unordered_map<uint64_t, std::shared_ptr<ReactorConnection>> registry_;
   uint64_t next_tag_ = kListenerTag + 1;
+  std::atomic<uint64_t> fd_exhaustions_{0};
   bool started_ = false;
 };
 
@@ -173,10 +179,7 @@ void LeaderFollowers::accept_all() {
     int fd = ::accept4(listener_.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE) {
-        log(LogLevel::warn, "lf: out of file descriptors: shedding waiting connections");
-        shed_backlog(listener_.fd(), spare_);
-      }
+      if (errno == EMFILE || errno == ENFILE) shed();
       break;
     }
     Socket socket(fd);
@@ -199,6 +202,18 @@ void LeaderFollowers::accept_all() {
   event.events = EPOLLIN | EPOLLONESHOT;
   event.data.u64 = kListenerTag;
   ::epoll_ctl(epoll_.fd(), EPOLL_CTL_MOD, listener_.fd(), &event);
+}
+
+// Out of fds: the waiting connections are accepted and closed (a clean close instead of a
+// wait in the backlog). If some are left (no spare fd), this thread waits before re-arming
+// the listener, so the set does not report it again at once; the other threads keep serving.
+void LeaderFollowers::shed() {
+  uint64_t count = ++fd_exhaustions_;
+  if (count % 1000 == 1) {  // the first time, then once in a thousand
+    log(LogLevel::warn, "out of file descriptors (%llu times): shedding connections on %s",
+        static_cast<unsigned long long>(count), address_.to_string().c_str());
+  }
+  if (!shed_backlog(listener_.fd(), spare_)) std::this_thread::sleep_for(kShedPause);
 }
 
 void LeaderFollowers::arm(ReactorConnection& conn, uint32_t interest) {
