@@ -15,12 +15,11 @@
 #include <vector>
 
 #include "patterns/balancer.h"
-#include "patterns/bounded_queue.h"
 #include "patterns/engine.h"
 #include "patterns/loop_gate.h"
 #include "patterns/loop_thread.h"
 #include "patterns/reactor_connection.h"
-#include "patterns/thread.h"
+#include "patterns/worker_pool.h"
 #include "tern/base/logging.h"
 #include "tern/loop/watcher.h"
 
@@ -81,11 +80,11 @@ class ReactorEngine final : public Engine {
   InetAddress local_address() const override { return balancer_->local_address(); }
   BackendKind backend_in_use() const override { return backend_in_use_; }
   ServerStats stats() const override {
-    return ServerStats{queue_ ? queue_->rejected() : 0};
+    return ServerStats{workers_.rejected()};
   }
   void shutdown(Duration deadline) override;
 
-  BoundedQueue<Event>* queue() noexcept { return queue_.get(); }
+  BoundedQueue<Event>* queue() noexcept { return workers_.queue(); }
   void opened() {
     std::lock_guard lock(mutex_);
     ++live_;
@@ -96,15 +95,13 @@ class ReactorEngine final : public Engine {
   }
 
  private:
-  void work();
 
   ServerOptions options_;
   Handler handler_;
   BackendKind backend_in_use_ = BackendKind::epoll;
   std::vector<std::unique_ptr<ReactorLoop>> loops_;
   std::unique_ptr<Balancer> balancer_;
-  std::unique_ptr<BoundedQueue<Event>> queue_;
-  std::vector<std::thread> workers_;
+  WorkerPool<Event> workers_;
   std::mutex mutex_;
   std::condition_variable none_left_;
   size_t live_ = 0;
@@ -227,12 +224,8 @@ std::error_code ReactorEngine::start() {
   balancer_ = std::make_unique<Balancer>(
       options_.address, options_.balancing, loops,
       [this](size_t index, Socket socket) { loops_[index]->add(std::move(socket)); });
-  if (options_.workers > 0) {
-    queue_ = std::make_unique<BoundedQueue<Event>>(options_.queue_capacity);
-    for (int i = 0; i < options_.workers; ++i) {
-      workers_.push_back(start_thread("tern-work-" + std::to_string(i), [this] { work(); }));
-    }
-  }
+  workers_.start(options_.workers, options_.queue_capacity,
+                 [](Event& event) { event.conn->handle(event.ready); });
   started_ = true;
   for (auto& io : loops_) {
     std::error_code error;
@@ -243,10 +236,6 @@ std::error_code ReactorEngine::start() {
     }
   }
   return {};
-}
-
-void ReactorEngine::work() {
-  while (auto event = queue_->pop()) event->conn->handle(event->ready);
 }
 
 void ReactorEngine::shutdown(Duration deadline) {
@@ -264,9 +253,7 @@ void ReactorEngine::shutdown(Duration deadline) {
     none_left_.wait_until(lock, until, [&] { return live_ == 0; });
   }
   for (auto& io : loops_) io->thread.run_and_wait([&] { io->close_all(); });
-  if (queue_) queue_->close();
-  for (auto& worker : workers_) worker.join();
-  workers_.clear();
+  workers_.stop();
   for (auto& io : loops_) {
     io->gate->close();
     io->thread.stop();

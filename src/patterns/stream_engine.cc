@@ -19,12 +19,11 @@
 #include <vector>
 
 #include "patterns/balancer.h"
-#include "patterns/bounded_queue.h"
 #include "patterns/engine.h"
 #include "patterns/loop_gate.h"
 #include "patterns/loop_thread.h"
 #include "patterns/response_order.h"
-#include "patterns/thread.h"
+#include "patterns/worker_pool.h"
 #include "tern/base/error.h"
 #include "tern/base/logging.h"
 #include "tern/net/tcp_server.h"
@@ -67,14 +66,14 @@ class StreamEngine final : public Engine {
   InetAddress local_address() const override { return balancer_->local_address(); }
   BackendKind backend_in_use() const override { return backend_in_use_; }
   ServerStats stats() const override {
-    return ServerStats{queue_ ? queue_->rejected() : 0};
+    return ServerStats{workers_.rejected()};
   }
   void shutdown(Duration deadline) override;
 
   const ServerOptions& options() const noexcept { return options_; }
   const Handler& handler() const noexcept { return handler_; }
-  bool has_workers() const noexcept { return queue_ != nullptr; }
-  BoundedQueue<Job>& queue() noexcept { return *queue_; }
+  bool has_workers() const noexcept { return workers_.queue() != nullptr; }
+  BoundedQueue<Job>& queue() noexcept { return *workers_.queue(); }
   void wait_for_space(IoLoop& io, std::weak_ptr<StreamSession> session);
   void request_done(IoLoop& io);
 
@@ -83,15 +82,13 @@ class StreamEngine final : public Engine {
   void resume_blocked(IoLoop& io);
   void begin_drain(IoLoop& io);
   void drained(IoLoop& io);
-  void work();
 
   ServerOptions options_;
   Handler handler_;
   BackendKind backend_in_use_ = BackendKind::epoll;
   std::vector<std::unique_ptr<IoLoop>> loops_;
   std::unique_ptr<Balancer> balancer_;
-  std::unique_ptr<BoundedQueue<Job>> queue_;
-  std::vector<std::thread> workers_;
+  WorkerPool<Job> workers_;
   std::mutex mutex_;
   std::condition_variable all_drained_;
   size_t drained_ = 0;
@@ -378,12 +375,8 @@ std::error_code StreamEngine::start() {
   balancer_ = std::make_unique<Balancer>(
       options_.address, options_.balancing, loops,
       [this](size_t index, Socket socket) { serve(*loops_[index], std::move(socket)); });
-  if (options_.workers > 0) {
-    queue_ = std::make_unique<BoundedQueue<Job>>(options_.queue_capacity);
-    for (int i = 0; i < options_.workers; ++i) {
-      workers_.push_back(start_thread("tern-work-" + std::to_string(i), [this] { work(); }));
-    }
-  }
+  workers_.start(options_.workers, options_.queue_capacity,
+                 [this](Job& job) { handler_(job.message, Reply(std::move(job.sink), job.sequence)); });
   started_ = true;
   for (auto& io : loops_) {
     std::error_code error;
@@ -401,17 +394,12 @@ void StreamEngine::serve(IoLoop& io, Socket socket) {
   io.server->adopt(std::move(socket));
 }
 
-void StreamEngine::work() {
-  while (auto job = queue_->pop()) {
-    handler_(job->message, Reply(std::move(job->sink), job->sequence));
-  }
-}
 
 void StreamEngine::wait_for_space(IoLoop& io, std::weak_ptr<StreamSession> session) {
   io.blocked.push_back(std::move(session));
   if (io.waiting_for_space) return;
   io.waiting_for_space = true;
-  queue_->when_space([this, &io, gate = io.gate] { gate->post([this, &io] { resume_blocked(io); }); });
+  queue().when_space([this, &io, gate = io.gate] { gate->post([this, &io] { resume_blocked(io); }); });
 }
 
 void StreamEngine::resume_blocked(IoLoop& io) {
@@ -471,9 +459,7 @@ void StreamEngine::shutdown(Duration deadline) {
     all_drained_.wait_until(lock, until + std::chrono::seconds(5),
                             [&] { return drained_ == loops_.size(); });
   }
-  if (queue_) queue_->close();
-  for (auto& worker : workers_) worker.join();
-  workers_.clear();
+  workers_.stop();
   for (auto& io : loops_) {
     io->gate->close();
     io->thread.stop();
