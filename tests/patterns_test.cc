@@ -196,6 +196,10 @@ std::string request_text(size_t conn, size_t i) {
   return body;
 }
 
+std::string short_request(size_t conn, size_t i) {
+  return "c" + std::to_string(conn) + "-r" + std::to_string(i);
+}
+
 std::string answer(std::string_view request) { return "ok " + std::string(request); }
 
 class PatternsTest : public ::testing::TestWithParam<Config> {
@@ -216,6 +220,29 @@ class PatternsTest : public ::testing::TestWithParam<Config> {
   void start(Handler handler) { start(std::move(handler), options_for(GetParam())); }
   InetAddress address() const { return server_->local_address(); }
 
+  // `connections` clients, each with `requests` lines (make_request(conn, i)) queued to send
+  // at once, pipelined, and the answers each must get back, in order.
+  ::testing::AssertionResult open_pipelined(size_t connections, size_t requests,
+                                            std::string (*make_request)(size_t, size_t),
+                                            std::vector<ClientConn>& conns,
+                                            std::vector<std::string>& expected) {
+    conns.assign(connections, ClientConn{});
+    expected.assign(connections, std::string());
+    for (size_t c = 0; c < connections; ++c) {
+      conns[c].fd = connect_nonblocking(address());
+      if (conns[c].fd < 0) {
+        return ::testing::AssertionFailure() << "connect " << c << ": " << strerror(errno);
+      }
+      for (size_t i = 0; i < requests; ++i) {
+        std::string request = make_request(c, i);
+        conns[c].to_send += request + "\n";
+        expected[c] += answer(request) + "\n";
+      }
+      conns[c].expect = expected[c].size();
+    }
+    return ::testing::AssertionSuccess();
+  }
+
   // How many handlers can block before new connections stop being served: the workers
   // (hsha), the loops or lf threads (handlers run there), one for single.
   int handler_slots() const {
@@ -233,18 +260,9 @@ TEST_P(PatternsTest, PipelinedRequestsAnsweredInOrder) {
   start(Handler::sync(answer));
   constexpr size_t kConnections = 500;
   constexpr size_t kRequests = 20;
-  std::vector<ClientConn> conns(kConnections);
-  std::vector<std::string> expected(kConnections);
-  for (size_t c = 0; c < kConnections; ++c) {
-    conns[c].fd = connect_nonblocking(address());
-    ASSERT_GE(conns[c].fd, 0) << "connect " << c << ": " << strerror(errno);
-    for (size_t i = 0; i < kRequests; ++i) {
-      std::string request = request_text(c, i);
-      conns[c].to_send += request + "\n";
-      expected[c] += answer(request) + "\n";
-    }
-    conns[c].expect = expected[c].size();
-  }
+  std::vector<ClientConn> conns;
+  std::vector<std::string> expected;
+  ASSERT_TRUE(open_pipelined(kConnections, kRequests, request_text, conns, expected));
   EXPECT_TRUE(drive(conns));
   size_t correct = 0;
   for (size_t c = 0; c < kConnections; ++c) {
@@ -287,18 +305,9 @@ TEST_P(PatternsTest, AsyncRepliesFromAnotherThreadKeepOrder) {
   }));
   constexpr size_t kConnections = 50;
   constexpr size_t kRequests = 40;
-  std::vector<ClientConn> conns(kConnections);
-  std::vector<std::string> expected(kConnections);
-  for (size_t c = 0; c < kConnections; ++c) {
-    conns[c].fd = connect_nonblocking(address());
-    ASSERT_GE(conns[c].fd, 0);
-    for (size_t i = 0; i < kRequests; ++i) {
-      std::string request = "c" + std::to_string(c) + "-r" + std::to_string(i);
-      conns[c].to_send += request + "\n";
-      expected[c] += answer(request) + "\n";
-    }
-    conns[c].expect = expected[c].size();
-  }
+  std::vector<ClientConn> conns;
+  std::vector<std::string> expected;
+  ASSERT_TRUE(open_pipelined(kConnections, kRequests, short_request, conns, expected));
   EXPECT_TRUE(drive(conns));
   for (size_t c = 0; c < kConnections; ++c) EXPECT_EQ(conns[c].received, expected[c]) << c;
   close_all(conns);
@@ -408,18 +417,9 @@ TEST_P(PatternsTest, FullQueuePushesBackAndRecovers) {
         options);
   constexpr size_t kConnections = 20;
   constexpr size_t kRequests = 200;
-  std::vector<ClientConn> conns(kConnections);
-  std::vector<std::string> expected(kConnections);
-  for (size_t c = 0; c < kConnections; ++c) {
-    conns[c].fd = connect_nonblocking(address());
-    ASSERT_GE(conns[c].fd, 0);
-    for (size_t i = 0; i < kRequests; ++i) {
-      std::string request = "c" + std::to_string(c) + "-r" + std::to_string(i);
-      conns[c].to_send += request + "\n";
-      expected[c] += answer(request) + "\n";
-    }
-    conns[c].expect = expected[c].size();
-  }
+  std::vector<ClientConn> conns;
+  std::vector<std::string> expected;
+  ASSERT_TRUE(open_pipelined(kConnections, kRequests, short_request, conns, expected));
   // Send while the workers are blocked, until they are all busy and the queue has pushed back.
   auto deadline = std::chrono::steady_clock::now() + kLimit;
   while ((server_->stats().pushbacks == 0 || gate.waiting() < config.workers) &&
