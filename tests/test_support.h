@@ -124,8 +124,22 @@ inline int connect_blocking(const InetAddress& address) {
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   if (::connect(fd, address.sockaddr_ptr(), address.length()) < 0) {
-    ::close(fd);
-    return -1;
+    // Interrupted by a signal, the connect goes on in the background (POSIX): wait for it.
+    bool completed = false;
+    if (errno == EINTR) {
+      pollfd p{fd, POLLOUT, 0};
+      int error = 0;
+      socklen_t length = sizeof error;
+      completed = ::poll(&p, 1, 10000) == 1 &&
+                  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0;
+      if (!completed && error != 0) errno = error;
+    }
+    if (!completed) {
+      int saved = errno;
+      ::close(fd);
+      errno = saved;
+      return -1;
+    }
   }
   return fd;
 }

@@ -165,21 +165,35 @@ std::error_code TcpConnection::write(std::span<const ConstBuffer> buffers, Write
   size_t sent = 0;
   if (count_ == 0 && !send_op_.in_flight) {
     // Nothing is queued: write through, and copy only what the socket would not take.
-    size_t n = std::min(buffers.size(), kMaxIov);
-    for (size_t i = 0; i < n; ++i) {
-      iov_[i] = iovec{const_cast<std::byte*>(buffers[i].data()), buffers[i].size()};
-    }
-    int result = loop_.backend().try_send(socket_.fd(), iov_.data(), static_cast<int>(n));
-    if (result >= 0) {
-      sent = static_cast<size_t>(result);
-    } else if (result != -EAGAIN && result != -EINTR) {
-      fail_writes(system_error(-result));
-      close();
-      return system_error(-result);
-    }
+    auto through = write_through(buffers);
+    if (!through) return through.error();
+    sent = through.value();
     if (sent == total_size(buffers) && !on_done) return {};
   }
   return enqueue(buffers, sent, std::move(on_done));
+}
+
+Result<size_t> TcpConnection::write_through(std::span<const ConstBuffer> buffers) {
+  size_t n = std::min(buffers.size(), kMaxIov);
+  for (size_t i = 0; i < n; ++i) {
+    iov_[i] = iovec{const_cast<std::byte*>(buffers[i].data()), buffers[i].size()};
+  }
+  int result = loop_.backend().try_send(socket_.fd(), iov_.data(), static_cast<int>(n));
+  if (result >= 0) return static_cast<size_t>(result);
+  if (result == -EAGAIN || result == -EINTR) return size_t{0};
+  fail_writes(system_error(-result));
+  close();
+  return system_error(-result);
+}
+
+void TcpConnection::queue_request(WriteRequest& request, const std::byte* data, size_t size,
+                                  WriteCallback on_done, bool try_first) {
+  request.data = data;
+  request.size = size;
+  request.on_done = std::move(on_done);
+  queued_bytes_ += size;
+  check_high_water();
+  kick(try_first);
 }
 
 std::error_code TcpConnection::write_received(ConstBuffer data, WriteCallback on_done) {
@@ -192,30 +206,18 @@ std::error_code TcpConnection::write_received(ConstBuffer data, WriteCallback on
     return write(data, std::move(on_done));
   }
   WriteRequest& request = push_request();
-  request.data = data.data();
-  request.size = data.size();
   request.held_buffer = reading_buffer_;
-  request.on_done = std::move(on_done);
-  queued_bytes_ += data.size();
-  check_high_water();
-  kick(true);
+  queue_request(request, data.data(), data.size(), std::move(on_done), /*try_first=*/true);
   return {};
 }
 
 std::error_code TcpConnection::write_ref(ConstBuffer data, WriteCallback on_done) {
   loop_.assert_in_loop_thread("TcpConnection::write_ref");
   if (closing_ || write_closed_) return make_error_code(errc::not_connected);
-  WriteRequest& request = push_request();
-  request.data = data.data();
-  request.size = data.size();
-  request.on_done = std::move(on_done);
-  queued_bytes_ += data.size();
-  check_high_water();
-  kick(true);
+  queue_request(push_request(), data.data(), data.size(), std::move(on_done), /*try_first=*/true);
   return {};
 }
 
-// Queues the bytes of `buffers` after the first `skip` (already sent) as one request.
 std::error_code TcpConnection::write(std::string&& bytes, WriteCallback on_done) {
   // A short string lives inside the object (SSO) and would move when the request ring grows;
   // copying it costs nothing anyway.
@@ -224,30 +226,24 @@ std::error_code TcpConnection::write(std::string&& bytes, WriteCallback on_done)
   loop_.assert_in_loop_thread("TcpConnection::write");
   if (closing_ || write_closed_) return make_error_code(errc::not_connected);
   size_t sent = 0;
-  const bool write_through = count_ == 0 && !send_op_.in_flight;
-  if (write_through) {
-    iov_[0] = iovec{bytes.data(), bytes.size()};
-    int result = loop_.backend().try_send(socket_.fd(), iov_.data(), 1);
-    if (result >= 0) {
-      sent = static_cast<size_t>(result);
-    } else if (result != -EAGAIN && result != -EINTR) {
-      fail_writes(system_error(-result));
-      close();
-      return system_error(-result);
-    }
+  const bool wrote_through = count_ == 0 && !send_op_.in_flight;
+  if (wrote_through) {
+    ConstBuffer whole = std::as_bytes(std::span(bytes.data(), bytes.size()));
+    auto through = write_through(std::span(&whole, 1));
+    if (!through) return through.error();
+    sent = through.value();
     if (sent == bytes.size() && !on_done) return {};
   }
   WriteRequest& request = push_request();
   request.taken = std::move(bytes);
-  request.data = reinterpret_cast<const std::byte*>(request.taken.data()) + sent;
-  request.size = request.taken.size() - sent;
-  request.on_done = std::move(on_done);
-  queued_bytes_ += request.size;
-  check_high_water();
-  kick(/*try_first=*/!write_through || request.size == 0);
+  const auto* data = reinterpret_cast<const std::byte*>(request.taken.data());
+  size_t left = request.taken.size() - sent;
+  // After a write-through that left bytes over, the socket is full: wait for writability.
+  queue_request(request, data + sent, left, std::move(on_done), !wrote_through || left == 0);
   return {};
 }
 
+// Queues the bytes of `buffers` after the first `skip` (already sent) as one request.
 std::error_code TcpConnection::enqueue(std::span<const ConstBuffer> buffers, size_t skip,
                                        WriteCallback on_done) {
   bool wrote_through = count_ == 0 && !send_op_.in_flight;
@@ -264,13 +260,9 @@ std::error_code TcpConnection::enqueue(std::span<const ConstBuffer> buffers, siz
     offset += b.size() - skip;
     skip = 0;
   }
-  request.data = request.owned.data();
-  request.size = size;
-  request.on_done = std::move(on_done);
-  queued_bytes_ += size;
-  check_high_water();
   // After a write-through that left bytes over, the socket is full: wait for writability.
-  kick(/*try_first=*/!wrote_through || size == 0);
+  queue_request(request, request.owned.data(), size, std::move(on_done),
+                /*try_first=*/!wrote_through || size == 0);
   return {};
 }
 

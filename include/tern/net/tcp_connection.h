@@ -28,6 +28,7 @@
 
 #include "tern/backend/op.h"
 #include "tern/base/clock.h"
+#include "tern/base/result.h"
 #include "tern/loop/timer_id.h"
 #include "tern/net/inet_address.h"
 #include "tern/net/socket.h"
@@ -146,6 +147,10 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   void submit_recv();
 
   std::error_code enqueue(std::span<const ConstBuffer> buffers, size_t skip, WriteCallback cb);
+  // Nothing queued: sends what the socket takes now (0 on EAGAIN); a failure closes.
+  Result<size_t> write_through(std::span<const ConstBuffer> buffers);
+  void queue_request(WriteRequest& request, const std::byte* data, size_t size,
+                     WriteCallback on_done, bool try_first);
   WriteRequest& push_request();
   void pop_request();
   WriteRequest& front() noexcept { return ring_[head_]; }
