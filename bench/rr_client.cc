@@ -33,6 +33,7 @@
 // Exit status: 0 ok, 1 failure (unreachable server, errors, no request completed in the
 // measured interval), 2 usage error.
 
+#include "load_client.h"
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -260,17 +261,8 @@ void Client::mismatch(const Conn& c) {
 }
 
 bool Client::connect_all() {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  std::string port = std::to_string(o_.port);
-  if (int rc = ::getaddrinfo(o_.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-    std::fprintf(stderr, "rr_client: cannot resolve %s: %s\n", o_.host.c_str(), ::gai_strerror(rc));
-    return false;
-  }
-  const addrinfo ai = *res;  // first address only; ai_addr stays valid until freeaddrinfo
+  bench::Address address;
+  if (!bench::resolve("rr_client", o_.host, o_.port, address)) return false;
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   int last_err = 0;
   bool ok = true;
@@ -278,37 +270,17 @@ bool Client::connect_all() {
   for (int i = 0; i < o_.connections && ok; ++i) {
     Conn& c = conns_[static_cast<std::size_t>(i)];
     c.id = i;
-    for (;;) {  // retry while the server is still starting, for at most 10 s overall
-      int fd = ::socket(ai.ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) { last_err = errno; ok = false; break; }
-      int err = 0;
-      if (::connect(fd, ai.ai_addr, ai.ai_addrlen) < 0) {
-        err = errno;
-        if (err == EINPROGRESS) {
-          auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-          pollfd p{fd, POLLOUT, 0};
-          int n = ::poll(&p, 1, static_cast<int>(std::max<long long>(left, 0)));
-          socklen_t len = sizeof err;
-          if (n == 1) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-          else err = n == 0 ? ETIMEDOUT : errno;
-        }
-      }
-      if (err == 0) { c.fd = fd; break; }
-      ::close(fd);
-      last_err = err;
-      if (Clock::now() + std::chrono::milliseconds(20) >= deadline) { ok = false; break; }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    c.fd = bench::connect_until(address, deadline, last_err);
+    if (c.fd < 0) {
+      ok = false;
+      break;
     }
-    if (!ok) break;
-    int one = 1;
-    ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.u32 = static_cast<std::uint32_t>(i);
     if (::epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev) < 0) { last_err = errno; ok = false; break; }
     ++alive_;
   }
-  ::freeaddrinfo(res);
   if (!ok) {
     std::fprintf(stderr, "rr_client: cannot connect to %s port %d (%d of %d connected after up to 10 s): %s\n",
                  o_.host.c_str(), o_.port, alive_, o_.connections, std::strerror(last_err));

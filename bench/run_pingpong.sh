@@ -38,6 +38,8 @@ MEASURE_SECONDS=$(tr '\0' '\n' < /proc/$$/environ | sed -n 's/^SECONDS=//p' | ta
 MEASURE_SECONDS=${MEASURE_SECONDS:-10}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib/processes.sh
+source "$ROOT/bench/lib/processes.sh"
 BUILD=${BUILD:-$ROOT/build}
 RAW_ECHO=${RAW_ECHO:-$BUILD/bench/raw_epoll_echo}
 RAW_URING_ECHO=${RAW_URING_ECHO:-$BUILD/bench/raw_uring_echo}
@@ -145,27 +147,6 @@ SERVER_PID=""
 CLIENT_PID=""
 TMP=$(mktemp -d /tmp/run_pingpong.XXXXXX) || die "mktemp failed"
 
-# Is process $1 still running (a not-yet-reaped zombie still answers kill -0)?
-alive() {
-  kill -0 "$1" 2> /dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2> /dev/null) != Z ]]
-}
-# Sends SIGTERM to $1, waits up to $2 seconds, then SIGKILLs; always reaps it.
-# Sets STOP_STATUS to the exit status and STOP_HOW to "exited" / "killed".
-stop_pid() {
-  local pid=$1 timeout=$2 i
-  STOP_HOW=exited
-  kill -TERM "$pid" 2> /dev/null
-  for (( i = 0; i < timeout * 20; i++ )); do
-    alive "$pid" || break
-    sleep 0.05
-  done
-  if alive "$pid"; then
-    kill -KILL "$pid" 2> /dev/null
-    STOP_HOW=killed
-  fi
-  wait "$pid" 2> /dev/null
-  STOP_STATUS=$?
-}
 
 # shellcheck disable=SC2317  # invoked via trap
 cleanup() {
@@ -180,13 +161,6 @@ trap 'log "run_pingpong.sh: interrupted"; exit 130' INT
 trap 'log "run_pingpong.sh: terminated"; exit 143' TERM
 
 # ---------------------------------------------------------------- helpers
-# Is any TCP socket (any state) using local port $1?  0 = yes.
-port_in_use() {
-  local hex
-  printf -v hex '%04X' "$1"
-  awk -v p=":$hex" 'FNR > 1 && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
-    /proc/net/tcp /proc/net/tcp6 2> /dev/null
-}
 # Is something listening on local port $1?  0 = yes.
 port_listening() {
   local hex
@@ -195,24 +169,6 @@ port_listening() {
     /proc/net/tcp /proc/net/tcp6 2> /dev/null
 }
 NEXT_PORT=$PORT_BASE
-next_free_port() {
-  while port_in_use "$NEXT_PORT"; do
-    (( ++NEXT_PORT < 65536 )) || die "no free port above $PORT_BASE"
-  done
-  PORT=$NEXT_PORT
-  (( ++NEXT_PORT ))
-}
-# utime+stime of process $1 in clock ticks -> TICKS (no fork).
-read_ticks() {
-  local stat rest
-  TICKS=""
-  read -r stat < "/proc/$1/stat" 2> /dev/null || return 1
-  rest=${stat##*) }              # fields from 3 (state) on; comm may contain spaces
-  local -a f
-  read -r -a f <<< "$rest"
-  TICKS=$(( f[11] + f[12] ))     # fields 14 (utime) and 15 (stime)
-}
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m }'; }
 
 set_client_args() {  # $1 = connections, $2 = block
   CLIENT_ARGS=(--host "$HOST" --connections "$1" --block "$2" --seconds "$MEASURE_SECONDS"
