@@ -32,6 +32,16 @@ std::error_code Balancer::listen_on(size_t index) {
   return {};
 }
 
+std::error_code Balancer::listen_all(
+    const std::function<void(size_t, std::function<void()>)>& run_on) {
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    std::error_code error;
+    run_on(i, [&] { error = listen_on(i); });
+    if (error) return error;
+  }
+  return {};
+}
+
 void Balancer::stop_on(size_t index) noexcept { acceptors_[index].reset(); }
 
 void Balancer::hand_on(Socket socket) {

@@ -30,6 +30,8 @@ class Balancer {
   // On loop i's thread, loops in order from 0 (which binds and learns the port). With
   // round-robin only loop 0 listens; the call does nothing on the others.
   std::error_code listen_on(size_t index);
+  // Listens on every loop in order: `run_on(i, task)` runs `task` on loop i's thread and waits.
+  std::error_code listen_all(const std::function<void(size_t, std::function<void()>)>& run_on);
   // On loop i's thread: stops and destroys that loop's acceptor.
   void stop_on(size_t index) noexcept;
   InetAddress local_address() const noexcept { return address_; }

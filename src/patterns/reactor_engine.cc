@@ -227,15 +227,10 @@ std::error_code ReactorEngine::start() {
   workers_.start(options_.workers, options_.queue_capacity,
                  [](Event& event) { event.conn->handle(event.ready); });
   started_ = true;
-  for (auto& io : loops_) {
-    std::error_code error;
-    io->thread.run_and_wait([&] { error = balancer_->listen_on(io->index_value()); });
-    if (error) {
-      shutdown(Duration::zero());
-      return error;
-    }
-  }
-  return {};
+  auto error = balancer_->listen_all(
+      [this](size_t i, std::function<void()> task) { loops_[i]->thread.run_and_wait(task); });
+  if (error) shutdown(Duration::zero());
+  return error;
 }
 
 void ReactorEngine::shutdown(Duration deadline) {

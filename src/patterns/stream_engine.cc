@@ -378,15 +378,10 @@ std::error_code StreamEngine::start() {
   workers_.start(options_.workers, options_.queue_capacity,
                  [this](Job& job) { handler_(job.message, Reply(std::move(job.sink), job.sequence)); });
   started_ = true;
-  for (auto& io : loops_) {
-    std::error_code error;
-    io->thread.run_and_wait([&] { error = balancer_->listen_on(io->index); });
-    if (error) {
-      shutdown(Duration::zero());
-      return error;
-    }
-  }
-  return {};
+  auto error = balancer_->listen_all(
+      [this](size_t i, std::function<void()> task) { loops_[i]->thread.run_and_wait(task); });
+  if (error) shutdown(Duration::zero());
+  return error;
 }
 
 void StreamEngine::serve(IoLoop& io, Socket socket) {
