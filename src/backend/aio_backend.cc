@@ -244,6 +244,7 @@ class AioBackend final : public Backend, private OpHandler {
 
   BackendKind kind() const noexcept override { return BackendKind::aio; }
   const BackendStats& stats() const noexcept override { return stats_; }
+  BackendTraits traits() const noexcept override { return aio_traits(); }
   std::error_code submit(Op& op) noexcept override;
   void cancel(Op& op) noexcept override;
   void abandon(Op& op) noexcept override;
@@ -887,6 +888,15 @@ size_t AioBackend::wait(bool block) {
 }
 
 }  // namespace
+
+// glibc's helper threads do the reads and writes. Readiness (poll, accept, connect, and the
+// waits after EAGAIN) is the inner epoll backend's, lent, and not shared between threads.
+BackendTraits aio_traits() noexcept {
+  BackendTraits traits;
+  traits.performs_io = true;
+  traits.native_readiness = false;
+  return traits;
+}
 
 std::unique_ptr<Backend> make_aio_backend(const BackendOptions& /*options*/,
                                           std::error_code& error) {

@@ -48,6 +48,19 @@ std::string_view backend_kind_names() noexcept {
   return "select|poll|epoll|epoll-et|uring|aio|sigio";
 }
 
+BackendTraits traits_of(BackendKind kind) noexcept {
+  switch (kind) {
+    case BackendKind::select: return select_traits();
+    case BackendKind::poll: return poll_traits();
+    case BackendKind::epoll: return epoll_traits(/*edge_triggered=*/false);
+    case BackendKind::epoll_et: return epoll_traits(/*edge_triggered=*/true);
+    case BackendKind::sigio: return sigio_traits();
+    case BackendKind::uring: return uring_traits();
+    case BackendKind::aio: return aio_traits();
+  }
+  return {};
+}
+
 std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& options,
                                       std::error_code& error) {
   std::unique_ptr<Poller> poller;

@@ -11,6 +11,7 @@
 
 #include "tern/backend/backend_kind.h"
 #include "tern/backend/backend_options.h"
+#include "tern/backend/backend_traits.h"
 #include "tern/backend/op.h"
 
 namespace tern {
@@ -21,6 +22,9 @@ class Backend {
 
   virtual BackendKind kind() const noexcept = 0;
   virtual const BackendStats& stats() const noexcept = 0;
+  // What this backend can do: the running one (io_uring that fell back reports epoll's). The
+  // answer never changes for an instance, so any thread may ask once the backend exists.
+  virtual BackendTraits traits() const noexcept = 0;
 
   // Starts `op`. On success its handler will be called from a later wait(), never from inside
   // submit(). On failure (the fd is out of this backend's range, an op of the same direction is
@@ -57,6 +61,14 @@ class Backend {
 // io_uring falls back to epoll (one log line, stats().fallbacks = 1) unless options.strict.
 std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& options,
                                       std::error_code& error);
+
+// Each backend file's own traits, the one place that states them (traits_of forwards here).
+BackendTraits select_traits() noexcept;
+BackendTraits poll_traits() noexcept;
+BackendTraits epoll_traits(bool edge_triggered) noexcept;
+BackendTraits sigio_traits() noexcept;
+BackendTraits uring_traits() noexcept;
+BackendTraits aio_traits() noexcept;
 
 // One factory per backend file.
 std::unique_ptr<Backend> make_uring_backend(const BackendOptions& options, std::error_code& error);

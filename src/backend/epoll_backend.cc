@@ -6,7 +6,9 @@
 
 #include <array>
 
+#include "backend/backend.h"
 #include "backend/poller.h"
+#include "backend/ready_bits.h"
 #include "tern/base/error.h"
 #include "tern/backend/op.h"
 
@@ -50,28 +52,14 @@ class EpollPoller final : public Poller {
                          block ? -1 : 0);
     if (n < 0) return errno == EINTR ? std::error_code{} : last_system_error();
     for (int i = 0; i < n; ++i) {
-      out.push_back({events_[i].data.fd, from_epoll(events_[i].events)});
+      out.push_back({events_[i].data.fd, ready_bits::from_epoll(events_[i].events)});
     }
     return {};
   }
 
  private:
   uint32_t to_epoll(uint32_t interest) const noexcept {
-    uint32_t events = 0;
-    if (interest & ready::readable) events |= EPOLLIN | EPOLLRDHUP;
-    if (interest & ready::writable) events |= EPOLLOUT;
-    if (edge_triggered_) events |= EPOLLET;
-    return events;
-  }
-
-  static uint32_t from_epoll(uint32_t events) noexcept {
-    uint32_t bits = 0;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)) bits |= ready::readable;
-    if (events & EPOLLRDHUP) bits |= ready::read_closed;
-    if (events & EPOLLOUT) bits |= ready::writable;
-    if (events & EPOLLERR) bits |= ready::error;
-    if (events & EPOLLHUP) bits |= ready::hangup;
-    return bits;
+    return ready_bits::to_epoll(interest) | (edge_triggered_ ? EPOLLET : 0u);
   }
 
   int epoll_fd_;
@@ -80,6 +68,16 @@ class EpollPoller final : public Poller {
 };
 
 }  // namespace
+
+// Both modes can share their readiness between threads: EPOLLONESHOT disarms an fd as it is
+// reported, edge- or level-triggered alike, and a re-arm (EPOLL_CTL_MOD) reports the state the
+// fd is in at that moment (src/backend/readiness_set.h).
+BackendTraits epoll_traits(bool edge_triggered) noexcept {
+  BackendTraits traits;
+  traits.edge_triggered = edge_triggered;
+  traits.shared_readiness = true;
+  return traits;
+}
 
 std::unique_ptr<Poller> make_epoll_poller(bool edge_triggered, std::error_code& error) {
   int fd = ::epoll_create1(EPOLL_CLOEXEC);

@@ -2,7 +2,9 @@
 // fd to its position, so interest changes are O(1) and a wait is O(number of watched fds).
 #include <poll.h>
 
+#include "backend/backend.h"
 #include "backend/poller.h"
+#include "backend/ready_bits.h"
 #include "tern/base/error.h"
 #include "tern/backend/op.h"
 
@@ -16,9 +18,7 @@ class PollPoller final : public Poller {
       remove(fd);
       return {};
     }
-    short events = 0;
-    if (new_interest & ready::readable) events |= POLLIN | POLLRDHUP;
-    if (new_interest & ready::writable) events |= POLLOUT;
+    auto events = static_cast<short>(ready_bits::to_poll(new_interest));
     int position = position_of(fd);
     if (position < 0) {
       if (static_cast<size_t>(fd) >= positions_.size()) {
@@ -41,12 +41,7 @@ class PollPoller final : public Poller {
       if (n == 0) break;
       if (p.revents == 0) continue;
       --n;
-      uint32_t bits = 0;
-      if (p.revents & (POLLIN | POLLRDHUP | POLLPRI)) bits |= ready::readable;
-      if (p.revents & POLLOUT) bits |= ready::writable;
-      if (p.revents & (POLLERR | POLLNVAL)) bits |= ready::error;
-      if (p.revents & POLLHUP) bits |= ready::hangup;
-      out.push_back({p.fd, bits});
+      out.push_back({p.fd, ready_bits::from_poll(static_cast<uint16_t>(p.revents))});
     }
     return {};
   }
@@ -71,6 +66,8 @@ class PollPoller final : public Poller {
 };
 
 }  // namespace
+
+BackendTraits poll_traits() noexcept { return {}; }  // level-triggered, any fd number
 
 std::unique_ptr<Poller> make_poll_poller(std::error_code&) {
   return std::make_unique<PollPoller>();

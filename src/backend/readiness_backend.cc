@@ -233,10 +233,15 @@ void ReadinessBackend::deliver_cancellations() {
 void ReadinessBackend::perform(int fd, uint32_t events) {
   if (static_cast<size_t>(fd) >= fds_.size()) return;
   Op* reader = fds_[static_cast<size_t>(fd)].reader;
-  if (reader && (events & ready::readable)) run(*reader, events);
-  // Re-read the slot: the reader's completion may have closed or replaced the writer.
+  bool reader_ran = reader && (events & ready::readable);
+  if (reader_ran) run(*reader, events);
+  // Re-read the slot: the reader's completion may have closed or replaced the writer. A poll
+  // op watching both directions sits in both slots: it runs here when only writable is
+  // reported (regression: a one-shot read|write watch never saw writability alone).
   Op* writer = fds_[static_cast<size_t>(fd)].writer;
-  if (writer && writer != reader && (events & ready::writable)) run(*writer, events);
+  if (writer && (events & ready::writable) && !(writer == reader && reader_ran)) {
+    run(*writer, events);
+  }
 }
 
 void ReadinessBackend::run(Op& op, uint32_t events) {

@@ -29,6 +29,7 @@ class ReadinessBackend final : public Backend {
 
   BackendKind kind() const noexcept override { return kind_; }
   const BackendStats& stats() const noexcept override { return stats_; }
+  BackendTraits traits() const noexcept override { return traits_of(kind_); }
   std::error_code submit(Op& op) noexcept override;
   void cancel(Op& op) noexcept override;
   void abandon(Op& op) noexcept override;

@@ -1,16 +1,33 @@
 // The select(2) backend. fd_set is a fixed bitmap of FD_SETSIZE bits: an fd at or above it
 // would be written past the end of the set, so such fds are refused (errc::fd_too_large) rather
-// than corrupting memory.
+// than corrupting memory. A refused fd is usually a connection just accepted, which its owner
+// then closes: the client sees a reset, so the log says why (rate-limited: clients trigger it).
 #include <sys/select.h>
 
+#include <atomic>
+#include <cstdint>
 #include <vector>
 
+#include "backend/backend.h"
 #include "backend/poller.h"
 #include "tern/base/error.h"
+#include "tern/base/logging.h"
 #include "tern/backend/op.h"
 
 namespace tern {
 namespace {
+
+// Per process, shared by every loop's poller.
+std::atomic<uint64_t> g_fds_refused{0};
+LogLimiter g_refusal_log;
+
+void report_refused(int fd) noexcept {
+  uint64_t refused = g_fds_refused.fetch_add(1, std::memory_order_relaxed) + 1;
+  log_limited(g_refusal_log, LogLevel::warn,
+              "select cannot watch fd %d: fd >= FD_SETSIZE (%d); refused, so a new connection "
+              "on it is closed (fds refused so far: %llu; poll and epoll have no such limit)",
+              fd, FD_SETSIZE, static_cast<unsigned long long>(refused));
+}
 
 class SelectPoller final : public Poller {
  public:
@@ -20,8 +37,9 @@ class SelectPoller final : public Poller {
   }
 
   std::error_code check_fd(int fd) const noexcept override {
-    if (fd >= FD_SETSIZE) return make_error_code(errc::fd_too_large);
-    return {};
+    if (fd < FD_SETSIZE) return {};
+    report_refused(fd);
+    return make_error_code(errc::fd_too_large);
   }
 
   std::error_code set_interest(int fd, uint32_t, uint32_t new_interest) noexcept override {
@@ -67,6 +85,12 @@ class SelectPoller final : public Poller {
 };
 
 }  // namespace
+
+BackendTraits select_traits() noexcept {
+  BackendTraits traits;
+  traits.fd_limit = FD_SETSIZE;  // check_fd refuses the rest
+  return traits;
+}
 
 std::unique_ptr<Poller> make_select_poller(std::error_code&) {
   return std::make_unique<SelectPoller>();

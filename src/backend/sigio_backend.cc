@@ -43,7 +43,9 @@
 #include <array>
 #include <mutex>
 
+#include "backend/backend.h"
 #include "backend/poller.h"
+#include "backend/ready_bits.h"
 #include "tern/base/error.h"
 #include "tern/backend/op.h"
 
@@ -56,15 +58,7 @@ constexpr short kProbeEvents = POLLIN | POLLPRI | POLLRDHUP | POLLOUT;
 constexpr short kReadEvents = POLLIN | POLLPRI | POLLRDHUP;
 constexpr uint32_t kAlwaysReported = ready::error | ready::hangup | ready::read_closed;
 
-uint32_t from_poll(uint32_t events) noexcept {
-  uint32_t bits = 0;
-  if (events & (POLLIN | POLLRDNORM | POLLRDBAND | POLLPRI | POLLRDHUP)) bits |= ready::readable;
-  if (events & POLLRDHUP) bits |= ready::read_closed;
-  if (events & (POLLOUT | POLLWRNORM | POLLWRBAND)) bits |= ready::writable;
-  if (events & (POLLERR | POLLNVAL)) bits |= ready::error;
-  if (events & POLLHUP) bits |= ready::hangup;
-  return bits;
-}
+using ready_bits::from_poll;  // si_band and revents alike
 
 class SigioPoller;
 
@@ -331,6 +325,15 @@ class SigioPoller final : public Poller {
 };
 
 }  // namespace
+
+// Edge-like (a signal per change of state). Not shareable between threads: each fd's signals
+// are queued to one thread (F_OWNER_TID) and read through that thread's signalfd, and a signal
+// does not disarm its fd, so there is no one-shot hand-over to build a shared set on.
+BackendTraits sigio_traits() noexcept {
+  BackendTraits traits;
+  traits.edge_triggered = true;
+  return traits;
+}
 
 std::unique_ptr<Poller> make_sigio_poller(std::error_code& error) {
   sigset_t signals;

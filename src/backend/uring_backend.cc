@@ -30,6 +30,7 @@
 
 #include "backend/backend.h"
 #include "backend/readiness_backend.h"
+#include "backend/ready_bits.h"
 #include "tern/base/error.h"
 #include "tern/base/logging.h"
 
@@ -48,21 +49,11 @@ size_t total_length(const Op& op) {
   return total;
 }
 
-uint32_t poll_mask(uint32_t interest) {
-  uint32_t mask = 0;
-  if (interest & ready::readable) mask |= POLLIN | POLLRDHUP;
-  if (interest & ready::writable) mask |= POLLOUT;
-  return mask;
-}
+uint32_t poll_mask(uint32_t interest) { return ready_bits::to_poll(interest); }
 
-uint32_t ready_bits(int32_t mask) {
-  uint32_t bits = 0;
-  if (mask & (POLLIN | POLLRDHUP | POLLPRI)) bits |= ready::readable;
-  if (mask & POLLRDHUP) bits |= ready::read_closed;
-  if (mask & POLLOUT) bits |= ready::writable;
-  if (mask & POLLERR) bits |= ready::error;
-  if (mask & POLLHUP) bits |= ready::hangup;
-  return bits;
+// A POLL_ADD completion's result (a poll(2) mask, never negative here) as ready:: bits.
+int32_t ready_result(int32_t mask) {
+  return static_cast<int32_t>(ready_bits::from_poll(static_cast<uint32_t>(mask)));
 }
 
 // The provided-buffer ring: `count` buffers of `size` bytes in one mapping, registered as a
@@ -133,6 +124,7 @@ class UringBackend final : public Backend {
 
   BackendKind kind() const noexcept override { return BackendKind::uring; }
   const BackendStats& stats() const noexcept override { return stats_; }
+  BackendTraits traits() const noexcept override { return uring_traits(); }
   std::error_code submit(Op& op) noexcept override;
   void cancel(Op& op) noexcept override;
   void abandon(Op& op) noexcept override;
@@ -477,12 +469,12 @@ void UringBackend::dispatch(const Cqe& cqe) {
       return;
     case OpCode::poll:
       if (cqe.res >= 0 && op.multishot && !kernel_more && !op.cancelling) {
-        deliver(op, static_cast<int32_t>(ready_bits(cqe.res)), true, {});
+        deliver(op, ready_result(cqe.res), true, {});
         rearm_or_finish(op);
         return;
       }
-      if (kernel_more) deliver(op, static_cast<int32_t>(ready_bits(cqe.res)), true, {});
-      else finish(op, cqe.res >= 0 ? static_cast<int32_t>(ready_bits(cqe.res)) : cqe.res);
+      if (kernel_more) deliver(op, ready_result(cqe.res), true, {});
+      else finish(op, cqe.res >= 0 ? ready_result(cqe.res) : cqe.res);
       return;
     case OpCode::accept:
       // Faithful to the kernel: when a multishot accept ends, the owner (Acceptor) re-arms it
@@ -527,15 +519,22 @@ void UringBackend::dispatch_recv(Op& op, const Cqe& cqe, Slot& slot) {
   }
   if (res > 0) {
     bool armed = op.multishot && !op.cancelling;
+    // A single-shot receive ends with its bytes (its handler may submit the next one). A
+    // multishot one the kernel ended is re-armed, or, being cancelled, ends after them.
+    bool ends_here = !op.multishot && !kernel_more;
+    if (ends_here) {
+      release_slot(op);
+      op.in_flight = false;
+      op.cancelling = false;
+    }
     dispatching_buffer_ = has_buffer ? buffer_id : kNoBuffer;
-    deliver(op, res, armed || kernel_more, data.first(static_cast<size_t>(res)),
-            dispatching_buffer_);
+    deliver(op, res, !ends_here, data.first(static_cast<size_t>(res)), dispatching_buffer_);
     dispatching_buffer_ = kNoBuffer;
     // The handler has returned: the buffer goes back unless someone keeps it (a queued send).
     if (has_buffer && holds_[buffer_id] == 0) buffers_.give_back(buffer_id);
-    if (!kernel_more) {
+    if (!ends_here && !kernel_more) {
       if (armed) rearm_or_finish(op);
-      else finish(op, op.cancelling ? -ECANCELED : 0, {});
+      else finish(op, -ECANCELED, {});
     }
     return;
   }
@@ -601,6 +600,19 @@ void UringBackend::run_local_completions() {
 }
 
 }  // namespace
+
+// The kernel does the I/O; multishot receives take buffers from the provided ring; SEND_ZC is
+// there (used from BackendOptions::send_zc_threshold). Readiness (one-shot POLL_ADD) is level:
+// armed, it reports the state the fd is in (multishot POLL_ADD is edge-triggered, but no pattern
+// leans on it). Not shared between threads: the submission and
+// completion queues are single-producer, single-consumer rings (src/backend/readiness_set.h).
+BackendTraits uring_traits() noexcept {
+  BackendTraits traits;
+  traits.performs_io = true;
+  traits.provided_buffers = true;
+  traits.zero_copy_send = true;
+  return traits;
+}
 
 std::unique_ptr<Backend> make_uring_backend(const BackendOptions& options, std::error_code& error) {
   auto backend = std::make_unique<UringBackend>();
