@@ -13,10 +13,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class EventLoopTest : public testing::TestWithParam<BackendKind> {};
+class EventLoopTest : public BackendTest {};
 
 TEST_P(EventLoopTest, TimersFireInDeadlineOrder) {
-  EventLoop loop(GetParam());
+  EventLoop loop(GetParam(), backend_options());
   std::vector<int> fired;
   loop.run_after(30ms, [&] { fired.push_back(30); loop.stop(); });
   loop.run_after(10ms, [&] { fired.push_back(10); });
@@ -27,7 +27,7 @@ TEST_P(EventLoopTest, TimersFireInDeadlineOrder) {
 }
 
 TEST_P(EventLoopTest, CancelWorksIncludingFromInsideACallback) {
-  EventLoop loop(GetParam());
+  EventLoop loop(GetParam(), backend_options());
   std::vector<std::string> fired;
   TimerId doomed = loop.run_after(20ms, [&] { fired.push_back("doomed"); });
   TimerId never = loop.run_after(5ms, [&] { fired.push_back("never"); });
@@ -54,7 +54,7 @@ TEST_P(EventLoopTest, CancelWorksIncludingFromInsideACallback) {
 }
 
 TEST_P(EventLoopTest, ResetMovesAnIdleTimerLater) {
-  EventLoop loop(GetParam());
+  EventLoop loop(GetParam(), backend_options());
   std::vector<std::string> fired;
   TimerId idle = loop.run_after(10ms, [&] { fired.push_back("idle"); loop.stop(); });
   loop.run_after(5ms, [&] {
@@ -67,7 +67,7 @@ TEST_P(EventLoopTest, ResetMovesAnIdleTimerLater) {
 }
 
 TEST_P(EventLoopTest, PostsFromEightThreadsRunExactlyOnceInOrder) {
-  EventLoop loop(GetParam());
+  EventLoop loop(GetParam(), backend_options());
   constexpr int kThreads = 8;
   constexpr int kPosts = 20000;
   std::vector<std::vector<int>> seen(kThreads);
@@ -89,19 +89,26 @@ TEST_P(EventLoopTest, PostsFromEightThreadsRunExactlyOnceInOrder) {
   }
 }
 
+// stop() is called only once the loop thread is asleep in the loop's wait (seen in /proc), so
+// the stop has to wake it: a stop() that ran before the wait would prove nothing.
 TEST_P(EventLoopTest, StopFromAnotherThreadWakesABlockedLoop) {
-  EventLoop loop(GetParam());
+  EventLoop loop(GetParam(), backend_options());
+  const pid_t loop_thread = ::gettid();
+  std::promise<void> running;  // set just before run(): from then on the wait is all it does
+  std::atomic<bool> saw_it_blocked{false};
   std::thread stopper([&] {
-    std::this_thread::sleep_for(20ms);
+    running.get_future().wait();
+    saw_it_blocked = wait_until_sleeping(loop_thread);
     loop.stop();
   });
+  running.set_value();
   loop.run();  // blocks in the wait with nothing to do until stop() wakes it
   stopper.join();
-  SUCCEED();
+  EXPECT_TRUE(saw_it_blocked) << "the loop thread never blocked in its wait";
 }
 
 TEST_P(EventLoopTest, SignalRunsItsCallbackOnTheLoop) {
-  EventLoop loop(GetParam());
+  EventLoop loop(GetParam(), backend_options());
   std::vector<int> received;
   std::thread::id ran_on;
   ASSERT_FALSE(loop.on_signal(SIGUSR1, [&](int signo) {
@@ -118,14 +125,14 @@ TEST_P(EventLoopTest, SignalRunsItsCallbackOnTheLoop) {
 }
 
 TEST_P(EventLoopTest, OnSignalRejectsSigkill) {
-  EventLoop loop(GetParam());
+  EventLoop loop(GetParam(), backend_options());
   EXPECT_EQ(loop.on_signal(SIGKILL, [](int) {}), make_error_code(errc::invalid_argument));
 }
 
 // The Reactor contract every backend keeps (edge-triggered ones included): a watcher reports
 // readiness; the callback does the I/O until EAGAIN; one-shot waits for start() again.
 TEST_P(EventLoopTest, WatcherReportsReadinessAndOneShotWaitsForRestart) {
-  EventLoop loop(GetParam());
+  EventLoop loop(GetParam(), backend_options());
   int fds[2];
   ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
   auto drain = [&] {
@@ -165,7 +172,7 @@ TEST_P(EventLoopTest, WatcherReportsReadinessAndOneShotWaitsForRestart) {
 }
 
 TEST_P(EventLoopTest, WatcherDestroyedInsideItsCallbackIsSafe) {
-  EventLoop loop(GetParam());
+  EventLoop loop(GetParam(), backend_options());
   int fds[2];
   ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
   auto watcher = std::make_unique<Watcher>(loop, fds[1]);
@@ -180,10 +187,36 @@ TEST_P(EventLoopTest, WatcherDestroyedInsideItsCallbackIsSafe) {
   ::close(fds[1]);
 }
 
+// Regression: a one-shot watch for readable|writable sits in both of the fd's slots in the
+// readiness backends, and the writer slot was skipped when it held the same op as the reader,
+// so writability alone never completed it (the reactor pattern then stalled with output queued
+// while it also wanted to read).
+TEST_P(EventLoopTest, ReadWriteWatchFiresOnWritabilityAlone) {
+  EventLoop loop(GetParam(), backend_options());
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
+  Watcher watcher(loop, pair[0]);
+  uint32_t got = 0;
+  // Armed for read first, then for both, as the reactor re-arms a connection with output.
+  ASSERT_FALSE(watcher.start(ready::readable, true, [](uint32_t) {}));
+  ASSERT_FALSE(watcher.start(ready::readable | ready::writable, true, [&](uint32_t r) {
+    got = r;
+    loop.stop();
+  }));
+  TimerId limit = loop.run_after(30s, [&] { loop.stop(); });
+  loop.run();
+  loop.cancel(limit);
+  EXPECT_TRUE(got & ready::writable) << "writability was never reported";
+  EXPECT_FALSE(got & ready::readable);
+  watcher.forget_fd();
+  ::close(pair[0]);
+  ::close(pair[1]);
+}
+
 TEST_P(EventLoopTest, CallingALoopMethodOffItsThreadAborts) {
   EXPECT_DEATH(
       {
-        EventLoop loop(GetParam());
+        EventLoop loop(GetParam(), backend_options());
         std::thread other([&] { loop.run_after(1ms, [] {}); });
         other.join();
       },

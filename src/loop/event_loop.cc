@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "loop/loop_registry.h"
 #include "loop/signal_source.h"
 #include "loop/task_queue.h"
 #include "loop/timer_queue.h"
@@ -70,7 +71,8 @@ Result<std::unique_ptr<EventLoop>> EventLoop::create(BackendKind kind, BackendOp
 EventLoop::EventLoop(BackendKind kind, PrivateTag)
     : kind_(kind),
       thread_(std::this_thread::get_id()),
-      timers_(std::make_unique<TimerQueue>()) {}
+      timers_(std::make_unique<TimerQueue>()),
+      handle_(LoopRegistry::instance().add(*this)) {}
 
 EventLoop::EventLoop(BackendKind kind, BackendOptions options) : EventLoop(kind, PrivateTag{}) {
   if (auto error = init(options)) {
@@ -96,7 +98,7 @@ std::error_code EventLoop::init(const BackendOptions& options) {
   return sources_->start();
 }
 
-EventLoop::~EventLoop() = default;
+EventLoop::~EventLoop() { LoopRegistry::instance().remove(handle_); }
 
 void EventLoop::assert_in_loop_thread(const char* what) const noexcept {
   if (!in_loop_thread()) fatal("%s called off the loop's thread", what);
@@ -207,5 +209,9 @@ void EventLoop::run_closing() {
 }
 
 const BackendStats& EventLoop::stats() const noexcept { return backend_->stats(); }
+
+// Any thread: backend_ is set once in init(), before the loop can be shared, and a backend's
+// traits never change.
+BackendTraits EventLoop::traits() const noexcept { return backend_->traits(); }
 
 }  // namespace tern

@@ -54,6 +54,12 @@ void Watcher::stop() noexcept {
   op_->active = false;
 }
 
+void Watcher::forget_fd() noexcept {
+  loop_.assert_in_loop_thread("Watcher::forget_fd");
+  stop();
+  loop_.backend().forget(fd_);
+}
+
 bool Watcher::active() const noexcept { return op_->active; }
 
 }  // namespace tern

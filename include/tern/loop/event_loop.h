@@ -25,8 +25,11 @@
 
 #include "tern/backend/backend_kind.h"
 #include "tern/backend/backend_options.h"
+#include "tern/backend/backend_traits.h"
 #include "tern/base/clock.h"
 #include "tern/base/result.h"
+#include "tern/base/unique_function.h"
+#include "tern/loop/loop_handle.h"
 #include "tern/loop/timer_id.h"
 
 namespace tern {
@@ -37,7 +40,9 @@ class TaskQueue;
 class SignalSource;
 class LoopSources;
 
-using Task = std::function<void()>;
+// Move-only, so a task may own what it carries (a response, a Reply); small captures are
+// stored inline (no allocation per post).
+using Task = UniqueFunction<void()>;
 using SignalCallback = std::function<void(int signo)>;
 
 class EventLoop {
@@ -56,7 +61,8 @@ class EventLoop {
   void run();
   // Runs one iteration; blocks in the wait only if `block` and no work is queued.
   void run_once(bool block = true);
-  // Makes run() return after the current iteration. Any thread, and from any callback.
+  // Makes run() return after the current iteration. Any thread, and from any callback; from
+  // another thread, the loop must not be destroyed before stop() returns (LoopGroup orders it).
   void stop() noexcept;
 
   // Runs `task` on the loop thread, after the tasks posted before it. Any thread.
@@ -86,8 +92,13 @@ class EventLoop {
   // The backend in use: the one asked for, or epoll where io_uring fell back.
   BackendKind backend_kind() const noexcept { return kind_; }  // any thread
   const BackendStats& stats() const noexcept;                 // loop thread
+  // What the backend in use can do (io_uring that fell back reports epoll's). Any thread.
+  BackendTraits traits() const noexcept;
   TimePoint now() const noexcept { return Clock::now(); }       // any thread
   uint64_t iterations() const noexcept { return iterations_; }  // loop thread
+  // Names this loop from any thread, safely after it is gone: tern::post_to(handle, task) is a
+  // no-op once the loop is destroyed. Any thread.
+  LoopHandle handle() const noexcept { return handle_; }
 
   // For tern's own net layer.
   Backend& backend() noexcept { return *backend_; }
@@ -112,6 +123,7 @@ class EventLoop {
   std::vector<Task> closing_;
   std::vector<Task> closing_now_;
   TimePoint armed_deadline_{};
+  LoopHandle handle_;
   // Declared last so it is destroyed first: the ops of the sources below point into it.
   std::unique_ptr<LoopSources> sources_;
   std::unique_ptr<Backend> backend_;

@@ -10,7 +10,8 @@
 // The callback must do its I/O until EAGAIN: on the edge-triggered backend a readiness that was
 // reported and not used up is not reported again (level-triggered backends would repeat it). The callback is never called
 // after stop() returns, and a Watcher may be stopped or destroyed at any time on the loop
-// thread, from inside its own callback too. The fd must stay open while the watcher is active.
+// thread, from inside its own callback too. The fd must stay open while the watcher is active,
+// and whoever closes it calls forget_fd() first.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +38,11 @@ class Watcher {
   // Errors: errc::fd_too_large (select), errc::already_in_use (another op owns that direction).
   std::error_code start(uint32_t interest, bool one_shot, Callback callback);
   void stop() noexcept;
+  // The fd is about to be closed: stops, and has the loop's backend drop everything it keeps
+  // about the fd number, so a connection that is given the same number next starts clean (a
+  // poller that still thinks it watches that number would skip registering the new fd).
+  // Call it right before the close. Loop thread only.
+  void forget_fd() noexcept;
   bool active() const noexcept;
   int fd() const noexcept { return fd_; }
 

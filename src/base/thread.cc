@@ -1,4 +1,4 @@
-#include "patterns/thread.h"
+#include "base/thread.h"
 
 #include <pthread.h>
 #include <signal.h>
