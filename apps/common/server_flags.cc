@@ -58,10 +58,28 @@ void add_server_flags(CLI::App& app, ServerFlags& flags) {
                  "per-connection unsent bytes before reading pauses")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--idle-timeout-ms", flags.idle_timeout_ms,
+                 "close a connection idle this long (no request in progress, nothing to send; "
+                 "0: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--read-timeout-ms", flags.read_timeout_ms,
+                 "close a connection whose message takes longer than this to arrive, from its "
+                 "first byte to its last: a total, not reset per byte (0: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--write-timeout-ms", flags.write_timeout_ms,
+                 "close a connection whose unsent output does not drain for this long (a peer "
+                 "that stopped reading; 0: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--drain-ms", flags.drain_ms,
                  "on SIGINT/SIGTERM, how long requests in flight may take before connections close")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--log-file", flags.log_file,
+                 "append log lines to this file instead of stderr; SIGUSR1 reopens it (after a "
+                 "rotation)");
   app.add_option("--send-zc-threshold", flags.send_zc_threshold,
                  "uring: writes of at least this many bytes use zero-copy SEND_ZC (0: never)")
       ->capture_default_str();
@@ -101,6 +119,9 @@ Result<ServerOptions> to_server_options(const ServerFlags& flags, std::string& w
   options.codec = Codec(*parse_framing(flags.codec), flags.max_message);
   options.queue_capacity = flags.queue;
   options.high_water = flags.high_water;
+  options.deadlines.idle = std::chrono::milliseconds(flags.idle_timeout_ms);
+  options.deadlines.read = std::chrono::milliseconds(flags.read_timeout_ms);
+  options.deadlines.write = std::chrono::milliseconds(flags.write_timeout_ms);
   why = check_options(options);
   if (!why.empty()) return make_error_code(errc::invalid_argument);
   return options;

@@ -30,6 +30,10 @@ struct ServerFlags {
   bool fixed_files = false;
   uint32_t recv_buffers = BackendOptions{}.recv_buffer_count;
   int drain_ms = 5000;
+  std::string log_file;  // empty: log to stderr
+  int idle_timeout_ms = 0;
+  int read_timeout_ms = 0;
+  int write_timeout_ms = 0;
 };
 
 // Adds the flags (with their checks) to `app`.

@@ -7,12 +7,12 @@
 
 #include <malloc.h>
 
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "server_flags.h"
+#include "signal_policy.h"
 #include "tern/tern.h"
 
 namespace {
@@ -29,6 +29,9 @@ void spin(int micros) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything starts a thread (docs/signals.md). tern-echo has no configuration, so
+  // SIGHUP drains as SIGTERM does.
+  tern::apps::SignalPolicy signals;
   // Every response is a fresh std::string (the handler's Response). With glibc's defaults a
   // burst of them grows the heap and the next lull gives it back (trim at 128 KiB), so the
   // next burst pays page faults again: measured, 724 against 487 CPU-us/MiB for io_uring at
@@ -58,14 +61,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tern-echo: %s\n", why.c_str());
     return 2;
   }
-
-  // Blocked before the server starts its threads (which block everything anyway): SIGINT and
-  // SIGTERM wait for sigwait below.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  if (!flags.log_file.empty()) {
+    if (auto error = tern::set_log_file(flags.log_file.c_str())) {
+      std::fprintf(stderr, "tern-echo: cannot open the log file %s: %s\n",
+                   flags.log_file.c_str(), error.message().c_str());
+      return 1;
+    }
+  }
 
   tern::Server server(options.value(), tern::Handler::sync([work_us](tern::Request request) {
                         spin(work_us);
@@ -82,9 +84,10 @@ int main(int argc, char** argv) {
                                    server.backend_in_use()).c_str());
   std::fflush(stdout);
 
-  int signo = 0;
-  sigwait(&stop_signals, &signo);
-  tern::log(tern::LogLevel::info, "%s: draining", strsignal(signo));
+  tern::apps::StopRequest stop = signals.wait();
+  if (stop.kind == tern::apps::StopKind::fast_exit) tern::apps::SignalPolicy::fast_exit(stop.signo);
+  tern::log(tern::LogLevel::info, "SIG%s: draining (up to %d ms)", sigabbrev_np(stop.signo),
+            flags.drain_ms);
   server.shutdown(std::chrono::milliseconds(flags.drain_ms));
   return 0;
 }
