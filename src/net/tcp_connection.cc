@@ -72,6 +72,13 @@ std::error_code TcpConnection::read_start(AllocCallback alloc, ReadCallback on_r
 
 void TcpConnection::submit_recv() {
   if (recv_op_.in_flight || closing_ || stashed_end_) return;
+  // A backend that receives into buffers it picks itself (io_uring's multishot recv over its
+  // provided ring) goes on receiving after read_stop until the cancel lands: it drains the
+  // whole socket buffer in one go (megabytes from a fast sender), all of it kept in stash_,
+  // so what a peer that never reads our replies makes us hold would not be bounded by the
+  // reader's limits (the high-water mark). There, one receive per buffer: at most one buffer
+  // lands after a stop.
+  recv_op_.multishot = !loop_.traits().provided_buffers;
   // Without an alloc callback the backend lends the buffer (io_uring: from its ring).
   recv_op_.buffers = alloc_ ? static_cast<BufferProvider*>(this) : nullptr;
   if (auto error = loop_.backend().submit(recv_op_)) {
@@ -92,6 +99,9 @@ std::span<std::byte> TcpConnection::provide(size_t suggested) {
 void TcpConnection::on_recv(const Completion& completion) {
   if (completion.result > 0) {
     deliver({}, completion.data, completion.buffer_id);
+    // A single-shot receive ended with its bytes: the next one, unless the reader stopped (or
+    // kept bytes wait: deliver_stash submits after them).
+    if (want_read_ && !completion.more && stash_.empty()) submit_recv();
   } else if (completion.result == 0) {
     deliver(make_error_code(errc::eof), {});
   } else if (completion.result == -ECANCELED) {
@@ -134,7 +144,9 @@ void TcpConnection::deliver_stash() {
     callback(*this, {}, piece);
   }
   if (stash_offset_ == stash_.size()) {
-    stash_.clear();
+    // Given back when it grew past one piece, so a burst does not pin memory for good.
+    if (stash_.capacity() > kStashPiece) std::vector<std::byte>().swap(stash_);
+    else stash_.clear();
     stash_offset_ = 0;
   }
   if (!want_read_ || closing_ || stash_offset_ < stash_.size()) return;

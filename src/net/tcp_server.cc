@@ -49,7 +49,7 @@ void TcpServer::adopt(Socket socket) {
   TcpConnection& conn = *connection;
   slots_[slot].connection = std::move(connection);
   ++live_;
-  conn.set_id(ConnId{slot, slots_[slot].generation});
+  conn.set_id(ConnId{loop_.handle(), slot, slots_[slot].generation});
   conn.set_release([this, slot](TcpConnection& closed) { release(closed, slot); });
   if (on_connection_) on_connection_(conn);
 }
@@ -64,7 +64,10 @@ void TcpServer::release(TcpConnection& connection, uint32_t slot) {
 }
 
 TcpConnection* TcpServer::find(ConnId id) const noexcept {
-  if (id.slot >= slots_.size() || slots_[id.slot].generation != id.generation) return nullptr;
+  if (id.loop != loop_.handle() || id.slot >= slots_.size() ||
+      slots_[id.slot].generation != id.generation) {
+    return nullptr;
+  }
   return slots_[id.slot].connection.get();
 }
 

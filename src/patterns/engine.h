@@ -9,6 +9,7 @@
 #include "tern/base/clock.h"
 #include "tern/net/inet_address.h"
 #include "tern/patterns/handler.h"
+#include "tern/protocol/service.h"
 #include "tern/patterns/server.h"
 #include "tern/patterns/server_options.h"
 
@@ -28,12 +29,13 @@ class Engine {
   virtual void shutdown(Duration deadline) = 0;
 };
 
-// single, loops and hsha with the emulated and proactor patterns: TcpConnection does the I/O.
-std::unique_ptr<Engine> make_stream_engine(const ServerOptions& options, Handler handler);
+// single, loops and hsha with the emulated and proactor patterns: TcpConnection does the I/O,
+// Session<P> the rest, for any protocol.
+std::unique_ptr<Engine> make_stream_engine(const ServerOptions& options, Service service);
 // single, loops and hsha with the reactor pattern: one-shot readiness, the handling thread
-// does the I/O.
-std::unique_ptr<Engine> make_reactor_engine(const ServerOptions& options, Handler handler);
-// lf: threads take turns waiting on one epoll set.
-std::unique_ptr<Engine> make_leader_followers(const ServerOptions& options, Handler handler);
+// does the I/O (ReadinessConnection) and drives the same Session<P>.
+std::unique_ptr<Engine> make_reactor_engine(const ServerOptions& options, Service service);
+// lf: threads take turns waiting on one shared readiness set.
+std::unique_ptr<Engine> make_leader_followers(const ServerOptions& options, Service service);
 
 }  // namespace tern

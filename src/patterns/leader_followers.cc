@@ -1,20 +1,23 @@
-// The leader/followers engine (lf): `threads` threads share one epoll set, and take turns
+// The leader/followers engine (lf): `threads` threads share one readiness set and take turns
 // waiting on it.
 //
-//   follower ──(the leader left)──► leader: epoll_wait for one event
+//   follower ──(the leader left)──► leader: waits on the set for one event
 //   leader ──(an event)──► promotes a follower, then handles the event itself: accepts, or
-//                          reads, runs the handler and writes (ReactorConnection), re-arms
+//                          reads, drives the connection's session (the handler runs here),
+//                          writes, re-arms
 //   handler ──(done)──► follower again
 //
 // This model deliberately breaks the rule the others keep, that a connection belongs to one
-// loop thread for life: here any thread may serve it. What keeps that safe is EPOLLONESHOT:
-// the event disarms the fd in the kernel, so between its event and its re-arm (epoll_ctl MOD,
-// from whichever thread) a connection belongs to exactly one thread. ReactorConnection makes
-// that hand-over explicit (busy_, armed_, pending_) and takes its mutex for the replies that
-// come from other threads.
-// There is no EventLoop here: the shared set is the point, and a loop is one thread's. Timers
-// and signals stay with the program (Server blocks signals in these threads).
-#include <sys/epoll.h>
+// loop thread for life: here any thread may serve it. What keeps that safe is one-shot
+// readiness (ReadinessSet, EPOLLONESHOT on epoll): the event disarms the fd in the kernel, so
+// between its event and its re-arm a connection belongs to exactly one thread.
+// ReadinessConnection makes that hand-over explicit and locks the session for replies that
+// come from other threads. The session is the same Session<P> as every other model's.
+// There is no EventLoop here: the shared set is the point, and a loop is one thread's. The
+// connections' deadlines live in one TimerQueue under a mutex: the leader waits no longer than
+// the earliest, runs what is due after its wait, and a deadline set earlier than the one the
+// leader waits for wakes it (an eventfd in the set). Signals stay with the program (every tern
+// thread blocks them).
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,72 +25,75 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <thread>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "base/thread.h"
+#include "backend/readiness_set.h"
+#include "loop/timer_queue.h"
 #include "patterns/engine.h"
-#include "patterns/reactor_connection.h"
-#include "patterns/thread.h"
+#include "patterns/readiness_connection.h"
 #include "tern/backend/op.h"
 #include "tern/base/error.h"
 #include "tern/base/logging.h"
+#include "tern/base/slab.h"
 #include "tern/net/acceptor.h"
 
 namespace tern {
 namespace {
 
-constexpr uint64_t kStopTag = 0;
-constexpr uint64_t kListenerTag = 1;
+constexpr uint64_t kListenerTag = ReadinessSet::kReservedTag - 1;
+constexpr uint64_t kTimerTag = ReadinessSet::kReservedTag - 2;  // an earlier deadline was set
 constexpr int kMaxAcceptsPerEvent = 64;
 constexpr auto kShedPause = std::chrono::milliseconds(100);
 
-uint32_t to_epoll(uint32_t interest) {
-  uint32_t events = EPOLLONESHOT | EPOLLRDHUP;
-  if (interest & ready::readable) events |= EPOLLIN;
-  if (interest & ready::writable) events |= EPOLLOUT;
-  return events;
-}
+uint64_t tag_of(uint32_t slot, uint32_t generation) { return (uint64_t(generation) << 32) | slot; }
 
-uint32_t from_epoll(uint32_t events) {
-  uint32_t ready = 0;
-  if (events & (EPOLLIN | EPOLLRDHUP)) ready |= ready::readable;
-  if (events & EPOLLOUT) ready |= ready::writable;
-  if (events & EPOLLERR) ready |= ready::error;
-  if (events & EPOLLHUP) ready |= ready::hangup;
-  return ready;
-}
-
-class LeaderFollowers final : public Engine, public ReactorOwner {
+class LeaderFollowers final : public Engine, public ReadinessOwner, public SessionFinder {
  public:
-  LeaderFollowers(const ServerOptions& options, Handler handler)
-      : ReactorOwner(options, std::move(handler)) {}
+  LeaderFollowers(const ServerOptions& options, Service service)
+      : options_(options), service_(std::move(service)),
+        config_{options.max_pipeline, options.high_water} {}
   ~LeaderFollowers() override { shutdown(Duration::zero()); }
 
   std::error_code start() override;
   InetAddress local_address() const override { return address_; }
-  BackendKind backend_in_use() const override { return BackendKind::epoll; }
+  BackendKind backend_in_use() const override { return options_.backend; }
   void shutdown(Duration deadline) override;
 
-  void arm(ReactorConnection& conn, uint32_t interest) override;
-  void closed(ReactorConnection& conn, Socket socket) override;
+  // ReadinessOwner: any thread.
+  void arm(ReadinessConnection& conn, uint32_t interest) override;
+  void closed(ReadinessConnection& conn, Socket socket) override;
+  void set_deadline(ReadinessConnection& conn, TimePoint when) override;
+  // SessionFinder: any thread (replies come straight from the replying thread).
+  void visit(ConnId id, FunctionRef<void(SessionBase&)> visit) override;
 
  private:
+  struct Entry {
+    std::shared_ptr<ReadinessConnection> conn;
+  };
   void follow();
-  void handle(const epoll_event& event);
+  std::optional<Duration> wait_limit();
+  void run_due_deadlines();
+  void handle(const ReadinessEvent& event);
   void accept_all();
+  std::shared_ptr<ReadinessConnection> adopt(Socket socket);
   void shed();
-  std::error_code add(int fd, uint64_t tag, uint32_t events);
-  std::vector<std::shared_ptr<ReactorConnection>> connections();
+  std::vector<std::shared_ptr<ReadinessConnection>> connections();
 
+  ServerOptions options_;
+  Service service_;
+  SessionConfig config_;
   InetAddress address_;
-  Socket epoll_;
+  std::unique_ptr<ReadinessSet> set_;
+  std::unique_ptr<SessionMaker> maker_;
   Socket listener_;
-  Socket spare_;          // for running out of fds; the accepting thread owns the listener
-  Socket stop_;           // an eventfd: level-triggered, so every thread sees it in turn
+  Socket spare_;  // for running out of fds; the accepting thread owns the listener
   std::vector<std::thread> threads_;
+  std::atomic<bool> draining_{false};
 
   std::mutex turn_mutex_;
   std::condition_variable turn_;
@@ -96,34 +102,37 @@ class LeaderFollowers final : public Engine, public ReactorOwner {
 
   std::mutex registry_mutex_;  // taken after a connection's mutex, never before
   std::condition_variable none_left_;
-  std::unordered_map<uint64_t, std::shared_ptr<ReactorConnection>> registry_;
-  uint64_t next_tag_ = kListenerTag + 1;
+  Slab<Entry> registry_;
   std::atomic<uint64_t> fd_exhaustions_{0};
+  LogLimiter arm_failures_;
+
+  std::mutex timer_mutex_;  // taken after a connection's mutex, never before
+  TimerQueue timers_;
+  std::unordered_map<uint64_t, TimerId> deadlines_;  // by connection tag
+  std::vector<uint64_t> due_;                         // filled by run_due's callbacks
+  bool leader_waiting_ = false;
+  TimePoint waiting_until_{};  // the deadline the waiting leader wakes up for, if any
+  Socket timer_wake_;          // an eventfd in the set
   bool started_ = false;
 };
 
-std::error_code LeaderFollowers::add(int fd, uint64_t tag, uint32_t events) {
-  epoll_event event{};
-  event.events = events;
-  event.data.u64 = tag;
-  if (::epoll_ctl(epoll_.fd(), EPOLL_CTL_ADD, fd, &event) != 0) return last_system_error();
-  return {};
-}
-
 std::error_code LeaderFollowers::start() {
-  epoll_ = Socket(::epoll_create1(EPOLL_CLOEXEC));
-  stop_ = Socket(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!epoll_.valid() || !stop_.valid()) return last_system_error();
-  auto listener = Acceptor::listen(options().address, ListenOptions{});
+  auto set = make_readiness_set(options_.backend);
+  if (!set) return set.error();
+  set_ = std::move(set.value());
+  auto listener = Acceptor::listen(options_.address, ListenOptions{});
   if (!listener) return listener.error();
   listener_ = std::move(listener.value());
   auto bound = listener_.local_address();
   if (!bound) return bound.error();
   address_ = bound.value();
   spare_ = open_spare_fd();
-  if (auto error = add(stop_.fd(), kStopTag, EPOLLIN)) return error;
-  if (auto error = add(listener_.fd(), kListenerTag, EPOLLIN | EPOLLONESHOT)) return error;
-  for (int i = 0; i < options().threads; ++i) {
+  maker_ = service_.maker(config_, *this);
+  timer_wake_ = Socket(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!timer_wake_.valid()) return last_system_error();
+  if (auto error = set_->add(timer_wake_.fd(), kTimerTag, ready::readable)) return error;
+  if (auto error = set_->add(listener_.fd(), kListenerTag, ready::readable)) return error;
+  for (int i = 0; i < options_.threads; ++i) {
     threads_.push_back(start_thread("tern-lf-" + std::to_string(i), [this] { follow(); }));
   }
   started_ = true;
@@ -138,13 +147,13 @@ void LeaderFollowers::follow() {
       if (stopping_) return;
       leader_present_ = true;
     }
-    epoll_event event{};
-    int n = ::epoll_wait(epoll_.fd(), &event, 1, -1);
+    ReadinessEvent event;
+    auto got = set_->wait(std::span(&event, 1), wait_limit());
     bool stop;
     {
       std::lock_guard lock(turn_mutex_);
       leader_present_ = false;
-      if (n == 1 && event.data.u64 == kStopTag) stopping_ = true;
+      if (set_->woken()) stopping_ = true;
       stop = stopping_;
     }
     // Promote a follower before handling the event, so the set is always being waited on.
@@ -153,29 +162,94 @@ void LeaderFollowers::follow() {
       return;
     }
     turn_.notify_one();
-    if (n == 1) handle(event);
+    run_due_deadlines();
+    if (got && got.value() == 1) handle(event);
   }
 }
 
-void LeaderFollowers::handle(const epoll_event& event) {
-  if (event.data.u64 == kListenerTag) {
+// How long the leader may wait: until the earliest deadline (none: for ever).
+std::optional<Duration> LeaderFollowers::wait_limit() {
+  std::lock_guard lock(timer_mutex_);
+  auto next = timers_.next_deadline();
+  leader_waiting_ = true;
+  waiting_until_ = next.value_or(TimePoint::max());
+  if (!next) return std::nullopt;
+  return std::max(Duration::zero(), *next - Clock::now());
+}
+
+// The deadlines that are due, run outside the timer lock (a connection takes its own lock,
+// and calls set_deadline under it).
+void LeaderFollowers::run_due_deadlines() {
+  std::vector<uint64_t> due;
+  {
+    std::lock_guard lock(timer_mutex_);
+    leader_waiting_ = false;
+    timers_.run_due(Clock::now());
+    due.swap(due_);
+  }
+  for (uint64_t tag : due) {
+    std::shared_ptr<ReadinessConnection> conn;
+    {
+      std::lock_guard lock(registry_mutex_);
+      Entry* entry = registry_.find(static_cast<uint32_t>(tag), static_cast<uint32_t>(tag >> 32));
+      if (entry == nullptr) continue;
+      conn = entry->conn;
+    }
+    conn->deadline_reached();
+  }
+}
+
+void LeaderFollowers::set_deadline(ReadinessConnection& conn, TimePoint when) {
+  bool wake = false;
+  {
+    std::lock_guard lock(timer_mutex_);
+    auto it = deadlines_.find(conn.tag());
+    if (it != deadlines_.end()) {
+      timers_.cancel(it->second);
+      deadlines_.erase(it);
+    }
+    if (when == TimePoint{}) return;
+    uint64_t tag = conn.tag();
+    deadlines_[tag] = timers_.add(when, Duration::zero(), [this, tag] {
+      deadlines_.erase(tag);
+      due_.push_back(tag);
+    });
+    wake = leader_waiting_ && when < waiting_until_;
+    if (wake) waiting_until_ = when;
+  }
+  uint64_t one = 1;
+  if (wake && ::write(timer_wake_.fd(), &one, sizeof one) != sizeof one) {
+    log_limited(arm_failures_, LogLevel::warn, "lf: cannot wake the leader for a deadline");
+  }
+}
+
+void LeaderFollowers::handle(const ReadinessEvent& event) {
+  if (event.tag == kListenerTag) {
     accept_all();
     return;
   }
-  std::shared_ptr<ReactorConnection> conn;
-  {
-    // By tag, not by pointer: the connection may have been closed by another thread (a reply,
-    // the drain deadline) after the kernel reported this event.
-    std::lock_guard lock(registry_mutex_);
-    auto it = registry_.find(event.data.u64);
-    if (it == registry_.end()) return;
-    conn = it->second;
+  if (event.tag == kTimerTag) {  // the next leader waits with the new earliest deadline
+    uint64_t count;
+    ssize_t ignored = ::read(timer_wake_.fd(), &count, sizeof count);
+    (void)ignored;
+    set_->arm(timer_wake_.fd(), kTimerTag, ready::readable);
+    return;
   }
-  conn->handle(from_epoll(event.events));
+  std::shared_ptr<ReadinessConnection> conn;
+  {
+    // By tag (slot and generation), not by pointer: the connection may have been closed by
+    // another thread (a reply, the drain deadline) after the kernel reported this event.
+    std::lock_guard lock(registry_mutex_);
+    Entry* entry = registry_.find(static_cast<uint32_t>(event.tag),
+                                  static_cast<uint32_t>(event.tag >> 32));
+    if (entry == nullptr) return;
+    conn = entry->conn;
+  }
+  conn->handle(event.ready);
 }
 
 void LeaderFollowers::accept_all() {
-  for (int i = 0; i < kMaxAcceptsPerEvent && !draining(); ++i) {
+  for (int i = 0; i < kMaxAcceptsPerEvent && !draining_; ++i) {
     int fd = ::accept4(listener_.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -184,24 +258,30 @@ void LeaderFollowers::accept_all() {
     }
     Socket socket(fd);
     socket.set_no_delay(true);
-    std::shared_ptr<ReactorConnection> conn;
-    {
-      std::lock_guard lock(registry_mutex_);
-      uint64_t tag = next_tag_++;
-      conn = std::make_shared<ReactorConnection>(*this, std::move(socket), tag);
-      registry_.emplace(tag, conn);
-      // Registered disarmed; start() arms it (one-shot) like every later re-arm.
-      if (auto error = add(fd, tag, EPOLLONESHOT)) {
-        log(LogLevel::warn, "lf: epoll_ctl add: %s", error.message().c_str());
-      }
-    }
-    conn->start();
+    if (auto conn = adopt(std::move(socket))) conn->start();
   }
-  if (draining()) return;
-  epoll_event event{};
-  event.events = EPOLLIN | EPOLLONESHOT;
-  event.data.u64 = kListenerTag;
-  ::epoll_ctl(epoll_.fd(), EPOLL_CTL_MOD, listener_.fd(), &event);
+  if (draining_) return;
+  if (auto error = set_->arm(listener_.fd(), kListenerTag, ready::readable)) {
+    log_limited(arm_failures_, LogLevel::warn, "lf: re-arm listener: %s", error.message().c_str());
+  }
+}
+
+// Registers the connection, disarmed; start() arms it (one-shot) like every later re-arm.
+std::shared_ptr<ReadinessConnection> LeaderFollowers::adopt(Socket socket) {
+  std::lock_guard lock(registry_mutex_);
+  auto key = registry_.insert(std::make_unique<Entry>());
+  uint64_t tag = tag_of(key.slot, key.generation);
+  int fd = socket.fd();
+  auto conn = std::make_shared<ReadinessConnection>(*this, std::move(socket), tag);
+  conn->attach(maker_->make(*conn, *conn, ConnId{LoopHandle{}, key.slot, key.generation}));
+  if (auto error = set_->add(fd, tag)) {
+    log_limited(arm_failures_, LogLevel::warn, "lf: register fd %d: %s", fd,
+                error.message().c_str());
+    registry_.erase(key.slot, key.generation);
+    return nullptr;  // the connection (and its socket) goes
+  }
+  registry_.find(key.slot, key.generation)->conn = conn;
+  return conn;
 }
 
 // Out of fds: the waiting connections are accepted and closed (a clean close instead of a
@@ -216,30 +296,37 @@ void LeaderFollowers::shed() {
   if (!shed_backlog(listener_.fd(), spare_)) std::this_thread::sleep_for(kShedPause);
 }
 
-void LeaderFollowers::arm(ReactorConnection& conn, uint32_t interest) {
-  epoll_event event{};
-  event.events = to_epoll(interest);
-  event.data.u64 = conn.tag();
-  if (::epoll_ctl(epoll_.fd(), EPOLL_CTL_MOD, conn.fd(), &event) != 0) {
-    log(LogLevel::warn, "lf: re-arm fd %d: %s", conn.fd(), last_system_error().message().c_str());
+void LeaderFollowers::arm(ReadinessConnection& conn, uint32_t interest) {
+  if (auto error = set_->arm(conn.fd(), conn.tag(), interest)) {
+    // A client can make this happen at will (resets in a storm): one line a second at most.
+    log_limited(arm_failures_, LogLevel::warn, "lf: re-arm fd %d: %s", conn.fd(),
+                error.message().c_str());
   }
 }
 
-void LeaderFollowers::closed(ReactorConnection& conn, Socket socket) {
-  ::epoll_ctl(epoll_.fd(), EPOLL_CTL_DEL, socket.fd(), nullptr);
-  std::shared_ptr<ReactorConnection> last;  // released after the registry's lock
+void LeaderFollowers::closed(ReadinessConnection& conn, Socket socket) {
+  set_->remove(socket.fd());
+  std::unique_ptr<Entry> last;  // released after the registry's lock
   std::lock_guard lock(registry_mutex_);
-  auto it = registry_.find(conn.tag());
-  if (it == registry_.end()) return;
-  last = std::move(it->second);
-  registry_.erase(it);
-  if (registry_.empty()) none_left_.notify_all();
+  last = registry_.erase(static_cast<uint32_t>(conn.tag()), static_cast<uint32_t>(conn.tag() >> 32));
+  if (registry_.size() == 0) none_left_.notify_all();
 }
 
-std::vector<std::shared_ptr<ReactorConnection>> LeaderFollowers::connections() {
+void LeaderFollowers::visit(ConnId id, FunctionRef<void(SessionBase&)> visit) {
+  std::shared_ptr<ReadinessConnection> conn;
+  {
+    std::lock_guard lock(registry_mutex_);
+    Entry* entry = registry_.find(id.slot, id.generation);
+    if (entry == nullptr) return;
+    conn = entry->conn;
+  }
+  conn->visit(visit);
+}
+
+std::vector<std::shared_ptr<ReadinessConnection>> LeaderFollowers::connections() {
   std::lock_guard lock(registry_mutex_);
-  std::vector<std::shared_ptr<ReactorConnection>> all;
-  for (auto& [tag, conn] : registry_) all.push_back(conn);
+  std::vector<std::shared_ptr<ReadinessConnection>> all;
+  registry_.for_each([&](const Entry& e) { all.push_back(e.conn); });
   return all;
 }
 
@@ -247,26 +334,25 @@ void LeaderFollowers::shutdown(Duration deadline) {
   if (!started_) return;
   started_ = false;
   TimePoint until = Clock::now() + deadline;
-  start_draining();
-  ::epoll_ctl(epoll_.fd(), EPOLL_CTL_DEL, listener_.fd(), nullptr);
+  draining_ = true;
+  set_->remove(listener_.fd());
   for (auto& conn : connections()) conn->drain();
   {
     std::unique_lock lock(registry_mutex_);
-    none_left_.wait_until(lock, until, [&] { return registry_.empty(); });
+    none_left_.wait_until(lock, until, [&] { return registry_.size() == 0; });
   }
   for (auto& conn : connections()) conn->close();
-  uint64_t one = 1;
-  if (::write(stop_.fd(), &one, sizeof one) != sizeof one) {
-    log(LogLevel::error, "lf: cannot wake the threads to stop");
-  }
+  set_->wake();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
+  std::lock_guard lock(registry_mutex_);
+  registry_ = Slab<Entry>();  // what a late close left: nothing is touched any more
 }
 
 }  // namespace
 
-std::unique_ptr<Engine> make_leader_followers(const ServerOptions& options, Handler handler) {
-  return std::make_unique<LeaderFollowers>(options, std::move(handler));
+std::unique_ptr<Engine> make_leader_followers(const ServerOptions& options, Service service) {
+  return std::make_unique<LeaderFollowers>(options, std::move(service));
 }
 
 }  // namespace tern

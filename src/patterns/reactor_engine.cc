@@ -1,90 +1,116 @@
 // The reactor engine: single, loops and hsha under the reactor pattern.
 //
-// The loops only wait for readiness. Each connection has a one-shot Watcher on its loop; when
-// it fires, the event goes to a worker through the bounded queue (hsha), or is handled right
-// there on the loop (single, loops). The thread handling the event does the reads and the
-// writes itself and re-arms the connection (ReactorConnection). A worker cannot touch a
-// Watcher (loop thread only), so its re-arm is posted to the loop: one cross-thread wake-up
-// per event, the price of this pattern with a loop abstraction (the lf engine re-arms with
-// epoll_ctl from any thread instead).
+// The loops only wait for readiness. Each connection is a ReadinessConnection (the transport)
+// carrying a Session<P> (the same state machine as the stream engine's), with a one-shot
+// Watcher on its loop; when it fires, the event goes to a worker through the bounded queue
+// (hsha), or is handled right there on the loop (single, loops). The thread handling the event
+// reads, drives the session (which runs the handlers inline on that thread), writes, and
+// re-arms. A worker cannot touch a Watcher (loop thread only), so its re-arm is posted to the
+// loop: one cross-thread wake-up per event, the price of this pattern with a loop abstraction.
 // A full queue leaves the event with the loop, which hands it on when the workers have made
 // room; the connection is not re-armed meanwhile, so it is not read.
+// Replies and deadlines reach a connection on its loop, by ConnId, through the slab.
 #include <condition_variable>
 #include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #include "patterns/balancer.h"
 #include "patterns/engine.h"
-#include "patterns/loop_gate.h"
-#include "patterns/loop_thread.h"
-#include "patterns/reactor_connection.h"
+#include "patterns/readiness_connection.h"
 #include "patterns/worker_pool.h"
 #include "tern/base/logging.h"
+#include "tern/base/slab.h"
+#include "tern/loop/loop_group.h"
 #include "tern/loop/watcher.h"
 
 namespace tern {
 namespace {
 
 struct Event {
-  std::shared_ptr<ReactorConnection> conn;
+  std::shared_ptr<ReadinessConnection> conn;
   uint32_t ready = 0;
 };
 
 class ReactorEngine;
 
-// One loop and the connections it watches: the ReactorOwner of those connections.
-class ReactorLoop final : public ReactorOwner {
+// A connection's tag: its slot and generation in the loop's slab.
+uint64_t tag_of(uint32_t slot, uint32_t generation) { return (uint64_t(generation) << 32) | slot; }
+uint32_t slot_of(uint64_t tag) { return static_cast<uint32_t>(tag); }
+uint32_t generation_of(uint64_t tag) { return static_cast<uint32_t>(tag >> 32); }
+
+// One loop and the connections it watches. Loop thread only, except the ReadinessOwner
+// methods (any thread; they post to the loop).
+class ReactorLoop final : public ReadinessOwner, public SessionFinder {
  public:
-  ReactorLoop(ReactorEngine& engine, size_t index, const ServerOptions& options,
-              Handler handler)
-      : ReactorOwner(options, std::move(handler)), engine_(engine), index_(index) {}
+  ReactorLoop(ReactorEngine& engine, size_t index) : engine_(engine), index_(index) {}
 
-  void arm(ReactorConnection& conn, uint32_t interest) override;
-  void closed(ReactorConnection& conn, Socket socket) override;
+  void set_up(EventLoop& loop, const Service& service, const SessionConfig& config) {
+    loop_ = &loop;
+    maker_ = service.maker(config, *this);
+  }
+  // After the loop stopped: connections first (their sessions use the maker).
+  void tear_down() {
+    entries_ = Slab<Entry>();
+    maker_.reset();
+  }
 
-  // Loop thread.
   void add(Socket socket);
   void begin_drain();
   void close_all();
-  void clear() { entries_.clear(); }
+  size_t index() const noexcept { return index_; }
 
-  size_t index_value() const noexcept { return index_; }
-  LoopThread thread;
-  std::shared_ptr<LoopGate> gate;
+  // ReadinessOwner.
+  void arm(ReadinessConnection& conn, uint32_t interest) override;
+  void closed(ReadinessConnection& conn, Socket socket) override;
+  void set_deadline(ReadinessConnection& conn, TimePoint when) override;
+  // SessionFinder: on this loop's thread (replies are posted here).
+  void visit(ConnId id, FunctionRef<void(SessionBase&)> visit) override {
+    Entry* entry = entries_.find(id.slot, id.generation);
+    if (entry == nullptr) return;
+    auto conn = entry->conn;  // visiting may close it, which erases the entry
+    conn->visit(visit);
+  }
 
  private:
   struct Entry {
-    std::shared_ptr<ReactorConnection> conn;
+    std::shared_ptr<ReadinessConnection> conn;
     std::unique_ptr<Watcher> watcher;
+    TimerId deadline;
   };
-  void watch(ReactorConnection* conn, uint32_t interest);
-  void forget(ReactorConnection* conn);
-  void on_ready(const std::shared_ptr<ReactorConnection>& conn, uint32_t ready);
+  Entry* find(uint64_t tag) { return entries_.find(slot_of(tag), generation_of(tag)); }
+  void watch(uint64_t tag, uint32_t interest);
+  void sync(uint64_t tag);
+  void forget(uint64_t tag);
+  void schedule(uint64_t tag, TimePoint when);
+  void on_ready(const std::shared_ptr<ReadinessConnection>& conn, uint32_t ready);
   void hand_on_deferred();
+  bool in_loop() const { return loop_->in_loop_thread(); }
 
   ReactorEngine& engine_;
   size_t index_;
-  std::unordered_map<ReactorConnection*, Entry> entries_;  // loop thread only
-  std::vector<Event> deferred_;                             // events waiting for queue room
+  EventLoop* loop_ = nullptr;
+  std::unique_ptr<SessionMaker> maker_;
+  Slab<Entry> entries_;
+  std::vector<Event> deferred_;  // events waiting for queue room
   bool waiting_for_space_ = false;
+  bool draining_ = false;
 };
 
 class ReactorEngine final : public Engine {
  public:
-  ReactorEngine(const ServerOptions& options, Handler handler)
-      : options_(options), handler_(std::move(handler)) {}
+  ReactorEngine(const ServerOptions& options, Service service)
+      : options_(options), service_(std::move(service)),
+        config_{options.max_pipeline, options.high_water} {}
   ~ReactorEngine() override { shutdown(Duration::zero()); }
 
   std::error_code start() override;
   InetAddress local_address() const override { return balancer_->local_address(); }
   BackendKind backend_in_use() const override { return backend_in_use_; }
-  ServerStats stats() const override {
-    return ServerStats{workers_.rejected()};
-  }
+  ServerStats stats() const override { return ServerStats{workers_.rejected()}; }
   void shutdown(Duration deadline) override;
 
   BoundedQueue<Event>* queue() noexcept { return workers_.queue(); }
+  LoopHandle handle(size_t index) const { return group_.handle(index); }
   void opened() {
     std::lock_guard lock(mutex_);
     ++live_;
@@ -95,11 +121,12 @@ class ReactorEngine final : public Engine {
   }
 
  private:
-
   ServerOptions options_;
-  Handler handler_;
+  Service service_;
+  SessionConfig config_;
   BackendKind backend_in_use_ = BackendKind::epoll;
   std::vector<std::unique_ptr<ReactorLoop>> loops_;
+  LoopGroup group_;  // after loops_: stopped before the state of its loops goes
   std::unique_ptr<Balancer> balancer_;
   WorkerPool<Event> workers_;
   std::mutex mutex_;
@@ -109,37 +136,51 @@ class ReactorEngine final : public Engine {
 };
 
 void ReactorLoop::add(Socket socket) {
-  if (draining()) return;  // closes the socket
-  auto conn = std::make_shared<ReactorConnection>(*this, std::move(socket), 0);
+  if (draining_) return;  // closes the socket
+  auto key = entries_.insert(std::make_unique<Entry>());
+  uint64_t tag = tag_of(key.slot, key.generation);
+  auto conn = std::make_shared<ReadinessConnection>(*this, std::move(socket), tag);
+  conn->attach(maker_->make(*conn, *conn,
+                            ConnId{engine_.handle(index_), key.slot, key.generation}));
+  entries_.find(key.slot, key.generation)->conn = conn;
   engine_.opened();
-  entries_[conn.get()].conn = conn;
   conn->start();
 }
 
-void ReactorLoop::arm(ReactorConnection& conn, uint32_t interest) {
-  if (gate->in_loop_thread()) {
-    watch(&conn, interest);
+// From the loop's thread the values given are the newest and applied at once; from a worker
+// the task applies whatever the connection wants when it runs (sync), so a task that a direct
+// call overtook cannot undo it.
+void ReactorLoop::arm(ReadinessConnection& conn, uint32_t interest) {
+  if (in_loop()) {
+    watch(conn.tag(), interest);
     return;
   }
-  gate->post([this, weak = conn.weak_from_this(), interest] {
-    if (auto alive = weak.lock()) watch(alive.get(), interest);
-  });
+  post_to(engine_.handle(index_), [this, tag = conn.tag()] { sync(tag); });
 }
 
-void ReactorLoop::watch(ReactorConnection* conn, uint32_t interest) {
-  auto it = entries_.find(conn);
-  if (it == entries_.end()) return;  // closed meanwhile
-  Entry& entry = it->second;
-  if (!entry.watcher) entry.watcher = std::make_unique<Watcher>(thread.loop(), conn->fd());
-  auto error = entry.watcher->start(interest, /*one_shot=*/true,
-                                    [this, c = entry.conn](uint32_t ready) { on_ready(c, ready); });
+void ReactorLoop::sync(uint64_t tag) {
+  Entry* entry = find(tag);
+  if (entry == nullptr) return;
+  auto wanted = entry->conn->wanted();
+  if (wanted.interest != 0) watch(tag, wanted.interest);  // 0: owned by a thread, or idle
+  schedule(tag, wanted.deadline);
+}
+
+void ReactorLoop::watch(uint64_t tag, uint32_t interest) {
+  Entry* entry = find(tag);
+  if (entry == nullptr) return;  // closed meanwhile
+  if (!entry->watcher) entry->watcher = std::make_unique<Watcher>(*loop_, entry->conn->fd());
+  auto error = entry->watcher->start(interest, /*one_shot=*/true,
+                                     [this, c = entry->conn](uint32_t ready) { on_ready(c, ready); });
   if (error) {
-    log(LogLevel::warn, "closing fd %d: %s", conn->fd(), error.message().c_str());
-    conn->close();
+    // Closed from a task: arm() is called under the connection's lock (select refusing an fd
+    // >= FD_SETSIZE would otherwise deadlock the loop on it).
+    log(LogLevel::warn, "closing fd %d: %s", entry->conn->fd(), error.message().c_str());
+    post_to(engine_.handle(index_), [conn = entry->conn] { conn->close(); });
   }
 }
 
-void ReactorLoop::on_ready(const std::shared_ptr<ReactorConnection>& conn, uint32_t ready) {
+void ReactorLoop::on_ready(const std::shared_ptr<ReadinessConnection>& conn, uint32_t ready) {
   BoundedQueue<Event>* queue = engine_.queue();
   if (queue == nullptr) {
     auto keep = conn;  // handle() may close it, which drops the entry holding `conn`
@@ -151,7 +192,9 @@ void ReactorLoop::on_ready(const std::shared_ptr<ReactorConnection>& conn, uint3
     deferred_.push_back(std::move(event));
     if (!waiting_for_space_) {
       waiting_for_space_ = true;
-      queue->when_space([this, g = gate] { g->post([this] { hand_on_deferred(); }); });
+      queue->when_space([this, h = engine_.handle(index_)] {
+        post_to(h, [this] { hand_on_deferred(); });
+      });
     }
   }
 }
@@ -163,72 +206,102 @@ void ReactorLoop::hand_on_deferred() {
   deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(handed));
   if (!deferred_.empty()) {
     waiting_for_space_ = true;
-    engine_.queue()->when_space([this, g = gate] { g->post([this] { hand_on_deferred(); }); });
+    engine_.queue()->when_space([this, h = engine_.handle(index_)] {
+      post_to(h, [this] { hand_on_deferred(); });
+    });
   }
 }
 
-void ReactorLoop::closed(ReactorConnection& conn, Socket socket) {
-  // The Watcher must stop before the fd closes (the loop's poller knows fds by number).
-  if (gate->in_loop_thread()) {
-    forget(&conn);
+// The Watcher must stop, and the backend forget the fd, before the fd closes (the loop's
+// poller knows fds by number): the socket stays open until forget() has run.
+void ReactorLoop::closed(ReadinessConnection& conn, Socket socket) {
+  if (in_loop()) {
+    forget(conn.tag());
     return;
   }
-  auto holder = std::make_shared<Socket>(std::move(socket));
-  gate->post([this, c = &conn, holder = std::move(holder)] { forget(c); });
+  post_to(engine_.handle(index_),
+          [this, tag = conn.tag(), socket = std::move(socket)]() mutable { forget(tag); });
 }
 
-void ReactorLoop::forget(ReactorConnection* conn) {
-  auto it = entries_.find(conn);
-  if (it == entries_.end()) return;
-  auto keep = std::move(it->second.conn);  // may be in its own handle() up the stack
-  entries_.erase(it);
+void ReactorLoop::forget(uint64_t tag) {
+  Entry* entry = find(tag);
+  if (entry == nullptr) return;
+  // The next connection given this fd number must not inherit the backend's state for it
+  // (epoll: its registration would be skipped and it would never be read).
+  if (entry->watcher) entry->watcher->forget_fd();
+  if (entry->deadline.valid()) loop_->cancel(entry->deadline);
+  // Released after the erase: the connection may be up the stack in its own handle().
+  auto keep = std::move(entry->conn);
+  entries_.erase(slot_of(tag), generation_of(tag));
   engine_.closed();
 }
 
+void ReactorLoop::set_deadline(ReadinessConnection& conn, TimePoint when) {
+  if (in_loop()) {
+    schedule(conn.tag(), when);
+    return;
+  }
+  post_to(engine_.handle(index_), [this, tag = conn.tag()] { sync(tag); });
+}
+
+void ReactorLoop::schedule(uint64_t tag, TimePoint when) {
+  Entry* entry = find(tag);
+  if (entry == nullptr) return;
+  if (entry->deadline.valid()) loop_->cancel(entry->deadline);
+  entry->deadline = TimerId{};
+  if (when == TimePoint{}) return;
+  entry->deadline = loop_->run_after(std::max(Duration::zero(), when - Clock::now()), [this, tag] {
+    Entry* e = find(tag);
+    if (e == nullptr) return;
+    e->deadline = TimerId{};
+    auto keep = e->conn;  // deadline_reached() may close it
+    keep->deadline_reached();
+  });
+}
+
 void ReactorLoop::begin_drain() {
-  start_draining();
-  for (auto& [ptr, entry] : entries_) entry.conn->drain();
+  draining_ = true;
+  std::vector<std::shared_ptr<ReadinessConnection>> conns;
+  entries_.for_each([&](const Entry& e) { conns.push_back(e.conn); });
+  for (auto& conn : conns) conn->drain();
 }
 
 void ReactorLoop::close_all() {
-  std::vector<std::shared_ptr<ReactorConnection>> conns;
-  for (auto& [ptr, entry] : entries_) conns.push_back(entry.conn);
+  std::vector<std::shared_ptr<ReadinessConnection>> conns;
+  entries_.for_each([&](const Entry& e) { conns.push_back(e.conn); });
   for (auto& conn : conns) conn->close();
 }
 
 std::error_code ReactorEngine::start() {
+  workers_.start(options_.workers, options_.queue_capacity,
+                 [](Event& event) { event.conn->handle(event.ready); });
   size_t n = static_cast<size_t>(options_.threads);
-  std::vector<EventLoop*> loops;
-  for (size_t i = 0; i < n; ++i) {
-    auto io = std::make_unique<ReactorLoop>(*this, i, options_, handler_);
-    ReactorLoop& ref = *io;
-    auto error = io->thread.start(
-        "tern-io-" + std::to_string(i), options_.backend, options_.backend_options,
-        [&ref](EventLoop& loop) {
-          ref.gate = std::make_shared<LoopGate>(loop);
-          return std::error_code{};
-        },
-        [this, &ref] {
-          if (balancer_) balancer_->stop_on(ref.index_value());
-          ref.close_all();
-          ref.clear();
-        });
-    if (error) {
-      loops_.clear();
-      return error;
-    }
-    loops.push_back(&io->thread.loop());
-    loops_.push_back(std::move(io));
+  for (size_t i = 0; i < n; ++i) loops_.push_back(std::make_unique<ReactorLoop>(*this, i));
+  auto error = group_.start(
+      LoopGroupOptions{options_.backend, options_.backend_options, options_.threads, "tern-io"},
+      [this](size_t i, EventLoop& loop) {
+        loops_[i]->set_up(loop, service_, config_);
+        return std::error_code{};
+      },
+      [this](size_t i, EventLoop&) {
+        if (balancer_) balancer_->stop_on(i);
+        loops_[i]->close_all();
+        loops_[i]->tear_down();
+      });
+  if (error) {
+    loops_.clear();
+    workers_.stop();
+    return error;
   }
+  std::vector<EventLoop*> loops;
+  for (size_t i = 0; i < n; ++i) loops.push_back(&group_.loop(i));
   backend_in_use_ = loops.front()->backend_kind();
   balancer_ = std::make_unique<Balancer>(
       options_.address, options_.balancing, loops,
       [this](size_t index, Socket socket) { loops_[index]->add(std::move(socket)); });
-  workers_.start(options_.workers, options_.queue_capacity,
-                 [](Event& event) { event.conn->handle(event.ready); });
   started_ = true;
-  auto error = balancer_->listen_all(
-      [this](size_t i, std::function<void()> task) { loops_[i]->thread.run_and_wait(task); });
+  error = balancer_->listen_all(
+      [this](size_t i, std::function<void()> task) { group_.run_and_wait(i, std::move(task)); });
   if (error) shutdown(Duration::zero());
   return error;
 }
@@ -238,8 +311,8 @@ void ReactorEngine::shutdown(Duration deadline) {
   started_ = false;
   TimePoint until = Clock::now() + deadline;
   for (auto& io : loops_) {
-    io->thread.run_and_wait([&] {
-      balancer_->stop_on(io->index_value());
+    group_.run_and_wait(io->index(), [&] {
+      balancer_->stop_on(io->index());
       io->begin_drain();
     });
   }
@@ -247,18 +320,15 @@ void ReactorEngine::shutdown(Duration deadline) {
     std::unique_lock lock(mutex_);
     none_left_.wait_until(lock, until, [&] { return live_ == 0; });
   }
-  for (auto& io : loops_) io->thread.run_and_wait([&] { io->close_all(); });
+  for (auto& io : loops_) group_.run_and_wait(io->index(), [&] { io->close_all(); });
   workers_.stop();
-  for (auto& io : loops_) {
-    io->gate->close();
-    io->thread.stop();
-  }
+  group_.stop();
 }
 
 }  // namespace
 
-std::unique_ptr<Engine> make_reactor_engine(const ServerOptions& options, Handler handler) {
-  return std::make_unique<ReactorEngine>(options, std::move(handler));
+std::unique_ptr<Engine> make_reactor_engine(const ServerOptions& options, Service service) {
+  return std::make_unique<ReactorEngine>(options, std::move(service));
 }
 
 }  // namespace tern

@@ -2,25 +2,44 @@
 
 #include "patterns/engine.h"
 #include "tern/base/error.h"
+#include "tern/protocol/framing.h"
 
 namespace tern {
+namespace {
 
-Server::Server(ServerOptions options, Handler handler)
-    : options_(std::move(options)), handler_(std::move(handler)) {}
+// The built-in framing the options' codec names, as a protocol on the seam.
+Service framing_service(const ServerOptions& options, const Handler& handler) {
+  FramingOptions framing{options.codec.max_message(), options.deadlines};
+  switch (options.codec.framing()) {
+    case Framing::raw: return Service::of<RawProtocol>(framing, handler);
+    case Framing::line: return Service::of<LineProtocol>(framing, handler);
+    case Framing::length_prefixed: return Service::of<LengthPrefixedProtocol>(framing, handler);
+  }
+  return {};
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options, Handler handler) : options_(std::move(options)) {
+  if (handler) service_ = framing_service(options_, handler);
+}
+
+Server::Server(ServerOptions options, Service service)
+    : options_(std::move(options)), service_(std::move(service)) {}
 
 Server::~Server() { shutdown(Duration::zero()); }
 
 std::error_code Server::start() {
   if (running_) return {};
   detail_ = check_options(options_);
-  if (!handler_) detail_ = "a Server needs a handler";
+  if (!service_) detail_ = "a Server needs a handler";
   if (!detail_.empty()) return make_error_code(errc::invalid_argument);
   if (options_.model == Model::lf) {
-    engine_ = make_leader_followers(options_, handler_);
+    engine_ = make_leader_followers(options_, service_);
   } else if (effective_pattern(options_) == Pattern::reactor) {
-    engine_ = make_reactor_engine(options_, handler_);
+    engine_ = make_reactor_engine(options_, service_);
   } else {
-    engine_ = make_stream_engine(options_, handler_);
+    engine_ = make_stream_engine(options_, service_);
   }
   if (auto error = engine_->start()) {
     engine_.reset();

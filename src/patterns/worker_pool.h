@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "patterns/bounded_queue.h"
-#include "patterns/thread.h"
+#include "base/thread.h"
 
 namespace tern {
 

@@ -1,5 +1,7 @@
-// Codec: the framing that turns a byte stream into whole messages and messages back into
-// bytes. A pure value type: no I/O, so it runs on any thread and is easy to test and fuzz.
+// Codec: which built-in framing a server speaks (ServerOptions::codec, --codec) and its
+// message limit. decode/encode are conveniences over the protocols that implement the
+// framings (tern/protocol/framing.h: one implementation of each), for tests and tools.
+// A pure value type: no I/O, so it runs on any thread.
 //
 //   raw             every chunk the socket delivers is one message (echo, proxies)
 //   line            messages end with '\n' (a preceding '\r' is kept as part of the message)
@@ -42,10 +44,11 @@ class Codec {
   Result<std::optional<Frame>> decode(std::string_view input) const;
   // Appends `message` with its framing to `out`.
   void encode(std::string_view message, std::string& out) const;
-  // The framing bytes that go before and after a message (to write a response as a gather
-  // of header, body and trailer without copying the body). Header at most 4 bytes.
-  size_t header(std::string_view message, char (&out)[4]) const noexcept;
-  std::string_view trailer() const noexcept;
+  std::string encode_to_string(std::string_view message) const {
+    std::string out;
+    encode(message, out);
+    return out;
+  }
 
   Framing framing() const noexcept { return framing_; }
   size_t max_message() const noexcept { return max_message_; }

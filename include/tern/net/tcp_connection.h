@@ -30,6 +30,7 @@
 #include "tern/base/clock.h"
 #include "tern/base/result.h"
 #include "tern/loop/timer_id.h"
+#include "tern/net/conn_id.h"
 #include "tern/net/inet_address.h"
 #include "tern/net/socket.h"
 
@@ -38,13 +39,6 @@ namespace tern {
 class EventLoop;
 class TcpConnection;
 
-// Names a connection of one server: a slot and a generation, so an id kept after its
-// connection closed finds nothing instead of another connection (TcpServer::find).
-struct ConnId {
-  uint32_t slot = UINT32_MAX;
-  uint32_t generation = 0;
-  friend bool operator==(ConnId, ConnId) = default;
-};
 
 using ConstBuffer = std::span<const std::byte>;
 using AllocCallback = std::function<std::span<std::byte>(TcpConnection&, size_t suggested)>;

@@ -21,6 +21,7 @@
 #include "tern/base/clock.h"
 #include "tern/patterns/handler.h"
 #include "tern/patterns/server_options.h"
+#include "tern/protocol/service.h"
 
 namespace tern {
 
@@ -34,7 +35,12 @@ struct ServerStats {
 
 class Server {
  public:
+  // The built-in framing options.codec chooses (raw, line, length-prefixed), and a handler of
+  // byte strings.
   Server(ServerOptions options, Handler handler);
+  // Any protocol: a Service made with Service::of<P>(protocol options, handler), under every
+  // model and pattern.
+  Server(ServerOptions options, Service service);
   // Shuts down (deadline zero) if still running.
   ~Server();
   Server(const Server&) = delete;
@@ -58,7 +64,7 @@ class Server {
 
  private:
   ServerOptions options_;
-  Handler handler_;
+  Service service_;
   std::unique_ptr<Engine> engine_;
   std::string detail_;
   bool running_ = false;

@@ -26,6 +26,7 @@
 #include "tern/backend/backend_options.h"
 #include "tern/codec/codec.h"
 #include "tern/net/inet_address.h"
+#include "tern/protocol/protocol.h"
 
 namespace tern {
 
@@ -38,8 +39,9 @@ struct ServerOptions {
   BackendKind backend = BackendKind::epoll;
   BackendOptions backend_options;
   Model model = Model::single;
-  std::optional<Pattern> pattern;  // unset: the backend's own (proactor on uring/aio, reactor
-                                   // for lf, emulated otherwise)
+  std::optional<Pattern> pattern;  // unset: the backend's own (proactor where its traits say
+                                   // it performs the I/O: uring, aio; reactor for lf; emulated
+                                   // otherwise)
   int threads = 1;                 // loops (single: 1), I/O loops under hsha, lf threads
   int workers = 0;                 // hsha only: threads that run the handler
   Balancing balancing = Balancing::round_robin;
@@ -48,11 +50,14 @@ struct ServerOptions {
   size_t max_pipeline = 64;        // requests of one connection being handled at once; at the
                                    // limit that connection is not read (responses stay bounded)
   size_t high_water = 1 << 20;     // unsent response bytes of one connection that stop reading
+  Deadlines deadlines;             // the built-in framings' per-connection deadlines (idle, a
+                                   // whole message's read, write progress); zero: none
 };
 
 // The pattern in force: options.pattern, or the default for the model and backend.
 Pattern effective_pattern(const ServerOptions& options) noexcept;
-// Empty when the combination is served; otherwise why not, and the valid combinations.
+// Empty when the combination is served; otherwise why not, and the valid combinations. The
+// pattern/backend part is decided by the backend's traits (traits_of), not by its name.
 std::string check_options(const ServerOptions& options);
 // The valid combinations, as lines of a table (for --help and for error messages).
 std::string valid_combinations();

@@ -1,0 +1,193 @@
+// Pipeline<C>: the client side of the protocol seam, the mirror of the server's response
+// order. Requests are encoded and written in the order sent; responses are decoded from the
+// connection as they arrive and matched, first in first out, to the callbacks of the requests
+// still waiting. A client protocol (HTTP, RESP) gets pipelining and in-order completion from
+// it without writing either.
+//
+//   struct MyClientProtocol {
+//     using Request = ...;    // what the caller sends
+//     using Response = ...;   // what decode_response yields: may view the input, valid during
+//                             // the callback only
+//     struct Options { ... };
+//     explicit MyClientProtocol(const Options&);
+//     void encode_request(Request&& request, Output& out);
+//     Decoded<Response> decode_response(std::string_view input);   // incremental, as decode
+//   };
+//
+// Failure is per connection, because responses are matched by position: a malformed response,
+// the peer closing, a reset or the response deadline fails every request still waiting (the
+// callback gets the error and no response) and closes the connection. A request sent after
+// that fails at once with errc::not_connected.
+//
+// Thread rule: loop thread only, like the TcpConnection it reads. The pipeline reads the
+// connection from construction on (read_start) and must be destroyed, or fail()ed, before the
+// connection is; destroying it stops reading and fails what is waiting with
+// operation_canceled. A callback may destroy the pipeline that called it.
+#pragma once
+
+#include <concepts>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "tern/base/error.h"
+#include "tern/base/unique_function.h"
+#include "tern/loop/event_loop.h"
+#include "tern/net/tcp_connection.h"
+#include "tern/protocol/protocol.h"
+
+namespace tern {
+
+template <class C>
+concept ClientProtocol = requires(C& client, std::string_view input,
+                                  typename C::Request&& request, Output& out) {
+  typename C::Options;
+  typename C::Response;
+  client.encode_request(std::move(request), out);
+  { client.decode_response(input) } -> std::same_as<Decoded<typename C::Response>>;
+};
+
+struct PipelineOptions {
+  size_t max_waiting = 1024;   // requests sent and not yet answered; send() refuses beyond
+  Duration response_timeout{};  // the first waiting request's answer must come within; 0: none
+};
+
+template <ClientProtocol C>
+class Pipeline {
+ public:
+  using Request = typename C::Request;
+  using Response = typename C::Response;
+  // `response` is null when `error` is set.
+  using Callback = UniqueFunction<void(std::error_code error, const Response* response)>;
+
+  Pipeline(TcpConnection& conn, typename C::Options protocol_options,
+           PipelineOptions options = {})
+      : conn_(conn), protocol_options_(std::move(protocol_options)), client_(protocol_options_),
+        options_(options) {
+    conn_.read_start([this](TcpConnection&, std::error_code error, std::span<std::byte> data) {
+      if (error) {
+        fail(error);
+      } else {
+        on_read(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+      }
+    });
+  }
+  ~Pipeline() {
+    if (destroyed_ != nullptr) *destroyed_ = true;
+    if (!failed_) conn_.read_stop();
+    cancel_timer();
+    run_failed(std::move(waiting_), std::make_error_code(std::errc::operation_canceled));
+  }
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Encodes and writes `request`; `on_response` runs with its response (or the error that
+  // ended the connection). errc::not_connected after a failure; resource_unavailable_try_again
+  // (nothing sent) with max_waiting requests already waiting.
+  std::error_code send(Request request, Callback on_response) {
+    if (failed_) return make_error_code(errc::not_connected);
+    if (waiting_.size() >= options_.max_waiting) {
+      return std::make_error_code(std::errc::resource_unavailable_try_again);
+    }
+    client_.encode_request(std::move(request), out_);
+    write_output();
+    waiting_.push_back(std::move(on_response));
+    if (waiting_.size() == 1) restart_timer();
+    return {};
+  }
+
+  size_t waiting() const noexcept { return waiting_.size(); }
+  bool failed() const noexcept { return failed_; }
+
+  // Fails every waiting request with `error` and closes the connection.
+  void fail(std::error_code error) {
+    if (failed_) return;
+    failed_ = true;
+    cancel_timer();
+    conn_.close();
+    run_failed(std::move(waiting_), error);  // last: a callback may destroy this pipeline
+  }
+
+ private:
+  void on_read(std::string_view data) {
+    input_.append(data);
+    size_t used = 0;
+    // Callbacks may destroy the pipeline: the destructor tells this frame through the guard.
+    struct Guard {
+      Pipeline* pipeline;
+      bool destroyed = false;
+      ~Guard() {
+        if (!destroyed) pipeline->destroyed_ = nullptr;
+      }
+    } guard{this};
+    // GCC cannot see that the guard clears the pointer on every way out of this frame.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+    destroyed_ = &guard.destroyed;
+#pragma GCC diagnostic pop
+    while (!failed_ && used < input_.size()) {
+      auto decoded = client_.decode_response(std::string_view(input_).substr(used));
+      if (decoded.status == Decoded<Response>::Status::need_more) break;
+      if (decoded.status == Decoded<Response>::Status::invalid) {
+        fail(decoded.error);
+        return;
+      }
+      used += decoded.consumed;
+      if (waiting_.empty()) {  // an answer nobody asked for: the stream is out of step
+        fail(make_error_code(errc::invalid_argument));
+        return;
+      }
+      Callback callback = std::move(waiting_.front());
+      waiting_.pop_front();
+      restart_timer();
+      callback(std::error_code{}, &decoded.request);
+      if (guard.destroyed) return;
+    }
+    if (!failed_) input_.erase(0, used);
+  }
+
+  void write_output() {
+    parts_.clear();
+    for (size_t i = 0; i < out_.piece_count(); ++i) {
+      std::string_view piece = out_.piece(i);
+      parts_.push_back(std::as_bytes(std::span(piece.data(), piece.size())));
+    }
+    if (auto error = conn_.write(std::span<const ConstBuffer>(parts_))) fail(error);
+    out_.clear();
+  }
+
+  // The deadline covers the first waiting request; each answer starts the next one's.
+  void restart_timer() {
+    cancel_timer();
+    if (options_.response_timeout == Duration::zero() || waiting_.empty()) return;
+    timer_ = conn_.loop().run_after(options_.response_timeout, [this] {
+      timer_ = TimerId{};
+      fail(std::make_error_code(std::errc::timed_out));
+    });
+  }
+  void cancel_timer() {
+    if (timer_.valid()) conn_.loop().cancel(timer_);
+    timer_ = TimerId{};
+  }
+
+  // Touches no member: the callbacks may destroy the pipeline.
+  static void run_failed(std::deque<Callback> waiting, std::error_code error) {
+    for (Callback& callback : waiting) callback(error, nullptr);
+  }
+
+  TcpConnection& conn_;
+  const typename C::Options protocol_options_;  // the protocol may keep a reference to them
+  C client_;
+  PipelineOptions options_;
+  std::string input_;
+  Output out_;
+  std::vector<ConstBuffer> parts_;
+  std::deque<Callback> waiting_;
+  TimerId timer_;
+  bool failed_ = false;
+  bool* destroyed_ = nullptr;  // on_read's flag while it runs callbacks
+};
+
+}  // namespace tern

@@ -1,0 +1,505 @@
+// Session<P>: one connection's request/response state machine, written once for every
+// protocol and every concurrency model. It does no I/O itself (it is driven by a Transport, so
+// the same code runs over a TcpConnection on any backend and over one-shot readiness), and it
+// never knows the model (handlers run through a Dispatcher: inline on the loop, or on a
+// worker through the bounded queue).
+//
+// What it owns, per connection:
+//   - decoding: the unconsumed input, decoded straight from the read buffer when nothing is
+//     buffered (only a partial message's tail is copied);
+//   - pipelining: up to max_pipeline requests with the handler at once; responses leave in
+//     request order (ResponseOrder), the ones finished in one pass gathered into one write;
+//   - backpressure: reading stops at the pipeline limit, at the high-water mark of unsent
+//     output, and while the worker queue is full;
+//   - deadlines (the protocol's Deadlines): idle, a whole message's read, write progress;
+//   - failures: a malformed message or an expired deadline gives the protocol a chance to
+//     write a last response (on_failure), after the responses to the requests before it;
+//   - closing: after the peer's FIN once everything read is answered; after a response the
+//     protocol marked After::close; at drain once answered; always a lingering close.
+//
+// Thread rule: every method runs on the thread that owns the connection (its loop), except
+// the handler on a worker, whose reply comes back through the ReplyRoute.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "tern/base/clock.h"
+#include "tern/base/unique_function.h"
+#include "tern/net/conn_id.h"
+#include "tern/protocol/basic_handler.h"
+#include "tern/protocol/output.h"
+#include "tern/protocol/protocol.h"
+#include "tern/protocol/response_order.h"
+
+namespace tern {
+
+// What a session asks of the connection it runs on.
+class Transport {
+ public:
+  // Idempotent: starts or stops reading (stopped, the peer's bytes wait in the kernel).
+  virtual void set_reading(bool on) = 0;
+  // Sends every piece of `out`, in order after what was written before, and clears it.
+  virtual void write(Output& out) = 0;
+  // Bytes written and not yet sent.
+  virtual size_t unsent_bytes() const = 0;
+  // The peer closed its side and everything is answered: FIN after the queued bytes, close.
+  virtual void finish() = 0;
+  // A lingering close: the queued bytes, FIN, then input discarded until the peer closes or
+  // a short linger passes (closing with unread input would reset and destroy responses).
+  virtual void close_gracefully() = 0;
+  // Closes at once, dropping what is unsent (a peer that stopped reading).
+  virtual void close_now() = 0;
+  // One deadline per connection: on_deadline() runs at `when`; TimePoint{} cancels.
+  virtual void set_deadline(TimePoint when) = 0;
+  // For log lines: the peer's address.
+  virtual std::string peer_name() const = 0;
+  // Runs a stream producer's callback outside whatever the transport holds while it drives
+  // the session (the callback writes the next chunk, which comes back to the session): at
+  // once, or once the connection's lock is released.
+  virtual void call_later(WritableCallback&& callback, bool open) = 0;
+
+ protected:
+  ~Transport() = default;
+};
+
+// Where handlers run. The model's part of a session.
+class Dispatcher {
+ public:
+  using Job = UniqueFunction<void()>;
+  // True: handlers run inline, on the connection's thread, while the request views the input.
+  virtual bool runs_inline() const noexcept = 0;
+  // Around an inline handler: a transport whose connection is shared between threads (one-shot
+  // readiness) releases the connection's lock, so a blocking handler holds up no reply.
+  virtual void before_handler() noexcept {}
+  virtual void after_handler() noexcept {}
+  // Queues `job` for a worker; false (and `job` untouched) when the queue is full: the session
+  // stops reading and the dispatcher calls SessionBase::resume() on the connection's thread
+  // once there is room.
+  virtual bool try_queue(Job& job, ConnId id) = 0;
+
+ protected:
+  ~Dispatcher() = default;
+};
+
+struct SessionConfig {
+  size_t max_pipeline = 64;   // requests of one connection with the handler at once
+  size_t high_water = 1 << 20;  // unsent response bytes that stop reading
+};
+
+// The session as its transport and engine see it, whatever the protocol.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void start() = 0;
+  // Bytes read; valid only during the call.
+  virtual void on_read(std::string_view bytes) = 0;
+  // The peer sent FIN.
+  virtual void on_peer_closed() = 0;
+  // Unsent output drained (to the low-water mark, or empty): reading may resume.
+  virtual void on_output_drained() = 0;
+  virtual void on_deadline() = 0;
+  // The worker queue has room again.
+  virtual void resume() = 0;
+  // The server is stopping: no new requests; close once the ones read are answered.
+  virtual void drain() = 0;
+  // Requests read and not yet answered.
+  virtual size_t in_flight() const noexcept = 0;
+};
+
+template <Protocol P>
+class Session final : public SessionBase {
+ public:
+  using Request = typename P::Request;
+  using Response = typename P::Response;
+  using Chunk = chunk_of_t<P>;
+  using Handler = BasicHandler<Request, Response, Chunk>;
+  using Reply = BasicReply<Response, Chunk>;
+  using Route = ReplyRoute<Response, Chunk>;
+
+  Session(const typename P::Options& protocol_options, const Handler& handler,
+          const SessionConfig& config, Transport& io, Dispatcher& dispatcher, Route& route,
+          ConnId id)
+      : protocol_(protocol_options), handler_(handler), config_(config), io_(io),
+        dispatcher_(dispatcher), route_(route), id_(id), order_(config.max_pipeline) {
+    if constexpr (requires { protocol_.deadlines(); }) deadlines_ = protocol_.deadlines();
+  }
+
+  // Producers still waiting to write learn that they never will.
+  ~Session() override {
+    for (Waiter& waiter : writable_waiters_) waiter.callback(false);
+  }
+
+  void start() override { after_event(); }
+
+  void on_read(std::string_view data) override {
+    if (closing_) return;
+    if (consumed_ == input_.size()) {
+      // Nothing buffered: decode straight from the read buffer, keep only the tail.
+      input_.clear();
+      consumed_ = 0;
+      size_t used = consume(data);
+      if (!closing_) input_.append(data.substr(used));
+    } else {
+      input_.append(data);
+      consumed_ += consume(std::string_view(input_).substr(consumed_));
+      compact();
+    }
+    after_event();
+  }
+
+  void on_peer_closed() override {
+    peer_closed_ = true;  // the whole requests read are answered; a partial one never will be
+    after_event();
+  }
+
+  void on_output_drained() override {
+    write_deadline_ = TimePoint{};  // progress: the next stretch gets its own deadline
+    pump();
+    wake_writers();
+  }
+
+  void on_deadline() override {
+    if (closing_) return;
+    armed_ = TimePoint{};
+    TimePoint now = Clock::now();
+    if (write_deadline_ != TimePoint{} && now >= write_deadline_) {
+      closing_ = true;
+      io_.close_now();  // the peer stopped reading: nothing more can reach it
+      return;
+    }
+    if (read_deadline_ != TimePoint{} && now >= read_deadline_) {
+      fail(Failure{Failure::Kind::read_timeout, {}});
+    } else if (idle_deadline_ != TimePoint{} && now >= idle_deadline_) {
+      fail(Failure{Failure::Kind::idle_timeout, {}});
+    }
+    after_event();
+  }
+
+  void resume() override {
+    if (!blocked_ || closing_) return;
+    if (!dispatcher_.try_queue(waiting_job_, id_)) return;  // still full: resumed again later
+    waiting_job_ = nullptr;
+    blocked_ = false;
+    pump();
+  }
+
+  // Requests already read are still answered (the whole ones buffered too); nothing more is
+  // read; a half-read request is not served.
+  void drain() override {
+    draining_ = true;
+    pump();
+  }
+
+  size_t in_flight() const noexcept override { return order_.in_flight(); }
+
+  // The response to request `sequence` (nullopt: its reply was dropped). Connection's thread.
+  void complete(uint64_t sequence, std::optional<Response>&& response) {
+    if (closing_) return;
+    Emitter emit{*this};
+    if (!order_.put(sequence, std::move(response), emit)) unanswered_ = true;
+    answered();
+  }
+
+  // A streamed response: its head, its chunks, its end (or its abandonment). Connection's
+  // thread; pieces for a sequence that is not streaming are ignored.
+  void stream_head(uint64_t sequence, Response&& head) {
+    if (closing_) return;
+    Emitter emit{*this};
+    if (!order_.begin_stream(sequence, std::move(head), emit)) unanswered_ = true;
+    answered();
+  }
+  void stream_chunk(uint64_t sequence, Chunk&& chunk) {
+    if (closing_) return;
+    Emitter emit{*this};
+    order_.chunk(sequence, std::move(chunk), emit);
+    answered();
+  }
+  void stream_end(uint64_t sequence, bool complete) {
+    if (closing_) return;
+    Emitter emit{*this};
+    bool in_order = complete ? order_.end_stream(sequence, emit)
+                             : order_.abort_stream(sequence, emit);
+    if (!in_order) unanswered_ = true;
+    answered();
+  }
+  void when_writable(uint64_t sequence, WritableCallback&& callback) {
+    if (closing_ || !order_.in_flight(sequence)) {
+      io_.call_later(std::move(callback), false);
+      return;
+    }
+    writable_waiters_.push_back(Waiter{sequence, std::move(callback)});
+    wake_writers();
+  }
+
+ private:
+  // Dispatches the whole messages at the start of `input` while the limits allow; returns the
+  // bytes used.
+  size_t consume(std::string_view input) {
+    processing_ = true;
+    size_t used = 0;
+    partial_ = false;
+    while (may_dispatch()) {
+      auto decoded = protocol_.decode(input.substr(used));
+      if (decoded.status == Decoded<Request>::Status::invalid) {
+        fail(Failure{Failure::Kind::malformed, decoded.error});
+        break;
+      }
+      if (decoded.status == Decoded<Request>::Status::need_more) {
+        partial_ = used < input.size();
+        break;
+      }
+      used += decoded.consumed;
+      read_deadline_ = TimePoint{};
+      dispatch(decoded.request);
+    }
+    processing_ = false;
+    flush();
+    return used;
+  }
+
+  bool may_dispatch() const noexcept {
+    return !closing_ && !failed_ && !unanswered_ && !close_after_ && !blocked_ && !order_.full();
+  }
+
+  // No whole request waits in the input (it is empty, or holds the start of one).
+  bool input_exhausted() const noexcept { return consumed_ == input_.size() || partial_; }
+
+  void dispatch(const Request& request) {
+    uint64_t sequence = order_.begin_request();
+    Reply reply(&route_, id_, sequence);
+    if (dispatcher_.runs_inline()) {
+      dispatcher_.before_handler();
+      handler_(request, std::move(reply));
+      dispatcher_.after_handler();
+      return;
+    }
+    Dispatcher::Job job = [handler = &handler_, owned = P::own(request),
+                           reply = std::move(reply)]() mutable {
+      (*handler)(P::view(owned), std::move(reply));
+    };
+    if (dispatcher_.try_queue(job, id_)) return;
+    // The queue is full: this request waits here (its bytes already copied), and nothing more
+    // is read or dispatched until the dispatcher resumes us.
+    waiting_job_ = std::move(job);
+    blocked_ = true;
+  }
+
+  void emit(Response&& response) {
+    if (protocol_.encode(std::move(response), out_) == After::close) close_after_ = true;
+  }
+
+  // How ResponseOrder's output becomes bytes. A protocol that cannot stream gets no stream
+  // pieces: its handlers' streams are refused (the connection closes, with a log line).
+  struct Emitter {
+    Session& session;
+    void response(Response& r) { session.emit(std::move(r)); }
+    void head(Response& r) {
+      if constexpr (StreamingProtocol<P>) {
+        session.protocol_.encode_head(std::move(r), session.out_);
+      } else {
+        session.refuse_stream();
+      }
+    }
+    void chunk(Chunk& c) {
+      if constexpr (StreamingProtocol<P>) session.protocol_.encode_chunk(std::move(c), session.out_);
+    }
+    void end() {
+      if constexpr (StreamingProtocol<P>) {
+        if (session.protocol_.encode_end(session.out_) == After::close) session.close_after_ = true;
+      }
+    }
+  };
+
+  void refuse_stream() {
+    if (!failed_) log_closing("a handler streamed a response, and this protocol cannot stream");
+    failed_ = unanswered_ = true;
+  }
+
+  // After output was made: write it (unless a pass is running, which writes at its end) and
+  // go on reading what is buffered.
+  void answered() {
+    if (processing_) return;
+    flush();
+    pump();
+    wake_writers();
+  }
+
+  // Runs the writable callbacks of the stream first in line while the output is below the
+  // high-water mark. Each callback may write (and register again): bounded by the list.
+  void wake_writers() {
+    if (closing_ || writable_waiters_.empty() || waking_) return;
+    waking_ = true;
+    for (size_t i = 0; i < writable_waiters_.size() && !closing_;) {
+      Waiter& waiter = writable_waiters_[i];
+      if (!order_.in_flight(waiter.sequence)) {
+        WritableCallback callback = std::move(waiter.callback);
+        writable_waiters_.erase(writable_waiters_.begin() + static_cast<ptrdiff_t>(i));
+        io_.call_later(std::move(callback), false);
+      } else if (order_.first(waiter.sequence) && io_.unsent_bytes() < config_.high_water) {
+        WritableCallback callback = std::move(waiter.callback);
+        writable_waiters_.erase(writable_waiters_.begin() + static_cast<ptrdiff_t>(i));
+        io_.call_later(std::move(callback), true);
+      } else {
+        ++i;
+      }
+    }
+    waking_ = false;
+  }
+
+  void flush() {
+    if (!out_.empty() && !closing_) io_.write(out_);
+  }
+
+  // After a reply or drained output: decode what is buffered if the limits now allow.
+  void pump() {
+    if (processing_ || closing_) return;
+    if (consumed_ < input_.size() && may_dispatch()) {
+      consumed_ += consume(std::string_view(input_).substr(consumed_));
+      compact();
+    }
+    after_event();
+  }
+
+  void fail(Failure failure) {
+    if (failed_) return;
+    failed_ = true;
+    partial_ = false;
+    if (failure.kind == Failure::Kind::malformed) {
+      log_closing(failure.error.message().c_str());
+    }
+    if constexpr (requires { protocol_.on_failure(failure); }) {
+      last_response_ = protocol_.on_failure(failure);
+    }
+  }
+
+  // Reading, closing and deadlines, decided again after every event.
+  void after_event() {
+    if (closing_) return;
+    if (maybe_close()) return;
+    io_.set_reading(!peer_closed_ && !draining_ && may_dispatch() &&
+                    io_.unsent_bytes() < config_.high_water);
+    update_deadlines();
+  }
+
+  // True once the connection is closing.
+  bool maybe_close() {
+    if (unanswered_) {
+      log_closing("a handler dropped its reply");
+      return close_gracefully();
+    }
+    if (order_.in_flight() != 0) return false;
+    if (failed_) {
+      if (last_response_) {
+        emit(std::move(*last_response_));
+        last_response_.reset();
+      }
+      return close_gracefully();
+    }
+    if (close_after_ || (draining_ && input_exhausted())) return close_gracefully();
+    if (peer_closed_ && input_exhausted()) {
+      flush();
+      closing_ = true;
+      io_.finish();
+      return true;
+    }
+    return false;
+  }
+
+  bool close_gracefully() {
+    flush();
+    closing_ = true;
+    io_.set_deadline(TimePoint{});
+    io_.close_gracefully();
+    return true;
+  }
+
+  void update_deadlines() {
+    TimePoint now{};
+    auto start = [&](Duration limit, TimePoint& deadline, bool running) {
+      if (limit == Duration::zero() || !running) {
+        deadline = TimePoint{};
+      } else if (deadline == TimePoint{}) {
+        if (now == TimePoint{}) now = Clock::now();
+        deadline = now + limit;
+      }
+    };
+    size_t unsent = io_.unsent_bytes();
+    start(deadlines_.read, read_deadline_, partial_);
+    start(deadlines_.idle, idle_deadline_,
+          order_.in_flight() == 0 && consumed_ == input_.size() && unsent == 0);
+    start(deadlines_.write, write_deadline_, unsent > 0);
+    TimePoint next{};
+    for (TimePoint t : {read_deadline_, idle_deadline_, write_deadline_}) {
+      if (t != TimePoint{} && (next == TimePoint{} || t < next)) next = t;
+    }
+    if (next != armed_) {
+      armed_ = next;
+      io_.set_deadline(next);
+    }
+  }
+
+  void compact() {
+    if (consumed_ == input_.size()) {
+      input_.clear();
+      consumed_ = 0;
+    } else if (consumed_ > 0) {
+      input_.erase(0, consumed_);
+      consumed_ = 0;
+    }
+  }
+
+  void log_closing(const char* why);
+
+  P protocol_;
+  const Handler& handler_;
+  const SessionConfig& config_;
+  Transport& io_;
+  Dispatcher& dispatcher_;
+  Route& route_;
+  const ConnId id_;
+  Deadlines deadlines_;
+
+  std::string input_;     // bytes read and not yet dispatched, from consumed_ on
+  size_t consumed_ = 0;
+  ResponseOrder<Response> order_;
+  Output out_;            // encoded responses of the current pass
+  Dispatcher::Job waiting_job_;  // a request the full queue did not take
+  struct Waiter {
+    uint64_t sequence;
+    WritableCallback callback;
+  };
+  std::vector<Waiter> writable_waiters_;  // streams' producers waiting for room
+  std::optional<Response> last_response_;  // the protocol's answer to a failure
+
+  TimePoint read_deadline_{};
+  TimePoint idle_deadline_{};
+  TimePoint write_deadline_{};
+  TimePoint armed_{};
+
+  bool processing_ = false;  // inside consume(): replies only queue their output
+  bool partial_ = false;     // a message has begun and is not complete
+  bool blocked_ = false;     // the worker queue was full
+  bool peer_closed_ = false;
+  bool failed_ = false;      // malformed input or a deadline: answer what came before, close
+  bool unanswered_ = false;  // a reply was dropped: the answers behind it can never go out
+  bool close_after_ = false; // the protocol said After::close
+  bool draining_ = false;
+  bool closing_ = false;
+  bool waking_ = false;      // inside wake_writers()
+};
+
+// Out of line so the header needs no logging include.
+void log_session_closing(const std::string& peer, const char* why);
+
+template <Protocol P>
+void Session<P>::log_closing(const char* why) {
+  log_session_closing(io_.peer_name(), why);
+}
+
+}  // namespace tern

@@ -1,0 +1,165 @@
+// Pipeline<C>, the client side of the protocol seam, on every backend: pipelined requests
+// answered in order, the connection's failures given to every waiting request, the response
+// deadline, the waiting limit. The server is a tern::Server (line echo) on epoll.
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "test_support.h"
+#include "tern/protocol/framing.h"
+#include "tern/protocol/pipeline.h"
+#include "tern/tern.h"
+
+namespace tern {
+namespace {
+
+using namespace std::chrono_literals;
+
+class PipelineTest : public test::BackendTest {
+ protected:
+  // A line server: echoes, except "hang" (held, never answered, until `release`) and "bye"
+  // (closes the connection after answering the lines before it).
+  void start_server() {
+    ServerOptions o;
+    o.codec = Codec(Framing::line);
+    server_ = std::make_unique<Server>(o, Handler::async([this](Request request, Reply reply) {
+      if (request == "hang") {
+        std::lock_guard lock(mutex_);
+        held_.push_back(std::move(reply));
+        return;
+      }
+      if (request == "bye") {
+        (void)std::move(reply).stream("");  // dropped unended: the server closes
+        return;
+      }
+      reply.send("echo:" + std::string(request));
+    }));
+    ASSERT_FALSE(server_->start()) << server_->error_detail();
+  }
+  void TearDown() override {
+    if (server_) server_->shutdown(0ms);
+    std::lock_guard lock(mutex_);
+    held_.clear();
+  }
+
+  // Runs `body(connection)` on a loop of the backend under test once connected, and waits
+  // for `done` to be set by it.
+  template <class Body>
+  void with_connection(Body body) {
+    std::promise<void> done;
+    std::unique_ptr<TcpClient> client;
+    test::LoopThread loop(GetParam(), [&](EventLoop& l) {
+      client = std::make_unique<TcpClient>(l, server_->local_address());
+      client->on_connection([&](TcpConnection& c) { body(c, done); });
+      client->on_connect_error([&](std::error_code e) {
+        ADD_FAILURE() << e.message();
+        done.set_value();
+      });
+      client->connect();
+    }, backend_options());
+    EXPECT_EQ(done.get_future().wait_for(60s), std::future_status::ready);
+    // Loop objects go on their loop's thread, whatever happened above.
+    loop.call([&](EventLoop&) {
+      pipeline.reset();
+      client.reset();
+    });
+  }
+
+  // The pipeline under test; the tests reset it from their last callback.
+  std::unique_ptr<Pipeline<LineClient>> pipeline;
+  std::unique_ptr<Server> server_;
+  std::mutex mutex_;
+  std::vector<Reply> held_;
+};
+
+TEST_P(PipelineTest, PipelinedRequestsCompleteInOrder) {
+  start_server();
+  constexpr int kRequests = 2000;
+  std::vector<std::string> got;
+  with_connection([&](TcpConnection& c, std::promise<void>& done) {
+    pipeline = std::make_unique<Pipeline<LineClient>>(c, FramingOptions{},
+                                                      PipelineOptions{kRequests, {}});
+    for (int i = 0; i < kRequests; ++i) {
+      auto error = pipeline->send(std::to_string(i), [&, i](std::error_code e, const std::string_view* r) {
+        got.push_back(e ? "error:" + e.message() : std::string(*r));
+        if (i == kRequests - 1) {
+          pipeline.reset();
+          done.set_value();
+        }
+      });
+      ASSERT_FALSE(error);
+    }
+  });
+  ASSERT_EQ(got.size(), size_t(kRequests));
+  for (int i = 0; i < kRequests; ++i) EXPECT_EQ(got[i], "echo:" + std::to_string(i));
+}
+
+// The server closes after "bye": the requests before it are answered, the ones after it fail,
+// each once, and a later send is refused.
+TEST_P(PipelineTest, ConnectionEndFailsEveryWaitingRequest) {
+  start_server();
+  std::vector<std::string> got;
+  std::error_code later;
+  with_connection([&](TcpConnection& c, std::promise<void>& done) {
+    pipeline = std::make_unique<Pipeline<LineClient>>(c, FramingOptions{});
+    for (std::string line : {"a", "b", "bye", "c", "d"}) {
+      pipeline->send(line, [&](std::error_code e, const std::string_view* r) {
+        got.push_back(e ? "failed" : std::string(*r));
+        if (got.size() == 5) {
+          later = pipeline->send("x", [](std::error_code, const std::string_view*) {});
+          pipeline.reset();
+          done.set_value();
+        }
+      });
+    }
+  });
+  EXPECT_EQ(got, (std::vector<std::string>{"echo:a", "echo:b", "failed", "failed", "failed"}));
+  EXPECT_EQ(later, make_error_code(errc::not_connected));
+}
+
+TEST_P(PipelineTest, ResponseDeadlineFailsTheWaitingRequests) {
+  start_server();
+  std::vector<std::string> got;
+  with_connection([&](TcpConnection& c, std::promise<void>& done) {
+    pipeline = std::make_unique<Pipeline<LineClient>>(c, FramingOptions{},
+                                                      PipelineOptions{16, 200ms});
+    for (std::string line : {"a", "hang", "b"}) {
+      pipeline->send(line, [&](std::error_code e, const std::string_view* r) {
+        got.push_back(e ? e.message() : std::string(*r));
+        if (got.size() == 3) {
+          pipeline.reset();
+          done.set_value();
+        }
+      });
+    }
+  });
+  std::string timed_out = std::make_error_code(std::errc::timed_out).message();
+  EXPECT_EQ(got, (std::vector<std::string>{"echo:a", timed_out, timed_out}));
+}
+
+TEST_P(PipelineTest, WaitingLimitRefusesWithoutSending) {
+  start_server();
+  std::error_code refused;
+  size_t waiting = 0;
+  with_connection([&](TcpConnection& c, std::promise<void>& done) {
+    pipeline = std::make_unique<Pipeline<LineClient>>(c, FramingOptions{}, PipelineOptions{2, {}});
+    pipeline->send("hang", [](std::error_code, const std::string_view*) {});
+    pipeline->send("hang", [](std::error_code, const std::string_view*) {});
+    refused = pipeline->send("a", [](std::error_code, const std::string_view*) {});
+    waiting = pipeline->waiting();
+    pipeline.reset();
+    done.set_value();
+  });
+  EXPECT_EQ(refused, std::make_error_code(std::errc::resource_unavailable_try_again));
+  EXPECT_EQ(waiting, 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, PipelineTest, testing::ValuesIn(all_backend_kinds()),
+                         test::backend_test_name);
+
+}  // namespace
+}  // namespace tern

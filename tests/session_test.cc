@@ -1,0 +1,482 @@
+// The one Session over the stream engines: per-connection deadlines, a custom protocol (the
+// memcached-text example of docs/examples) under every model that runs it, and replies that
+// arrive after their server is gone.
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "memcache_protocol.h"
+#include "test_support.h"
+#include "tern/tern.h"
+
+namespace tern {
+namespace {
+
+using namespace std::chrono_literals;
+using test::connect_blocking;
+
+struct Config {
+  Model model;
+  Pattern pattern;
+  BackendKind backend;
+  int threads;
+  int workers;
+};
+
+// Every model, over both transports: the stream transport (emulated, proactor) and one-shot
+// readiness (reactor: the loop or a worker does the I/O; lf).
+std::vector<Config> session_matrix() {
+  std::vector<Config> configs;
+  for (auto [pattern, backend] : {std::pair{Pattern::emulated, BackendKind::epoll},
+                                  std::pair{Pattern::emulated, BackendKind::poll},
+                                  std::pair{Pattern::proactor, BackendKind::uring},
+                                  std::pair{Pattern::proactor, BackendKind::aio},
+                                  std::pair{Pattern::reactor, BackendKind::epoll},
+                                  std::pair{Pattern::reactor, BackendKind::uring}}) {
+    configs.push_back({Model::single, pattern, backend, 1, 0});
+    configs.push_back({Model::loops, pattern, backend, 2, 0});
+    configs.push_back({Model::hsha, pattern, backend, 1, 2});
+  }
+  configs.push_back({Model::lf, Pattern::reactor, BackendKind::epoll, 2, 0});
+  return configs;
+}
+
+std::string config_name(const testing::TestParamInfo<Config>& info) {
+  const Config& c = info.param;
+  std::string name = std::string(model_name(c.model)) + "_" + pattern_name(c.pattern) + "_" +
+                     std::string(to_string(c.backend));
+  for (char& ch : name) {
+    if (ch == '-') ch = '_';
+  }
+  return name;
+}
+
+class SessionTest : public testing::TestWithParam<Config> {
+ protected:
+  void SetUp() override {
+    if (auto why = test::backend_unavailable(GetParam().backend)) GTEST_SKIP() << *why;
+  }
+
+  ServerOptions options(Framing framing = Framing::line) const {
+    const Config& c = GetParam();
+    ServerOptions o;
+    o.backend = c.backend;
+    o.backend_options.strict = true;
+    o.model = c.model;
+    o.pattern = c.pattern;
+    o.threads = c.threads;
+    o.workers = c.workers;
+    o.codec = Codec(framing, 1 << 20);
+    return o;
+  }
+};
+
+// Reads one reply of `size` bytes, or less at EOF.
+std::string read_exactly(int fd, size_t size) {
+  std::string got;
+  char buffer[4096];
+  while (got.size() < size) {
+    ssize_t n = ::recv(fd, buffer, std::min(sizeof buffer, size - got.size()), 0);
+    if (n <= 0) break;
+    got.append(buffer, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// True once the peer has closed `fd` (EOF or reset), waiting at most `limit`.
+bool closed_by_peer(int fd, std::chrono::milliseconds limit) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(limit.count())) != 1) return false;
+  char byte;
+  return ::recv(fd, &byte, 1, MSG_DONTWAIT) <= 0;
+}
+
+// Slowloris: one byte at a time, well inside any per-byte timeout, never a whole line. The
+// read deadline is a total for the message, so the server closes the connection, long before
+// the client has sent what it meant to. (The pause between bytes is the behaviour under test,
+// not synchronisation.)
+TEST_P(SessionTest, TricklingClientIsClosedAtItsTotalReadDeadline) {
+  ServerOptions o = options();
+  o.deadlines.read = 300ms;
+  Server server(o, Handler::sync([](Request r) { return Response(r); }));
+  ASSERT_FALSE(server.start()) << server.error_detail();
+  int fd = connect_blocking(server.local_address());
+  ASSERT_GE(fd, 0);
+  constexpr int kBytes = 200;  // 200 x 25 ms = 5 s: far beyond the 300 ms deadline
+  int sent = 0;
+  bool closed = false;
+  for (; sent < kBytes && !closed; ++sent) {
+    if (::send(fd, "x", 1, MSG_NOSIGNAL) != 1) break;
+    closed = closed_by_peer(fd, 25ms);
+  }
+  if (!closed) closed = closed_by_peer(fd, 10s);
+  EXPECT_TRUE(closed);
+  EXPECT_LT(sent, kBytes) << "the server waited for the whole trickle";
+  ::close(fd);
+}
+
+// The read deadline is per message: a client that sends whole lines, each quickly, is served
+// for as long as it likes, past many deadlines' worth of time.
+TEST_P(SessionTest, ReadDeadlineRestartsWithEachMessage) {
+  ServerOptions o = options();
+  o.deadlines.read = 2s;
+  Server server(o, Handler::sync([](Request r) { return Response(r); }));
+  ASSERT_FALSE(server.start()) << server.error_detail();
+  int fd = connect_blocking(server.local_address());
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 20; ++i) {
+    std::string line = "message " + std::to_string(i) + "\n";
+    ASSERT_EQ(::send(fd, line.data(), line.size(), MSG_NOSIGNAL), ssize_t(line.size()));
+    EXPECT_EQ(read_exactly(fd, line.size()), line);
+  }
+  ::close(fd);
+}
+
+TEST_P(SessionTest, IdleConnectionIsClosedAtItsIdleDeadline) {
+  ServerOptions o = options();
+  o.deadlines.idle = 200ms;
+  Server server(o, Handler::sync([](Request r) { return Response(r); }));
+  ASSERT_FALSE(server.start()) << server.error_detail();
+  int fd = connect_blocking(server.local_address());
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::send(fd, "hi\n", 3, MSG_NOSIGNAL), 3);
+  EXPECT_EQ(read_exactly(fd, 3), "hi\n");
+  EXPECT_TRUE(closed_by_peer(fd, 30s));  // then nothing: closed by the idle deadline
+  ::close(fd);
+}
+
+// A peer that sends requests and never reads: the answers pile up to the high-water mark,
+// reading stops, and the write deadline closes the connection.
+TEST_P(SessionTest, PeerThatStopsReadingIsClosedAtTheWriteDeadline) {
+  ServerOptions o = options(Framing::raw);
+  o.deadlines.write = 300ms;
+  o.high_water = 64 * 1024;
+  Server server(o, Handler::sync([](Request r) { return Response(r); }));
+  ASSERT_FALSE(server.start()) << server.error_detail();
+  int fd = connect_blocking(server.local_address());
+  ASSERT_GE(fd, 0);
+  int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  std::string chunk(64 * 1024, 'x');
+  // Sends until the server stops taking bytes (send times out) or closes (an error): bounded.
+  bool refused = false;
+  for (int i = 0; i < 4096 && !refused; ++i) {
+    refused = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0;
+  }
+  // Without reading, the only way to see the close is an error on a later send or a reset.
+  bool closed = false;
+  auto until = std::chrono::steady_clock::now() + 30s;
+  while (!closed && std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLOUT, 0};
+    ::poll(&p, 1, 100);
+    closed = (p.revents & (POLLERR | POLLHUP)) != 0 ||
+             (::send(fd, chunk.data(), 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN);
+  }
+  EXPECT_TRUE(closed);
+  ::close(fd);
+}
+
+memcache::Response kv_answer(std::mutex& mutex, std::map<std::string, std::string>& map,
+                             const memcache::Request& r) {
+  using Command = memcache::Request::Command;
+  std::lock_guard lock(mutex);
+  switch (r.command) {
+    case Command::set: map[std::string(r.key)] = std::string(r.value); return {"STORED\r\n"};
+    case Command::get: {
+      auto it = map.find(std::string(r.key));
+      if (it == map.end()) return {"END\r\n"};
+      return {"VALUE " + it->first + " 0 " + std::to_string(it->second.size()) + "\r\n" +
+              it->second + "\r\nEND\r\n"};
+    }
+    case Command::remove: return {map.erase(std::string(r.key)) ? "DELETED\r\n" : "NOT_FOUND\r\n"};
+    case Command::quit: return {"", true};
+  }
+  return {"ERROR\r\n"};
+}
+
+// The docs' custom protocol, pipelined, with a value split over many small writes.
+TEST_P(SessionTest, CustomProtocolServesPipelinedCommands) {
+  std::mutex mutex;
+  std::map<std::string, std::string> map;
+  auto service = Service::of<memcache::Protocol>(
+      memcache::Protocol::Options{},
+      BasicHandler<memcache::Request, memcache::Response>::sync(
+          [&](const memcache::Request& r) { return kv_answer(mutex, map, r); }));
+  ServerOptions o = options();
+  // Under hsha the pipelined commands of one connection would run at once on several workers
+  // (their answers still leave in order): a store whose commands must run in order, as here
+  // (set, then get), allows one at a time.
+  o.max_pipeline = 1;
+  Server server(o, service);
+  ASSERT_FALSE(server.start()) << server.error_detail();
+  int fd = connect_blocking(server.local_address());
+  ASSERT_GE(fd, 0);
+  std::string value(100'000, 'v');
+  std::string requests = "set a 0 0 " + std::to_string(value.size()) + "\r\n" + value +
+                         "\r\nget a\r\ndelete a\r\nget a\r\ndelete a\r\nquit\r\n";
+  for (size_t at = 0; at < requests.size(); at += 777) {  // many partial commands
+    size_t n = std::min<size_t>(777, requests.size() - at);
+    ASSERT_EQ(::send(fd, requests.data() + at, n, MSG_NOSIGNAL), ssize_t(n));
+  }
+  std::string expected = "STORED\r\nVALUE a 0 " + std::to_string(value.size()) + "\r\n" +
+                         value + "\r\nEND\r\nDELETED\r\nEND\r\nNOT_FOUND\r\n";
+  EXPECT_EQ(test::read_string_until_eof(fd), expected);  // quit closes the connection
+  ::close(fd);
+}
+
+// A malformed command gets the protocol's last word (on_failure), after the answers to the
+// commands before it, and nothing after it is processed.
+TEST_P(SessionTest, CustomProtocolAnswersAMalformedCommandThenCloses) {
+  std::mutex mutex;
+  std::map<std::string, std::string> map;
+  auto service = Service::of<memcache::Protocol>(
+      memcache::Protocol::Options{},
+      BasicHandler<memcache::Request, memcache::Response>::sync(
+          [&](const memcache::Request& r) { return kv_answer(mutex, map, r); }));
+  ServerOptions o = options();
+  o.max_pipeline = 1;  // in order under hsha too (see above)
+  Server server(o, service);
+  ASSERT_FALSE(server.start()) << server.error_detail();
+  int fd = connect_blocking(server.local_address());
+  ASSERT_GE(fd, 0);
+  std::string requests = "set k 0 0 1\r\nx\r\nfrobnicate k\r\ndelete k\r\n";
+  ASSERT_EQ(::send(fd, requests.data(), requests.size(), MSG_NOSIGNAL), ssize_t(requests.size()));
+  EXPECT_EQ(test::read_string_until_eof(fd),
+            "STORED\r\nCLIENT_ERROR bad command line format\r\n");
+  ::close(fd);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(map.count("k"), 1u) << "the delete after the bad command ran";
+}
+
+// Streams one response of `chunks` x `chunk_size` bytes from its own thread, a chunk per
+// when_writable callback (the backpressure a well-behaved producer uses), then ends it.
+class Producer {
+ public:
+  Producer(Reply reply, std::string head, int chunks, size_t chunk_size, char fill)
+      : stream_(std::move(reply).stream(std::move(head))), left_(chunks),
+        chunk_(chunk_size, fill) {
+    thread_ = std::thread([this] { next(true); });
+  }
+  ~Producer() {
+    if (thread_.joinable()) thread_.join();
+  }
+  uint64_t produced() const { return produced_.load(); }
+
+ private:
+  // On the producer's thread first, then on the connection's loop (the callback).
+  void next(bool open) {
+    if (!open) return;
+    if (left_ == 0) {
+      stream_.end();
+      return;
+    }
+    --left_;
+    produced_ += chunk_.size();
+    stream_.write(chunk_);
+    stream_.when_writable([this](bool still_open) { next(still_open); });
+  }
+
+  Reply::Stream stream_;
+  int left_;
+  std::string chunk_;
+  std::atomic<uint64_t> produced_{0};
+  std::thread thread_;
+};
+
+// A streamed response first in line goes out as it is produced; the pipelined request behind
+// it is answered after its end, in order, though its handler finished first.
+TEST_P(SessionTest, StreamedResponseKeepsPipelineOrder) {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<Producer>> producers;
+  Server server(options(), Handler::async([&](Request request, Reply reply) {
+    if (request == "stream") {
+      std::lock_guard lock(mutex);
+      producers.push_back(std::make_unique<Producer>(std::move(reply), "head:", 50, 1000, 's'));
+    } else {
+      reply.send(std::string(request));
+    }
+  }));
+  ASSERT_FALSE(server.start()) << server.error_detail();
+  int fd = connect_blocking(server.local_address());
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::send(fd, "stream\nafter\n", 13, MSG_NOSIGNAL), 13);
+  std::string expected = "head:" + std::string(50 * 1000, 's') + "\nafter\n";
+  EXPECT_EQ(read_exactly(fd, expected.size()), expected);
+  ::close(fd);
+  server.shutdown(10s);
+  std::lock_guard lock(mutex);
+  producers.clear();
+}
+
+// A stream behind another is held until it is first in line, whatever the producers' pace.
+TEST_P(SessionTest, TwoPipelinedStreamsDoNotInterleave) {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<Producer>> producers;
+  Server server(options(Framing::raw), Handler::async([&](Request request, Reply reply) {
+    std::lock_guard lock(mutex);
+    char fill = request.front();
+    producers.push_back(std::make_unique<Producer>(std::move(reply), std::string(1, fill), 40,
+                                                   5000, fill));
+  }));
+  ASSERT_FALSE(server.start()) << server.error_detail();
+  int fd = connect_blocking(server.local_address());
+  ASSERT_GE(fd, 0);
+  // Raw framing: one message per read, so send them apart (the second after the first's head).
+  ASSERT_EQ(::send(fd, "a", 1, MSG_NOSIGNAL), 1);
+  ASSERT_EQ(read_exactly(fd, 1), "a");
+  ASSERT_EQ(::send(fd, "b", 1, MSG_NOSIGNAL), 1);
+  std::string expected = std::string(40 * 5000, 'a') + "b" + std::string(40 * 5000, 'b');
+  EXPECT_EQ(read_exactly(fd, expected.size()), expected);
+  ::close(fd);
+  server.shutdown(10s);
+  std::lock_guard lock(mutex);
+  producers.clear();
+}
+
+// Backpressure: a producer that waits for when_writable runs ahead of a slow reader by about
+// the high-water mark plus the kernel's buffers, not by the whole stream.
+TEST_P(SessionTest, StreamProducerIsHeldBackBySlowReader) {
+  constexpr int kChunks = 1024;
+  constexpr size_t kChunk = 64 * 1024;  // 64 MiB in all
+  ServerOptions o = options(Framing::raw);
+  o.high_water = 256 * 1024;
+  std::mutex mutex;
+  std::unique_ptr<Producer> producer;
+  Server server(o, Handler::async([&](Request, Reply reply) {
+    std::lock_guard lock(mutex);
+    producer = std::make_unique<Producer>(std::move(reply), "", kChunks, kChunk, 'p');
+  }));
+  ASSERT_FALSE(server.start()) << server.error_detail();
+  int fd = connect_blocking(server.local_address());
+  ASSERT_GE(fd, 0);
+  int small = 64 * 1024;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  ASSERT_EQ(::send(fd, "go", 2, MSG_NOSIGNAL), 2);
+  uint64_t read_total = 0;
+  uint64_t most_ahead = 0;
+  char buffer[16 * 1024];
+  while (read_total < uint64_t(kChunks) * kChunk) {
+    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    ASSERT_GT(n, 0);
+    read_total += static_cast<uint64_t>(n);
+    std::lock_guard lock(mutex);
+    if (producer) most_ahead = std::max(most_ahead, producer->produced() - read_total);
+  }
+  // Without the wait the producer would be ~64 MiB ahead; with it, the high-water mark, one
+  // chunk and the socket buffers (a few MiB on loopback).
+  EXPECT_LT(most_ahead, 16u << 20);
+  std::printf("most produced ahead of the reader: %llu KiB\n",
+              static_cast<unsigned long long>(most_ahead >> 10));
+  ::close(fd);
+  server.shutdown(10s);
+  std::lock_guard lock(mutex);
+  producer.reset();
+}
+
+// A stream dropped before its end: the connection closes after what it sent (a truncated
+// response must not look complete), and the requests behind it are not answered.
+TEST_P(SessionTest, DroppedStreamClosesTheConnection) {
+  Server server(options(), Handler::async([](Request request, Reply reply) {
+    if (request == "cut") {
+      auto stream = std::move(reply).stream("partial");
+      return;  // dropped here, unended
+    }
+    reply.send(std::string(request));
+  }));
+  ASSERT_FALSE(server.start()) << server.error_detail();
+  int fd = connect_blocking(server.local_address());
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::send(fd, "first\ncut\nnever\n", 17, MSG_NOSIGNAL), 17);
+  EXPECT_EQ(test::read_string_until_eof(fd), "first\npartial");
+  ::close(fd);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, SessionTest, testing::ValuesIn(session_matrix()), config_name);
+
+// A Reply kept by the handler and sent after its server is shut down and destroyed is a no-op
+// (regression: LoopGate::in_loop_thread compared thread ids only, so a reply sent from a new
+// thread that reused the dead loop thread's id took the inline path into a destroyed engine).
+// Replies are sent from fresh threads, one at a time, so glibc hands them the dead loop
+// thread's id (and stack); ASan reports any touch of freed memory.
+TEST(ReplyTest, LateRepliesAfterTheServerIsGoneAreNoOps) {
+  constexpr int kReplies = 16;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<Reply> kept;
+  std::thread::id loop_thread;
+  {
+    ServerOptions o;
+    o.codec = Codec(Framing::line);
+    Server server(o, Handler::async([&](Request, Reply reply) {
+      std::lock_guard lock(mutex);
+      loop_thread = std::this_thread::get_id();
+      kept.push_back(std::move(reply));
+      changed.notify_all();
+    }));
+    ASSERT_FALSE(server.start()) << server.error_detail();
+    int fd = connect_blocking(server.local_address());
+    ASSERT_GE(fd, 0);
+    std::string lines;
+    for (int i = 0; i < kReplies; ++i) lines += "q\n";
+    ASSERT_EQ(::send(fd, lines.data(), lines.size(), MSG_NOSIGNAL), ssize_t(lines.size()));
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, 60s, [&] { return kept.size() == size_t(kReplies); }));
+    lock.unlock();
+    server.shutdown(0ms);
+    ::close(fd);
+  }
+  int same_id = 0;
+  for (Reply& reply : kept) {
+    std::thread([&] {
+      if (std::this_thread::get_id() == loop_thread) ++same_id;
+      reply.send("late");
+    }).join();
+  }
+  EXPECT_FALSE(kept.front().pending());
+  std::printf("late replies from a thread with the dead loop thread's id: %d of %d\n", same_id,
+              kReplies);
+}
+
+// Dropping a kept reply after the server is gone is a no-op too (the "unanswered" path).
+TEST(ReplyTest, DroppedRepliesAfterTheServerIsGoneAreNoOps) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<Reply> kept;
+  {
+    ServerOptions o;
+    o.codec = Codec(Framing::line);
+    o.model = Model::hsha;
+    o.workers = 1;
+    Server server(o, Handler::async([&](Request, Reply reply) {
+      std::lock_guard lock(mutex);
+      kept.push_back(std::move(reply));
+      changed.notify_all();
+    }));
+    ASSERT_FALSE(server.start()) << server.error_detail();
+    int fd = connect_blocking(server.local_address());
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::send(fd, "a\nb\n", 4, MSG_NOSIGNAL), 4);
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, 60s, [&] { return kept.size() == 2; }));
+    lock.unlock();
+    server.shutdown(0ms);
+    ::close(fd);
+  }
+  std::thread([&] { kept.clear(); }).join();
+  EXPECT_TRUE(kept.empty());
+}
+
+}  // namespace
+}  // namespace tern
