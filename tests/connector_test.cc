@@ -1,4 +1,7 @@
 // Outgoing connections: refused, timed out, retried with backoff, and a round trip.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -9,7 +12,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ConnectorTest : public testing::TestWithParam<BackendKind> {};
+class ConnectorTest : public BackendTest {};
 
 // A port with nothing listening: bind a socket, note its port, close it.
 uint16_t unused_port() {
@@ -21,6 +24,20 @@ uint16_t unused_port() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length);
   ::close(fd);
   return InetAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&storage), length).port();
+}
+
+// Waits until `listener`'s accept queue is full, so the kernel drops the SYNs that come next.
+// With a backlog of 0 the first established connection fills it, and a listener is readable
+// exactly when its queue holds a connection; TCP_INFO then confirms it: for a listener,
+// tcpi_unacked is the queue's length and tcpi_sacked its limit, full when length > limit (the
+// kernel's sk_acceptq_is_full).
+bool wait_until_accept_queue_full(int listener) {
+  pollfd readable{listener, POLLIN, 0};
+  if (::poll(&readable, 1, 10000) != 1) return false;
+  tcp_info info{};
+  socklen_t length = sizeof info;
+  if (::getsockopt(listener, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return false;
+  return info.tcpi_unacked > info.tcpi_sacked;
 }
 
 std::error_code connect_and_wait(EventLoop& loop, InetAddress peer, ConnectOptions options,
@@ -42,7 +59,7 @@ std::error_code connect_and_wait(EventLoop& loop, InetAddress peer, ConnectOptio
 }
 
 TEST_P(ConnectorTest, RefusedIsReportedClearly) {
-  EventLoop loop(GetParam());
+  EventLoop loop(GetParam(), backend_options());
   int attempts = 0;
   auto error = connect_and_wait(loop, InetAddress::loopback_v4(unused_port()), {}, &attempts);
   EXPECT_EQ(error, std::errc::connection_refused) << error.message();
@@ -50,7 +67,7 @@ TEST_P(ConnectorTest, RefusedIsReportedClearly) {
 }
 
 TEST_P(ConnectorTest, RetriesWithBackoffThenGivesUp) {
-  EventLoop loop(GetParam());
+  EventLoop loop(GetParam(), backend_options());
   ConnectOptions options;
   options.max_attempts = 4;
   options.initial_backoff = 2ms;
@@ -78,9 +95,9 @@ TEST_P(ConnectorTest, TimeoutIsReportedClearly) {
     ::connect(fd, bound.sockaddr_ptr(), bound.length());
     fillers.push_back(fd);
   }
-  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(wait_until_accept_queue_full(listener)) << "the connect below would not hang";
 
-  EventLoop loop(GetParam());
+  EventLoop loop(GetParam(), backend_options());
   ConnectOptions options;
   options.timeout = 300ms;
   auto error = connect_and_wait(loop, bound, options);
@@ -90,7 +107,7 @@ TEST_P(ConnectorTest, TimeoutIsReportedClearly) {
 }
 
 TEST_P(ConnectorTest, TcpClientRoundTripWithATernServer) {
-  EventLoop loop(GetParam());
+  EventLoop loop(GetParam(), backend_options());
   TcpServer server(loop, InetAddress::loopback_v4(0));
   server.on_connection([](TcpConnection& conn) {
     conn.read_start([](TcpConnection& c, std::error_code error, std::span<std::byte> data) {

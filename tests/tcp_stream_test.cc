@@ -52,6 +52,7 @@ struct EchoServer {
           high_water, high_water / 4,
           [this](TcpConnection& c, size_t) {
             ++stats.high_water_hits;
+            high_water_reached.add();
             c.read_stop();
           },
           [on_read](TcpConnection& c, size_t) { c.read_start(on_read); });
@@ -67,10 +68,11 @@ struct EchoServer {
   std::error_code start_error;
   InetAddress address;
   Stats stats;
+  EventCount high_water_reached;  // raised on the loop thread, waited on by the test
   LoopThread thread;
 };
 
-class TcpStreamTest : public testing::TestWithParam<BackendKind> {};
+class TcpStreamTest : public BackendTest {};
 
 TEST_P(TcpStreamTest, EchoOneByteOver200Connections) {
   EchoServer echo(GetParam());
@@ -134,13 +136,17 @@ TEST_P(TcpStreamTest, PeerResetMidWrite) {
     int closes = 0;
   };
   auto outcome = std::make_shared<Outcome>();
+  auto closed = std::make_shared<EventCount>();
   std::unique_ptr<TcpServer> server;
   InetAddress address;
   constexpr int kWrites = 64;
   LoopThread thread(GetParam(), [&](EventLoop& loop) {
     server = std::make_unique<TcpServer>(loop, InetAddress::loopback_v4(0));
-    server->on_connection([outcome](TcpConnection& conn) {
-      conn.on_close([outcome](TcpConnection&) { ++outcome->closes; });
+    server->on_connection([outcome, closed](TcpConnection& conn) {
+      conn.on_close([outcome, closed](TcpConnection&) {
+        ++outcome->closes;
+        closed->add();
+      });
       std::string chunk(1 << 20, 'x');
       for (int i = 0; i < kWrites; ++i) {
         conn.write(chunk, [outcome](TcpConnection&, std::error_code error) {
@@ -160,9 +166,7 @@ TEST_P(TcpStreamTest, PeerResetMidWrite) {
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   ::close(fd);  // RST
 
-  for (int i = 0; i < 500 && thread.call([&](EventLoop&) { return outcome->closes; }) == 0; ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
+  EXPECT_TRUE(closed->wait_until_at_least(1)) << "the server never closed the reset connection";
   thread.call([&](EventLoop&) {
     EXPECT_EQ(outcome->closes, 1);
     EXPECT_EQ(outcome->callbacks, kWrites);
@@ -233,10 +237,9 @@ TEST_P(TcpStreamTest, SlowReaderKeepsMemoryBounded) {
       sent += static_cast<size_t>(n);
     }
   });
-  // Let the pipe fill while nobody reads: the sender blocks once the server stops reading.
-  for (int i = 0; i < 200 && echo.read_stats().high_water_hits == 0; ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
+  // Let the pipe fill while nobody reads, until the server pauses reading at its high-water
+  // mark (the sender then blocks).
+  EXPECT_TRUE(echo.high_water_reached.wait_until_at_least(1)) << "the server never paused";
   std::vector<std::byte> buffer(256 * 1024);
   size_t received = 0;
   bool intact = true;
@@ -259,13 +262,13 @@ TEST_P(TcpStreamTest, SlowReaderKeepsMemoryBounded) {
 // close() with writes queued: their callbacks see operation_canceled, on_close runs once.
 TEST_P(TcpStreamTest, CloseCancelsQueuedWrites) {
   auto canceled = std::make_shared<int>(0);
-  auto closes = std::make_shared<int>(0);
+  auto closes = std::make_shared<EventCount>();
   std::unique_ptr<TcpServer> server;
   InetAddress address;
   LoopThread thread(GetParam(), [&](EventLoop& loop) {
     server = std::make_unique<TcpServer>(loop, InetAddress::loopback_v4(0));
     server->on_connection([canceled, closes](TcpConnection& conn) {
-      conn.on_close([closes](TcpConnection&) { ++*closes; });
+      conn.on_close([closes](TcpConnection&) { closes->add(); });
       std::string big(8 << 20, 'y');
       for (int i = 0; i < 4; ++i) {
         conn.write(big, [canceled](TcpConnection&, std::error_code error) {
@@ -284,11 +287,9 @@ TEST_P(TcpStreamTest, CloseCancelsQueuedWrites) {
   while (::recv(fd, buffer, sizeof buffer, 0) > 0) {
   }
   ::close(fd);
-  for (int i = 0; i < 500 && thread.call([&](EventLoop&) { return *closes; }) == 0; ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
+  EXPECT_TRUE(closes->wait_until_at_least(1)) << "on_close never ran";
   thread.call([&](EventLoop&) {
-    EXPECT_EQ(*closes, 1);
+    EXPECT_EQ(closes->value(), 1);
     EXPECT_GE(*canceled, 3);  // the first may have gone out whole before close()
     server.reset();
   });

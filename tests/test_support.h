@@ -1,17 +1,24 @@
 // Helpers shared by the tests: a loop on its own thread, an independent load client (plain
-// poll(2), no tern code, so tern is checked by something that does not share its bugs), and
-// parameter naming.
+// poll(2), no tern code, so tern is checked by something that does not share its bugs),
+// parameter naming, the options and skip rule of backend-parameterised rows, and conditions to
+// wait on instead of sleeping.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <future>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,12 +35,60 @@ inline std::string backend_test_name(const testing::TestParamInfo<BackendKind>& 
   return name;
 }
 
+// The options a test row named after `kind` runs with: strict, so the row runs on that backend
+// or not at all. (Without it io_uring falls back to epoll, and the uring row would quietly test
+// epoll a second time.) Every kind gets the same options: nothing here switches on the kind.
+inline BackendOptions backend_options_for(BackendKind kind) {
+  (void)kind;
+  BackendOptions options;
+  options.strict = true;
+  return options;
+}
+
+// Why no loop on `kind` with `options` can be created here (io_uring missing, disabled by
+// kernel.io_uring_disabled or seccomp, or TERN_URING_UNAVAILABLE set), or nullopt when one can.
+// It asks the loop itself, so it says exactly what the row would meet. Any thread.
+//
+// The probe loop lives on a thread of its own: tearing down an io_uring ring queues task work
+// to the thread that submitted its requests, and that interrupts the thread's next blocking
+// system call (a recv with SO_RCVTIMEO then fails with EINTR). The caller's thread stays clear.
+inline std::optional<std::string> backend_unavailable(BackendKind kind,
+                                                      const BackendOptions& options) {
+  std::error_code refusal;
+  std::thread probe([&] {
+    auto loop = EventLoop::create(kind, options);
+    if (!loop.ok()) refusal = loop.error();
+  });
+  probe.join();
+  if (!refusal) return std::nullopt;
+  return "backend " + std::string(to_string(kind)) + " is unavailable here (" +
+         refusal.message() + "); strict row: not run on another backend";
+}
+inline std::optional<std::string> backend_unavailable(BackendKind kind) {
+  return backend_unavailable(kind, backend_options_for(kind));
+}
+
+// The fixture of suites parameterised by backend: a row whose backend cannot run here is skipped
+// with the reason (GTEST_SKIP in SetUp: the test body does not run), never run on another one.
+// Use backend_options() for every loop the test makes.
+class BackendTest : public testing::TestWithParam<BackendKind> {
+ protected:
+  void SetUp() override {
+    if (auto why = backend_unavailable(GetParam())) GTEST_SKIP() << *why;
+  }
+  BackendOptions backend_options() const { return backend_options_for(GetParam()); }
+};
+
 // An EventLoop running on its own thread. `setup` runs first on that thread (build servers
 // there: loop objects belong to the loop's thread); call() runs more work there and waits.
+// Without explicit options the loop is strict (backend_options_for): a loop that cannot be
+// created on `kind` aborts with the reason instead of running on another backend; suites
+// derive from BackendTest so that such rows are skipped before they get here.
 class LoopThread {
  public:
-  LoopThread(BackendKind kind, std::function<void(EventLoop&)> setup,
-             BackendOptions options = {}) {
+  LoopThread(BackendKind kind, std::function<void(EventLoop&)> setup)
+      : LoopThread(kind, std::move(setup), backend_options_for(kind)) {}
+  LoopThread(BackendKind kind, std::function<void(EventLoop&)> setup, BackendOptions options) {
     std::promise<void> ready;
     thread_ = std::thread([&, kind, options] {
       EventLoop loop(kind, options);
@@ -41,6 +96,9 @@ class LoopThread {
       setup(loop);
       ready.set_value();
       loop.run();
+      // stop() may still be inside loop.stop() (its eventfd write) on the caller's thread: the
+      // loop is destroyed only once stop() is done with it (a race TSan reported).
+      stopped_.get_future().wait();
       // Objects that setup created are destroyed by the caller through call() before stop().
     });
     ready.get_future().wait();
@@ -65,11 +123,13 @@ class LoopThread {
   void stop() {
     if (!thread_.joinable()) return;
     loop_->stop();
+    stopped_.set_value();
     thread_.join();
   }
 
  private:
   EventLoop* loop_ = nullptr;
+  std::promise<void> stopped_;
   std::thread thread_;
 };
 
@@ -244,6 +304,74 @@ inline EchoLoadResult run_echo_load(const InetAddress& server, int connections, 
   }
   for (auto& c : conns) ::close(c.fd);
   return result;
+}
+
+// A count that threads raise when something happens (a connection closed, the server paused
+// reading) and a test thread waits on: the condition a test synchronises on instead of a
+// sleep. Every method: any thread.
+class EventCount {
+ public:
+  void add(int n = 1) {
+    std::lock_guard lock(mutex_);
+    count_ += n;
+    changed_.notify_all();
+  }
+  int value() const {
+    std::lock_guard lock(mutex_);
+    return count_;
+  }
+  // Waits until the count reaches `target`; false if `limit` passes first (a liveness bound:
+  // the failure of a test, not a measurement).
+  bool wait_until_at_least(int target,
+                           std::chrono::milliseconds limit = std::chrono::seconds(60)) const {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, limit, [&] { return count_ >= target; });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  int count_ = 0;
+};
+
+// Re-checks `condition` until it holds or `limit` passes; true if it held. Only for state that
+// offers nothing to block on (/proc files): the short pause between checks paces the re-reads,
+// it is not what the caller synchronises on.
+template <class Condition>
+bool wait_until(Condition condition, std::chrono::milliseconds limit = std::chrono::seconds(60)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// The scheduler state of thread `tid` of this process, from /proc/self/task/TID/stat: 'R'
+// running or runnable (a preempted thread too), 'S' asleep in a system call, ...; '?' when
+// unreadable. Plain open/read (no allocation), so reading it cannot block on the allocator.
+inline char thread_state(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return '?';
+  char text[512];
+  ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  if (n <= 0) return '?';
+  text[n] = '\0';
+  // "tid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
+  const char* end_of_comm = std::strrchr(text, ')');
+  if (end_of_comm == nullptr || end_of_comm[1] != ' ' || end_of_comm[2] == '\0') return '?';
+  return end_of_comm[2];
+}
+
+// Waits until thread `tid` is asleep in a system call. Call it once the thread has nothing left
+// to do but the blocking call the test is about (its loop's wait, a shutdown waiting for a
+// drain): then "asleep" means "blocked there".
+inline bool wait_until_sleeping(pid_t tid,
+                                std::chrono::milliseconds limit = std::chrono::seconds(60)) {
+  return wait_until([tid] { return thread_state(tid) == 'S'; }, limit);
 }
 
 }  // namespace tern::test

@@ -44,16 +44,27 @@ struct UringEcho {
   LoopThread thread;
 };
 
-bool uring_available() {
-  auto loop = EventLoop::create(BackendKind::uring, BackendOptions{.strict = true});
-  return loop.ok();
+// The options of a test that wants io_uring itself (strict: no fallback), before its own changes.
+BackendOptions uring_options() { return backend_options_for(BackendKind::uring); }
+
+// Runs `task` on `loop` once the loop has waited again since its stats().wait_calls was
+// `waits`: io_uring hands the queued requests to the kernel in its wait, so by then every op
+// started before is in flight there. Loop thread only.
+void run_after_next_wait(EventLoop& loop, uint64_t waits, Task task) {
+  loop.post([&loop, waits, task = std::move(task)]() mutable {
+    if (loop.stats().wait_calls > waits) {
+      task();
+    } else {
+      run_after_next_wait(loop, waits, std::move(task));  // a queued task: the wait will not block
+    }
+  });
 }
 
 // 1000 connections sending at once into a ring of 16 buffers: the ring runs dry again and
 // again (-ENOBUFS), receives are re-armed as buffers come back, and every byte arrives in order.
 TEST(Uring, BufferRingExhaustionLosesNothing) {
-  if (!uring_available()) GTEST_SKIP() << "io_uring is not available here";
-  BackendOptions options;
+  if (auto why = backend_unavailable(BackendKind::uring)) GTEST_SKIP() << *why;
+  BackendOptions options = uring_options();
   options.recv_buffer_count = 16;
   options.recv_buffer_size = 4096;
   UringEcho echo(options);
@@ -72,54 +83,67 @@ TEST(Uring, BufferRingExhaustionLosesNothing) {
 // released only after their completions (close) or a synchronous cancel (destruction). ASan
 // watches for a use after free.
 TEST(Uring, CloseWithRecvAndSendInFlight) {
-  if (!uring_available()) GTEST_SKIP() << "io_uring is not available here";
-  auto closes = std::make_shared<int>(0);
+  if (auto why = backend_unavailable(BackendKind::uring)) GTEST_SKIP() << *why;
+  auto accepted = std::make_shared<EventCount>();
+  auto closes = std::make_shared<EventCount>();
+  auto torn_down = std::make_shared<EventCount>();
   auto canceled = std::make_shared<int>(0);
+  auto second_accepted_at = std::make_shared<uint64_t>(0);  // the loop's wait_calls then
   std::unique_ptr<TcpServer> server;
   InetAddress address;
   LoopThread thread(BackendKind::uring, [&](EventLoop& loop) {
     server = std::make_unique<TcpServer>(loop, InetAddress::loopback_v4(0));
     TcpServer* srv = server.get();
-    server->on_connection([closes, canceled, srv, &loop](TcpConnection& conn) {
-      conn.on_close([closes](TcpConnection&) { ++*closes; });
+    server->on_connection([accepted, closes, canceled, second_accepted_at, srv,
+                           &loop](TcpConnection& conn) {
+      conn.on_close([closes](TcpConnection&) { closes->add(); });
       conn.read_start([](TcpConnection&, std::error_code, std::span<std::byte>) {});
       std::string big(16 << 20, 'z');  // far more than the socket takes: the send stays queued
       conn.write(big, [canceled](TcpConnection&, std::error_code error) {
         if (error) ++*canceled;
       });
-      // Close from a timer, after the recv and the send have reached the kernel.
-      loop.run_after(20ms, [srv, id = conn.id()] {
-        if (TcpConnection* c = srv->find(id)) c->close();
-      });
+      if (accepted->value() == 0) {
+        // Close the first once the recv and the send have reached the kernel.
+        run_after_next_wait(loop, loop.stats().wait_calls, [srv, id = conn.id()] {
+          if (TcpConnection* c = srv->find(id)) c->close();
+        });
+      } else {
+        *second_accepted_at = loop.stats().wait_calls;
+      }
+      accepted->add();
     });
     ASSERT_FALSE(server->start());
     address = server->local_address();
   });
   int fd = connect_blocking(address);
   ASSERT_GE(fd, 0);
-  for (int i = 0; i < 500 && thread.call([&](EventLoop&) { return *closes; }) == 0; ++i) {
-    std::this_thread::sleep_for(5ms);
-  }
+  EXPECT_TRUE(closes->wait_until_at_least(1)) << "the first connection never closed";
   thread.call([&](EventLoop&) {
-    EXPECT_EQ(*closes, 1);
+    EXPECT_EQ(closes->value(), 1);
     EXPECT_EQ(*canceled, 1);
     EXPECT_EQ(server->connection_count(), 0u);
   });
-  // A second connection is destroyed with its ops in flight (teardown: abandon).
+  // A second connection is destroyed with its ops in flight (teardown: abandon), once they
+  // have reached the kernel.
   int second = connect_blocking(address);
   ASSERT_GE(second, 0);
-  for (int i = 0; i < 500 && thread.call([&](EventLoop&) { return server->connection_count(); }) == 0; ++i) {
-    std::this_thread::sleep_for(5ms);
-  }
-  thread.call([&](EventLoop&) { server.reset(); });
+  EXPECT_TRUE(accepted->wait_until_at_least(2)) << "the second connection was never accepted";
+  thread.call([&](EventLoop& loop) {
+    run_after_next_wait(loop, *second_accepted_at, [&server, torn_down] {
+      EXPECT_EQ(server->connection_count(), 1u);
+      server.reset();
+      torn_down->add();
+    });
+  });
+  EXPECT_TRUE(torn_down->wait_until_at_least(1));
   ::close(fd);
   ::close(second);
 }
 
 // Zero-copy sends (SEND_ZC, finished by the kernel's notification) deliver every byte in order.
 TEST(Uring, ZeroCopySendsEchoCorrectly) {
-  if (!uring_available()) GTEST_SKIP() << "io_uring is not available here";
-  BackendOptions options;
+  if (auto why = backend_unavailable(BackendKind::uring)) GTEST_SKIP() << *why;
+  BackendOptions options = uring_options();
   options.send_zc_threshold = 1;  // every send
   UringEcho echo(options);
   ASSERT_FALSE(echo.start_error);
@@ -131,8 +155,8 @@ TEST(Uring, ZeroCopySendsEchoCorrectly) {
 // Fixed files: every connection's fd is registered on its first op and unregistered before it
 // is closed; fd numbers are reused across connections, so stale registrations would show.
 TEST(Uring, FixedFilesEchoAcrossConnectionChurn) {
-  if (!uring_available()) GTEST_SKIP() << "io_uring is not available here";
-  BackendOptions options;
+  if (auto why = backend_unavailable(BackendKind::uring)) GTEST_SKIP() << *why;
+  BackendOptions options = uring_options();
   options.fixed_files = true;
   UringEcho echo(options);
   ASSERT_FALSE(echo.start_error);
@@ -166,7 +190,7 @@ TEST(Uring, StrictRefusesInsteadOfFallingBack) {
 }
 
 TEST(Uring, RejectsABufferCountThatIsNotAPowerOfTwo) {
-  if (!uring_available()) GTEST_SKIP() << "io_uring is not available here";
+  if (auto why = backend_unavailable(BackendKind::uring)) GTEST_SKIP() << *why;
   auto loop = EventLoop::create(BackendKind::uring,
                                 BackendOptions{.strict = true, .recv_buffer_count = 1000});
   EXPECT_EQ(loop.error(), make_error_code(errc::invalid_argument));
