@@ -32,14 +32,18 @@ test-asan: deps
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600
 
-# The model x pattern x backend matrix under ThreadSanitizer. Not the aio backend: glibc's
-# POSIX AIO helper threads start threads of their own that TSan does not see, and crash in its
-# allocator (a TSan limitation; the aio runs are covered by the normal and ASan builds).
+# The threaded parts under ThreadSanitizer: the model x pattern x backend matrix, the session
+# over every model (replies and streams from other threads), the loop and loop-group suites,
+# the client pipeline and the shared readiness set. Not the aio backend: glibc's POSIX AIO
+# helper threads start threads of their own that TSan does not see, and crash in its allocator
+# (a TSan limitation; the aio runs are covered by the normal and ASan builds).
+TSAN_TESTS := patterns_test session_test event_loop_test loop_group_test pipeline_test readiness_set_test
 test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTERN_SANITIZE=thread -DTERN_BUILD_TESTS=ON $(CMAKE_FLAGS) >/dev/null
-	cmake --build $(TSAN_BUILD) -j $(JOBS) --target patterns_test event_loop_test
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TESTS)
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  ctest --output-on-failure -j $(JOBS) --timeout 600 -R "PatternsTest|ServerTest|ServerOptionsTest|EventLoop" -E "aio"
+	  ctest --output-on-failure -j $(JOBS) --timeout 600 \
+	  -R "PatternsTest|ServerTest|ServerOptionsTest|EventLoop|SessionTest|ReplyTest|LoopGroupTest|PipelineTest|ReadinessSet" -E "aio"
 
 bench: build
 	./bench/run_pingpong.sh
