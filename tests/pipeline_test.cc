@@ -98,8 +98,10 @@ TEST_P(PipelineTest, PipelinedRequestsCompleteInOrder) {
   for (int i = 0; i < kRequests; ++i) EXPECT_EQ(got[i], "echo:" + std::to_string(i));
 }
 
-// The server closes after "bye": the requests before it are answered, the ones after it fail,
-// each once, and a later send is refused.
+// The server closes after "bye": every request's callback runs exactly once, the answers that
+// arrive come first and in order, everything from "bye" on fails, and a later send is refused.
+// (The answers to "a" and "b" may be lost too: the server's close can reach the client while it
+// is still writing "c", and that failed write ends the connection before they are read.)
 TEST_P(PipelineTest, ConnectionEndFailsEveryWaitingRequest) {
   start_server();
   std::vector<std::string> got;
@@ -117,7 +119,14 @@ TEST_P(PipelineTest, ConnectionEndFailsEveryWaitingRequest) {
       });
     }
   });
-  EXPECT_EQ(got, (std::vector<std::string>{"echo:a", "echo:b", "failed", "failed", "failed"}));
+  ASSERT_EQ(got.size(), 5u);
+  size_t answered = 0;
+  while (answered < got.size() && got[answered] != "failed") ++answered;
+  EXPECT_LE(answered, 2u);
+  std::vector<std::string> expected = {"echo:a", "echo:b"};
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i], i < answered ? expected[i] : std::string("failed")) << "callback " << i;
+  }
   EXPECT_EQ(later, make_error_code(errc::not_connected));
 }
 

@@ -83,18 +83,19 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  // Encodes and writes `request`; `on_response` runs with its response (or the error that
-  // ended the connection). errc::not_connected after a failure; resource_unavailable_try_again
-  // (nothing sent) with max_waiting requests already waiting.
+  // Encodes and writes `request`; once accepted, `on_response` runs exactly once, with its
+  // response or with the error that ended the connection (a failed write included). An error
+  // returned means not accepted (the callback will not run): errc::not_connected after a
+  // failure, resource_unavailable_try_again with max_waiting requests already waiting.
   std::error_code send(Request request, Callback on_response) {
     if (failed_) return make_error_code(errc::not_connected);
     if (waiting_.size() >= options_.max_waiting) {
       return std::make_error_code(std::errc::resource_unavailable_try_again);
     }
-    client_.encode_request(std::move(request), out_);
-    write_output();
-    waiting_.push_back(std::move(on_response));
+    waiting_.push_back(std::move(on_response));  // before the write: its failure fails this too
     if (waiting_.size() == 1) restart_timer();
+    client_.encode_request(std::move(request), out_);
+    write_output();  // last: a failure runs callbacks, which may destroy this pipeline
     return {};
   }
 
@@ -154,8 +155,9 @@ class Pipeline {
       std::string_view piece = out_.piece(i);
       parts_.push_back(std::as_bytes(std::span(piece.data(), piece.size())));
     }
-    if (auto error = conn_.write(std::span<const ConstBuffer>(parts_))) fail(error);
+    auto error = conn_.write(std::span<const ConstBuffer>(parts_));  // copies what waits
     out_.clear();
+    if (error) fail(error);  // last: the callbacks it runs may destroy this pipeline
   }
 
   // The deadline covers the first waiting request; each answer starts the next one's.
