@@ -371,6 +371,11 @@ void TcpConnection::advance(size_t bytes) {
     if (callback) callback(*this, {});
   }
   check_low_water();
+  if (queued_bytes_ == 0 && on_drained_ && !closing_) {
+    ConnectionCallback drained = std::move(on_drained_);
+    on_drained_ = nullptr;
+    drained(*this);
+  }
 }
 
 std::error_code TcpConnection::shutdown(WriteCallback on_done) {

@@ -61,16 +61,21 @@ class StreamTransport final : public Transport {
   void write(Output& out) override {
     if (out.piece_count() == 1 && out.owned(0)) {
       // One response: hand the string over (on io_uring it is sent from there, not copied).
-      conn_.write(out.take(0), on_written());
+      conn_.write(out.take(0));
     } else {
       parts_.clear();
       for (size_t i = 0; i < out.piece_count(); ++i) {
         std::string_view piece = out.piece(i);
         parts_.push_back(std::as_bytes(std::span(piece.data(), piece.size())));
       }
-      conn_.write(std::span<const ConstBuffer>(parts_), on_written());
+      conn_.write(std::span<const ConstBuffer>(parts_));
     }
     out.clear();
+    // Only bytes that stayed queued need news of their draining (reading resumes, deadlines
+    // move on, stream producers wake); a write that went through costs nothing more.
+    if (conn_.write_queue_bytes() > 0) {
+      conn_.when_drained([this](TcpConnection&) { session_->on_output_drained(); });
+    }
   }
 
   size_t unsent_bytes() const override { return conn_.write_queue_bytes(); }
@@ -101,13 +106,6 @@ class StreamTransport final : public Transport {
   void call_later(WritableCallback&& callback, bool open) override { callback(open); }
 
  private:
-  // Only while bytes stay queued is the session told when they have gone (write progress).
-  WriteCallback on_written() {
-    return [this](TcpConnection& c, std::error_code error) {
-      if (!error && c.write_queue_bytes() == 0) session_->on_output_drained();
-    };
-  }
-
   TcpConnection& conn_;
   TimerId timer_;
   std::unique_ptr<SessionBase> session_;

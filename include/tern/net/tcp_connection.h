@@ -85,6 +85,10 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   std::error_code write_received(ConstBuffer data, WriteCallback on_done = {});
   // Bytes queued and not yet sent.
   size_t write_queue_bytes() const noexcept { return queued_bytes_; }
+  // `callback` runs once, when the queued bytes have all been sent (not at all if the
+  // connection closes first). Unlike a write's own callback it costs nothing on writes that go
+  // through at once: arm it only when write_queue_bytes() > 0. Replaces one armed before.
+  void when_drained(ConnectionCallback callback) { on_drained_ = std::move(callback); }
   // on_high runs when the queue grows to `high` bytes or more; on_low when it then falls to
   // `low` or less. The usual use: stop reading on high, resume on low (backpressure).
   void set_water_marks(size_t high, size_t low, WaterMarkCallback on_high,
@@ -181,6 +185,7 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   bool above_high_water_ = false;
   WaterMarkCallback on_high_;
   WaterMarkCallback on_low_;
+  ConnectionCallback on_drained_;
   bool write_closed_ = false;          // shutdown() queued, or a write failed
 
   bool closing_ = false;
