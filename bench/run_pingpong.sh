@@ -17,6 +17,8 @@
 #   BUILD [<repo>/build]   RAW_ECHO [$BUILD/bench/raw_epoll_echo]
 #   RAW_URING_ECHO [$BUILD/bench/raw_uring_echo]
 #   CLIENT [$BUILD/bench/pingpong_client]   TERN_ECHO [$BUILD/apps/tern-echo]
+#   COMPARE_ECHO [none], COMPARE_LABEL [compared]: another tern-echo build (say, the commit a
+#     change started from), run for the same backends in the same interleaved rounds
 #   BASELINES ["epoll"]: raw loops to run, of "epoll uring" (ratios stay relative to epoll)
 #   BACKENDS ["epoll epoll-et poll select"]; set BACKENDS="" to measure the raw loop(s) only
 #   CONNECTIONS [100]  BLOCK [16384]  SECONDS [10]  WARMUP [1]  ROUNDS [3]
@@ -45,6 +47,8 @@ RAW_ECHO=${RAW_ECHO:-$BUILD/bench/raw_epoll_echo}
 RAW_URING_ECHO=${RAW_URING_ECHO:-$BUILD/bench/raw_uring_echo}
 CLIENT=${CLIENT:-$BUILD/bench/pingpong_client}
 TERN_ECHO=${TERN_ECHO:-$BUILD/apps/tern-echo}
+COMPARE_ECHO=${COMPARE_ECHO:-}            # optional: a second tern-echo, run beside the first
+COMPARE_LABEL=${COMPARE_LABEL:-compared}
 MATRIX=${MATRIX:-0}
 [[ $MATRIX == 0 || $MATRIX == 1 ]] || { echo "run_pingpong.sh: MATRIX must be 0 or 1" >&2; exit 2; }
 if (( MATRIX )); then
@@ -139,7 +143,14 @@ build_servers() {  # $1 = connections
     NAMES+=("tern-echo --backend $b")
     CMDS+=("$TERN_ECHO"$'\x1f''--host'$'\x1f'"$HOST"$'\x1f''--port'$'\x1f''{PORT}'$'\x1f''--backend'$'\x1f'"$b")
     EXPECT+=("$b")
-  done
+  done  # Another build of tern-echo in the same interleaved rounds (a change against its base).
+  if [[ -n $COMPARE_ECHO ]]; then
+    for b in $backends; do
+      NAMES+=("tern-echo ($COMPARE_LABEL) --backend $b")
+      CMDS+=("$COMPARE_ECHO"$'\x1f''--host'$'\x1f'"$HOST"$'\x1f''--port'$'\x1f''{PORT}'$'\x1f''--backend'$'\x1f'"$b")
+      EXPECT+=("$b")
+    done
+  fi
 }
 
 # ---------------------------------------------------------------- process hygiene

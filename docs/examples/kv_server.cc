@@ -1,7 +1,8 @@
 // A memcached-text key-value server in one page: a custom protocol (memcache_protocol.h) on
 // tern's seam, served under any concurrency model. Try it:
 //   build/example-kv-server 11311 &
-//   printf 'set greeting 0 0 5\r\nhello\r\nget greeting\r\n' | nc -q1 127.0.0.1 11311
+//   exec 3<>/dev/tcp/127.0.0.1/11311
+//   printf 'set greeting 0 0 5\r\nhello\r\nget greeting\r\nquit\r\n' >&3; cat <&3
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
