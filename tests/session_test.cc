@@ -386,7 +386,9 @@ TEST_P(SessionTest, StreamProducerIsHeldBackBySlowReader) {
 }
 
 // A stream dropped before its end: the connection closes after what it sent (a truncated
-// response must not look complete), and the requests behind it are not answered.
+// response must not look complete), and the requests behind it are not answered. Under hsha
+// the stream may be dropped before it is first in line ("first" runs on another worker):
+// then none of it was sent, and none is.
 TEST_P(SessionTest, DroppedStreamClosesTheConnection) {
   Server server(options(), Handler::async([](Request request, Reply reply) {
     if (request == "cut") {
@@ -399,7 +401,9 @@ TEST_P(SessionTest, DroppedStreamClosesTheConnection) {
   int fd = connect_blocking(server.local_address());
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::send(fd, "first\ncut\nnever\n", 17, MSG_NOSIGNAL), 17);
-  EXPECT_EQ(test::read_string_until_eof(fd), "first\npartial");
+  std::string got = test::read_string_until_eof(fd);
+  if (GetParam().workers > 0 && got == "first\n") return;  // dropped before it was first
+  EXPECT_EQ(got, "first\npartial");
   ::close(fd);
 }
 

@@ -331,23 +331,30 @@ class Session final : public SessionBase {
   }
 
   // Runs the writable callbacks of the stream first in line while the output is below the
-  // high-water mark. Each callback may write (and register again): bounded by the list.
+  // high-water mark, and tells the producers of streams that ended that they are done. A
+  // callback may write, end its stream (making another first in line, whose waiter may sit
+  // anywhere in the list) and register again: so after each one the search starts over
+  // (regression: a waiter before the one called was never looked at again, and its stream
+  // stalled). Bounded per pass; what is left runs at the next drain or reply.
   void wake_writers() {
     if (closing_ || writable_waiters_.empty() || waking_) return;
     waking_ = true;
-    for (size_t i = 0; i < writable_waiters_.size() && !closing_;) {
-      Waiter& waiter = writable_waiters_[i];
-      if (!order_.in_flight(waiter.sequence)) {
-        WritableCallback callback = std::move(waiter.callback);
-        writable_waiters_.erase(writable_waiters_.begin() + static_cast<ptrdiff_t>(i));
-        io_.call_later(std::move(callback), false);
-      } else if (order_.first(waiter.sequence) && io_.unsent_bytes() < config_.high_water) {
-        WritableCallback callback = std::move(waiter.callback);
-        writable_waiters_.erase(writable_waiters_.begin() + static_cast<ptrdiff_t>(i));
-        io_.call_later(std::move(callback), true);
-      } else {
-        ++i;
+    constexpr int kMaxCallbacksPerPass = 1024;
+    for (int called = 0; called < kMaxCallbacksPerPass && !closing_; ++called) {
+      size_t i = 0;
+      bool open = false;
+      for (; i < writable_waiters_.size(); ++i) {
+        const Waiter& waiter = writable_waiters_[i];
+        if (!order_.in_flight(waiter.sequence)) break;  // its stream is over
+        if (order_.first(waiter.sequence) && io_.unsent_bytes() < config_.high_water) {
+          open = true;
+          break;
+        }
       }
+      if (i == writable_waiters_.size()) break;
+      WritableCallback callback = std::move(writable_waiters_[i].callback);
+      writable_waiters_.erase(writable_waiters_.begin() + static_cast<ptrdiff_t>(i));
+      io_.call_later(std::move(callback), open);
     }
     waking_ = false;
   }
