@@ -149,6 +149,13 @@ void LeaderFollowers::follow() {
     }
     ReadinessEvent event;
     auto got = set_->wait(std::span(&event, 1), wait_limit());
+    {
+      // Before a follower can become the leader (below): cleared later, it could clear the
+      // flag the new leader has just set, and an earlier deadline would not wake it
+      // (regression: a write deadline that never fired under lf).
+      std::lock_guard lock(timer_mutex_);
+      leader_waiting_ = false;
+    }
     bool stop;
     {
       std::lock_guard lock(turn_mutex_);
@@ -183,7 +190,6 @@ void LeaderFollowers::run_due_deadlines() {
   std::vector<uint64_t> due;
   {
     std::lock_guard lock(timer_mutex_);
-    leader_waiting_ = false;
     timers_.run_due(Clock::now());
     due.swap(due_);
   }
