@@ -37,6 +37,8 @@
 #include <utility>
 #include <vector>
 
+#include "test_support.h"
+
 #ifndef TERN_ECHO_PATH
 #error "TERN_ECHO_PATH must name the tern-echo binary"
 #endif
@@ -290,17 +292,6 @@ std::optional<size_t> server_unread_bytes(uint16_t server_port, uint16_t client_
   return std::nullopt;
 }
 
-// Polls `condition` (a read of /proc) until it holds or `timeout` passes.
-template <class Condition>
-bool eventually(Condition condition, Clock::duration timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(2ms);  // the pace of the polling, not a synchronisation
-  }
-  return true;
-}
-
 bool uring_refused(EchoChild& server) { return server.exited(); }
 
 struct Row {
@@ -351,7 +342,8 @@ TEST_P(ChurnTest, EveryNewConnectionIsAnsweredAndNoFdLeaks) {
   }
   // Closing is asynchronous: the count comes back once the server has seen every FIN.
   int now = -1;
-  EXPECT_TRUE(eventually([&] { return (now = open_fd_count(server.pid())) <= baseline; }, 10s))
+  EXPECT_TRUE(tern::test::wait_until(
+      [&] { return (now = open_fd_count(server.pid())) <= baseline; }, 10s))
       << "the server holds " << now << " fds, " << baseline << " before " << kClients
       << " clients came and went";
 }
@@ -470,7 +462,7 @@ TEST_P(DrainTest, EveryRequestReadIsAnsweredBeforeTheClose) {
   for (int i = 0; i < kRequests; ++i) requests += "request " + std::to_string(i) + "\n";
   ASSERT_TRUE(client.send_all(requests));
   const uint16_t client_port = client.local_port();
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(tern::test::wait_until(
       [&] { return server_unread_bytes(server.port(), client_port).value_or(1) == 0; }, 10s))
       << "the server did not read the requests";
   server.signal(SIGTERM);
