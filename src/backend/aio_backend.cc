@@ -67,16 +67,29 @@
 //    fails with EPIPE instead of raising the signal (tern itself always uses MSG_NOSIGNAL).
 //
 // cancel(op): once, from a later wait, exactly one final completion. A request still queued in
-// glibc is cancelled (aio_cancel: final -ECANCELED); one already running ends naturally: a
-// multishot recv then delivers its data (more = true) and a final -ECANCELED; EOF, errors and
-// send results are delivered as the natural final result; EAGAIN becomes -ECANCELED. An op
-// waiting for readiness drops its inner poll op and gets -ECANCELED on the next wait. Proxies:
-// the inner backend's cancel.
-// abandon(op): synchronous. A posted request is aio_cancel()ed and, if a helper is running it,
-// waited for with aio_suspend (bounded: the socket is non-blocking); aio_suspend takes glibc's
-// AIO lock, so on return no helper touches the aiocb or the buffer any more. The slot stays
-// reserved, without its op, until its signal is read and dropped; the op's memory may be freed
-// right after abandon returns. The data such a request moved is lost (abandon is teardown).
+// glibc is cancelled (aio_cancel: final -ECANCELED) when that is safe (below); otherwise, or if
+// it is already running, it ends naturally: a multishot recv then delivers its data
+// (more = true) and a final -ECANCELED; EOF, errors and send results are delivered as the
+// natural final result; EAGAIN becomes -ECANCELED. An op waiting for readiness drops its inner
+// poll op and gets -ECANCELED on the next wait. Proxies: the inner backend's cancel.
+// abandon(op): synchronous. A posted request is aio_cancel()ed when safe and, if a helper is
+// running it (or it could not be cancelled), waited for with aio_suspend (bounded: the socket is
+// non-blocking); aio_suspend takes glibc's AIO lock, so on return no helper touches the aiocb or
+// the buffer any more. The slot stays reserved, without its op, until its signal is read and
+// dropped; the op's memory may be freed right after abandon returns. The data such a request
+// moved is lost (abandon is teardown).
+// When aio_cancel is safe (glibc 2.36, sysdeps/pthread/aio_cancel.c and aio_misc.c): glibc
+// chains the requests of one fd (the second waits behind the first, `queued`) and puts only the
+// chain's head on its run list. aio_cancel of a head that is still waiting for a helper thread
+// (on the run list, not yet running: a helper was signalled but has not woken, common under
+// load) removes it with __aio_remove_request, which marks the request behind it runnable but
+// never adds it to the run list (the helper's own completion path does that; aio_cancel does
+// not). That request is orphaned: no helper ever runs it, aio_error says EINPROGRESS for good,
+// no signal comes. Here that was a send queued behind a recv that read_stop() cancelled: the
+// connection's output stopped for good (the "aio stall under load"; issue 8).
+// So a request is aio_cancel()ed only while the other direction's request on its fd is not in
+// glibc's hands (aio_error != EINPROGRESS): then it has no request chained behind it. Otherwise
+// it is left to end naturally (soon: the socket is non-blocking).
 // forget(fd): no dup()s to close; drops the fd from the inner backend.
 //
 // Also: try_first is ignored (a proactor posts the request at once); BackendOptions are not used
@@ -301,6 +314,7 @@ class AioBackend final : public Backend, private OpHandler {
   int post(Slot& s) noexcept;
   int wait_ready(Slot& s, uint32_t direction) noexcept;
   void settle(Slot& s) noexcept;
+  void cancel_if_alone(Slot& s) noexcept;
   void wait_done(Slot& s) noexcept;
   void queue_final(Slot& s, int32_t result);
   void finish(Slot& s, int32_t result, std::span<std::byte> data = {});
@@ -527,9 +541,10 @@ void AioBackend::cancel(Op& op) noexcept {
   }
   switch (s->phase) {
     case Phase::posted:
-      // Still queued in glibc: removed, and its signal says ECANCELED. Running: it ends soon
-      // (the socket is non-blocking) and the completion sees op.cancelling.
-      ::aio_cancel(s->cb.aio_fildes, &s->cb);
+      // Still queued in glibc: removed, and its signal says ECANCELED. Running, or not safely
+      // cancellable (see the header): it ends soon (the socket is non-blocking) and the
+      // completion sees op.cancelling.
+      cancel_if_alone(*s);
       break;
     case Phase::waiting:
       inner_->abandon(s->inner);
@@ -542,12 +557,34 @@ void AioBackend::cancel(Op& op) noexcept {
   }
 }
 
-// Waits until the posted request of `s` is over: cancelled while still queued, or finished by
-// its helper (a non-blocking call: soon). aio_suspend takes glibc's AIO lock, so on return no
-// helper refers to the aiocb or its buffer.
+// Waits until the posted request of `s` is over: cancelled while still queued (if safe), or
+// finished by its helper (a non-blocking call: soon). aio_suspend takes glibc's AIO lock, so on
+// return no helper refers to the aiocb or its buffer.
 void AioBackend::settle(Slot& s) noexcept {
-  ::aio_cancel(s.cb.aio_fildes, &s.cb);
+  cancel_if_alone(s);
   wait_done(s);
+}
+
+// aio_cancel()s the posted request of `s` unless another request of ours on the same fd may be
+// in glibc's hands: cancelling the head of an fd's chain orphans the request behind it (see the
+// header). Only the loop thread posts, so the other request cannot appear meanwhile; if it ends
+// meanwhile, the request of `s` just ends naturally.
+void AioBackend::cancel_if_alone(Slot& s) noexcept {
+  int fd = s.cb.aio_fildes;
+  if (fd >= 0 && static_cast<size_t>(fd) < fds_.size()) {
+    const FdState& f = fds_[static_cast<size_t>(fd)];
+    for (Op* other : {f.reader, f.writer}) {
+      if (other == nullptr || other == s.op) continue;
+      Slot* mate = slot_of(*other);
+      if (mate == nullptr || mate == &s) continue;
+      if ((mate->kind == Kind::recv || mate->kind == Kind::send) &&
+          mate->phase == Phase::posted && mate->signal_due &&
+          ::aio_error(&mate->cb) == EINPROGRESS) {
+        return;  // chained with ours in glibc: a cancel could orphan it
+      }
+    }
+  }
+  ::aio_cancel(fd, &s.cb);
 }
 
 void AioBackend::wait_done(Slot& s) noexcept {
