@@ -542,6 +542,129 @@ TEST_P(PatternsTest, OversizedMessageClosesTheConnection) {
   close_all(conns);
 }
 
+// Connections waiting, accepted by the kernel but not yet by the server, in the backlogs of the
+// listeners on 127.0.0.1:`port` (every SO_REUSEPORT listener counted): /proc/net/tcp gives a
+// listening socket's accept queue length as its rx_queue. -1 when no listener is found.
+int listen_backlog(uint16_t port) {
+  FILE* file = std::fopen("/proc/net/tcp", "r");
+  if (file == nullptr) return -1;
+  char line[512];
+  int backlog = -1;
+  while (std::fgets(line, sizeof line, file) != nullptr) {
+    unsigned ip = 0, local_port = 0, state = 0, tx = 0, rx = 0;
+    if (std::sscanf(line, " %*d: %x:%x %*x:%*x %x %x:%x", &ip, &local_port, &state, &tx, &rx) != 5) {
+      continue;
+    }
+    constexpr unsigned kListen = 0x0A;
+    if (state != kListen || local_port != port) continue;
+    backlog = std::max(backlog, 0) + static_cast<int>(rx);
+  }
+  std::fclose(file);
+  return backlog;
+}
+
+// Until `count` connections wait in the listeners' backlog, or `client` receives something
+// (which a limited server must not send it), or the limit. Each round polls the client's socket
+// for up to 10 ms: what it waits for is the client's bytes, and /proc is read between rounds.
+::testing::AssertionResult wait_in_backlog(uint16_t port, int count, int client) {
+  auto deadline = std::chrono::steady_clock::now() + kLimit;
+  int backlog = -1;
+  while (std::chrono::steady_clock::now() < deadline) {
+    backlog = listen_backlog(port);
+    if (backlog == count) return ::testing::AssertionSuccess();
+    pollfd p{client, POLLIN, 0};
+    if (::poll(&p, 1, 10) > 0) {
+      return ::testing::AssertionFailure() << "the client waiting for a slot was answered";
+    }
+  }
+  return ::testing::AssertionFailure() << "backlog " << backlog << ", expected " << count;
+}
+
+// Nothing has arrived on `fd` yet (and it is not closed): a non-blocking read finds no data.
+bool nothing_received(int fd) {
+  char byte;
+  return ::recv(fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK) < 0 && errno == EAGAIN;
+}
+
+// max_connections = 2: two clients are served; a third completes its handshake (the kernel's
+// backlog) but is not accepted, so its request goes unanswered while the two keep working;
+// when one of them closes, the third is accepted and answered.
+TEST_P(PatternsTest, ConnectionLimitLeavesNewClientsInTheBacklog) {
+  ServerOptions options = options_for(GetParam());
+  options.max_connections = 2;
+  start(Handler::sync(answer), options);
+  std::vector<ClientConn> served(2);
+  for (size_t c = 0; c < served.size(); ++c) {
+    served[c].fd = connect_nonblocking(address());
+    ASSERT_GE(served[c].fd, 0);
+    served[c].to_send = short_request(c, 0) + "\n";
+    served[c].expect = answer(short_request(c, 0)).size() + 1;
+  }
+  ASSERT_TRUE(drive(served));
+  std::vector<ClientConn> waiting(1);
+  waiting[0].fd = connect_nonblocking(address());  // returns once the kernel has queued it
+  ASSERT_GE(waiting[0].fd, 0);
+  ASSERT_EQ(::send(waiting[0].fd, "third\n", 6, MSG_NOSIGNAL), 6);
+  waiting[0].expect = answer("third").size() + 1;
+  ASSERT_TRUE(wait_in_backlog(address().port(), 1, waiting[0].fd));
+  // The two served ones keep working meanwhile.
+  for (size_t c = 0; c < served.size(); ++c) {
+    served[c].to_send += short_request(c, 1) + "\n";
+    served[c].expect += answer(short_request(c, 1)).size() + 1;
+  }
+  ASSERT_TRUE(drive(served));
+  for (size_t c = 0; c < served.size(); ++c) {
+    EXPECT_EQ(served[c].received, answer(short_request(c, 0)) + "\n" +
+                                      answer(short_request(c, 1)) + "\n");
+  }
+  // Still queued in the kernel, never accepted (so neither answered nor closed).
+  EXPECT_EQ(listen_backlog(address().port()), 1);
+  EXPECT_TRUE(nothing_received(waiting[0].fd));
+  ServerStats stats = server_->stats();
+  EXPECT_EQ(stats.accepted, 2u);
+  EXPECT_EQ(stats.open_connections, 2u);
+  EXPECT_GE(stats.accept_pauses, 1u);
+  // A slot frees: the waiting client is accepted and answered.
+  ::close(served[0].fd);
+  served[0].fd = -1;
+  EXPECT_TRUE(drive(waiting));
+  EXPECT_EQ(waiting[0].received, answer("third") + "\n");
+  EXPECT_EQ(server_->stats().accepted, 3u);
+  close_all(served);
+  close_all(waiting);
+}
+
+// Churn under max_connections = 1: 50 clients in turn, each connecting while the one before is
+// still open (so each waits in the backlog), answered once the one before closes.
+TEST_P(PatternsTest, ConnectionLimitHoldsUnderChurn) {
+  ServerOptions options = options_for(GetParam());
+  options.max_connections = 1;
+  start(Handler::sync(answer), options);
+  constexpr size_t kClients = 50;
+  std::vector<ClientConn> previous;
+  for (size_t i = 0; i < kClients; ++i) {
+    std::vector<ClientConn> next(1);
+    next[0].fd = connect_nonblocking(address());
+    ASSERT_GE(next[0].fd, 0) << i;
+    std::string request = short_request(i, 0) + "\n";
+    ASSERT_EQ(::send(next[0].fd, request.data(), request.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(request.size()));
+    next[0].expect = answer(short_request(i, 0)).size() + 1;
+    // The ones before were all accepted (each was answered); this one waits while the one
+    // before holds the slot (the first finds it free and may already be in).
+    if (i > 0) {
+      EXPECT_EQ(server_->stats().accepted, i) << "accepted past the limit";
+    }
+    EXPECT_LE(server_->stats().open_connections, 1u);
+    close_all(previous);  // frees the slot the next one waits for
+    ASSERT_TRUE(drive(next)) << i;
+    EXPECT_EQ(next[0].received, answer(short_request(i, 0)) + "\n") << i;
+    previous = std::move(next);
+  }
+  close_all(previous);
+  EXPECT_EQ(server_->stats().accepted, kClients);
+}
+
 INSTANTIATE_TEST_SUITE_P(Matrix, PatternsTest, ::testing::ValuesIn(valid_matrix()), config_name);
 
 TEST(ServerOptionsTest, InvalidCombinationsAreRefusedWithTheValidOnes) {

@@ -374,4 +374,54 @@ inline bool wait_until_sleeping(pid_t tid,
   return wait_until([tid] { return thread_state(tid) == 'S'; }, limit);
 }
 
+// One row of the model matrix every protocol-level suite runs: a model, its pattern, a
+// backend, and its thread counts.
+struct ServerConfig {
+  Model model;
+  tern::Pattern pattern;
+  BackendKind backend;
+  int threads;
+  int workers;
+};
+
+// Every model, over both transports: the stream transport (emulated, proactor) and one-shot
+// readiness (reactor: the loop or a worker does the I/O; lf).
+inline std::vector<ServerConfig> server_matrix() {
+  std::vector<ServerConfig> configs;
+  for (auto [pattern, backend] : {std::pair{tern::Pattern::emulated, BackendKind::epoll},
+                                  std::pair{tern::Pattern::emulated, BackendKind::poll},
+                                  std::pair{tern::Pattern::proactor, BackendKind::uring},
+                                  std::pair{tern::Pattern::proactor, BackendKind::aio},
+                                  std::pair{tern::Pattern::reactor, BackendKind::epoll},
+                                  std::pair{tern::Pattern::reactor, BackendKind::uring}}) {
+    configs.push_back({Model::single, pattern, backend, 1, 0});
+    configs.push_back({Model::loops, pattern, backend, 2, 0});
+    configs.push_back({Model::hsha, pattern, backend, 1, 2});
+  }
+  configs.push_back({Model::lf, tern::Pattern::reactor, BackendKind::epoll, 2, 0});
+  return configs;
+}
+
+inline std::string server_config_name(const testing::TestParamInfo<ServerConfig>& info) {
+  const ServerConfig& c = info.param;
+  std::string name = std::string(model_name(c.model)) + "_" + pattern_name(c.pattern) + "_" +
+                     std::string(to_string(c.backend));
+  for (char& ch : name) {
+    if (ch == '-') ch = '_';
+  }
+  return name;
+}
+
+// ServerOptions for a matrix row (strict: a backend that cannot run fails, never falls back).
+inline ServerOptions server_options(const ServerConfig& c) {
+  ServerOptions o;
+  o.backend = c.backend;
+  o.backend_options.strict = true;
+  o.model = c.model;
+  o.pattern = c.pattern;
+  o.threads = c.threads;
+  o.workers = c.workers;
+  return o;
+}
+
 }  // namespace tern::test

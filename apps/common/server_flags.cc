@@ -73,6 +73,11 @@ void add_server_flags(CLI::App& app, ServerFlags& flags) {
                  "that stopped reading; 0: never)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-connections", flags.max_connections,
+                 "connections open at once, across all threads (0: no limit); more wait in the "
+                 "listen backlog and are accepted as connections close")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--drain-ms", flags.drain_ms,
                  "on SIGINT/SIGTERM, how long requests in flight may take before connections close")
       ->capture_default_str()
@@ -122,6 +127,7 @@ Result<ServerOptions> to_server_options(const ServerFlags& flags, std::string& w
   options.deadlines.idle = std::chrono::milliseconds(flags.idle_timeout_ms);
   options.deadlines.read = std::chrono::milliseconds(flags.read_timeout_ms);
   options.deadlines.write = std::chrono::milliseconds(flags.write_timeout_ms);
+  options.max_connections = flags.max_connections;
   why = check_options(options);
   if (!why.empty()) return make_error_code(errc::invalid_argument);
   return options;

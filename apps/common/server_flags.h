@@ -34,6 +34,7 @@ struct ServerFlags {
   int idle_timeout_ms = 0;
   int read_timeout_ms = 0;
   int write_timeout_ms = 0;
+  size_t max_connections = 0;  // 0: no limit
 };
 
 // Adds the flags (with their checks) to `app`.

@@ -11,12 +11,14 @@
 #include "tern/base/error.h"
 #include "tern/base/logging.h"
 #include "tern/loop/event_loop.h"
+#include "tern/loop/loop_handle.h"
 
 namespace tern {
 namespace {
 
 constexpr auto kPause = std::chrono::milliseconds(100);
 constexpr int kMaxShedPerEvent = 256;
+constexpr int kMaxAcceptsPerEvent = 64;  // bounded: accepts before the loop's other work
 
 }  // namespace
 
@@ -54,16 +56,35 @@ Result<Socket> Acceptor::listen(const InetAddress& address, const ListenOptions&
   return std::move(socket.value());
 }
 
-Acceptor::Acceptor(EventLoop& loop, Socket listen_socket)
-    : loop_(loop), socket_(std::move(listen_socket)), spare_(open_spare_fd()) {
-  accept_op_.code = OpCode::accept;
+Acceptor::Acceptor(EventLoop& loop, Socket listen_socket, ConnectionLimit* limit)
+    : loop_(loop),
+      socket_(std::move(listen_socket)),
+      spare_(open_spare_fd()),
+      limit_(limit),
+      token_(std::make_shared<ResumeToken>(ResumeToken{this})) {
   accept_op_.fd = socket_.fd();
-  accept_op_.multishot = true;
   accept_op_.try_first = false;  // a fresh listener has no one waiting yet
   accept_op_.handler = this;
+  if (limit_ != nullptr && limit_->bounded()) {
+    accept_op_.code = OpCode::poll;
+    accept_op_.interest = ready::readable;
+    accept_op_.multishot = false;
+    // Runs on the thread that freed a slot: the resumption itself belongs to this loop.
+    waiter_.wake = [handle = loop.handle(), token = token_] {
+      post_to(handle, [token] {
+        if (token->acceptor != nullptr) token->acceptor->resume_from_limit();
+      });
+    };
+  } else {
+    accept_op_.code = OpCode::accept;
+    accept_op_.multishot = true;
+  }
 }
 
 Acceptor::~Acceptor() {
+  // No wake after unpark(); a resumption already posted finds the token cleared.
+  if (limit_ != nullptr) limit_->unpark(waiter_);
+  token_->acceptor = nullptr;
   loop_.backend().abandon(accept_op_);
   loop_.cancel(resume_timer_);
   loop_.backend().forget(socket_.fd());
@@ -83,6 +104,10 @@ std::error_code Acceptor::submit() {
 
 void Acceptor::stop() noexcept {
   accepting_ = false;
+  if (parked_) {
+    limit_->unpark(waiter_);
+    parked_ = false;
+  }
   loop_.cancel(resume_timer_);
   loop_.backend().cancel(accept_op_);
 }
@@ -93,29 +118,98 @@ InetAddress Acceptor::local_address() const {
 }
 
 void Acceptor::on_complete(Op&, const Completion& completion) {
+  if (accept_op_.code == OpCode::poll) {
+    on_listener_ready(completion);
+    return;
+  }
   int result = completion.result;
   if (result >= 0) {
     Socket accepted(result);
-    if (accepting_) on_accept_(std::move(accepted));
+    if (accepting_) {
+      if (limit_ != nullptr) limit_->add();
+      on_accept_(std::move(accepted));
+    }
     return;  // not accepting: the socket closes here
   }
-  if (result == -EMFILE || result == -ENFILE) {
-    ++fd_exhaustions_;
-    if (spare_.valid()) shed_waiting_connections();
-    // An accept that ended on exhaustion (io_uring) would fail again at once, waiting or not:
-    // the kernel wants a free fd before it looks at the backlog. Re-arm after a pause.
-    if (!spare_.valid() || !completion.more) pause_then_resume();
-  } else if (result != -ECANCELED) {
-    // ENOBUFS, ENOMEM, EPERM...: pause rather than retry in a tight loop.
-    log(LogLevel::warn, "accept on %s: %s", local_address().to_string().c_str(),
-        system_error(-result).message().c_str());
-    pause_then_resume();
-  }
+  handle_accept_error(-result, completion.more);
   bool paused = resume_timer_.valid();
   if (!completion.more && accepting_ && !paused) {
     if (auto error = submit()) {
       log(LogLevel::error, "accept cannot restart: %s", error.message().c_str());
     }
+  }
+}
+
+void Acceptor::handle_accept_error(int error, bool still_armed) {
+  if (error == EMFILE || error == ENFILE) {
+    ++fd_exhaustions_;
+    if (spare_.valid()) shed_waiting_connections();
+    // An accept that ended on exhaustion (io_uring) would fail again at once, waiting or not:
+    // the kernel wants a free fd before it looks at the backlog. Re-arm after a pause.
+    if (!spare_.valid() || !still_armed) pause_then_resume();
+  } else if (error != ECANCELED) {
+    // ENOBUFS, ENOMEM, EPERM...: pause rather than retry in a tight loop.
+    log(LogLevel::warn, "accept on %s: %s", local_address().to_string().c_str(),
+        system_error(error).message().c_str());
+    pause_then_resume();
+  }
+}
+
+// Bounded: the listener is readable (or a cancelled wait came back).
+void Acceptor::on_listener_ready(const Completion& completion) {
+  if (completion.result < 0) handle_accept_error(-completion.result, /*still_armed=*/false);
+  resume_accepting();
+}
+
+// Accepts until the backlog is empty, the limit is reached (parks) or the budget is spent.
+// Called from a completion or a task, never with the wait in flight: nothing else accepts.
+void Acceptor::accept_within_limit() {
+  for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {
+    if (!claim_slot()) return;  // parked: resume_from_limit() comes back here
+    int fd = ::accept4(socket_.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int error = errno;
+      limit_->release_unused();
+      if (error == EINTR || error == ECONNABORTED) continue;
+      if (error != EAGAIN) handle_accept_error(error, /*still_armed=*/false);
+      if (accepting_ && !resume_timer_.valid()) rearm();
+      return;
+    }
+    on_accept_(Socket(fd));
+    if (!accepting_) return;
+  }
+  // More may wait, and an edge-triggered backend would not report them again: go on from a
+  // task, after the loop's other work.
+  loop_.post([token = token_] {
+    if (token->acceptor != nullptr) token->acceptor->resume_accepting();
+  });
+}
+
+bool Acceptor::claim_slot() {
+  if (limit_->try_claim()) return true;
+  parked_ = true;
+  if (!limit_->claim_or_park(waiter_)) return false;
+  parked_ = false;
+  return true;
+}
+
+void Acceptor::resume_from_limit() {
+  if (!parked_) return;  // stopped meanwhile
+  parked_ = false;
+  resume_accepting();
+}
+
+// Accepts now rather than waiting for readiness: clients may have queued while accepting was
+// paused, with no new edge to announce them.
+void Acceptor::resume_accepting() {
+  if (!accepting_ || parked_ || resume_timer_.valid()) return;
+  if (accept_op_.in_flight) return;  // a wait (or its cancellation) will come back here
+  accept_within_limit();
+}
+
+void Acceptor::rearm() {
+  if (auto error = submit()) {
+    log(LogLevel::error, "accept cannot restart: %s", error.message().c_str());
   }
 }
 
@@ -139,7 +233,11 @@ void Acceptor::pause_then_resume() {
     resume_timer_ = TimerId{};
     if (!spare_.valid()) spare_ = open_spare_fd();
     accept_op_.try_first = true;  // connections may be waiting with no new edge to announce them
-    if (accepting_) submit();
+    if (accept_op_.code == OpCode::poll) {
+      resume_accepting();
+    } else if (accepting_) {
+      submit();
+    }
   });
 }
 

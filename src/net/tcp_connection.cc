@@ -1,6 +1,8 @@
 #include "tern/net/tcp_connection.h"
 
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -17,6 +19,11 @@ namespace {
 // does not pin memory for the life of the connection.
 constexpr size_t kKeptCopyCapacity = 64 * 1024;
 constexpr size_t kStashPiece = 64 * 1024;
+// sendfile(2) moves at most this much per call (MAX_RW_COUNT).
+constexpr size_t kMaxSendfile = 0x7ffff000;
+// A connection sends at most about this much of a file per turn of the loop (a fast reader
+// must not keep the loop from its other connections); the rest goes on the next turn.
+constexpr uint64_t kFileBudget = 1 << 20;
 
 std::error_code canceled() { return std::make_error_code(std::errc::operation_canceled); }
 
@@ -24,6 +31,61 @@ size_t total_size(std::span<const ConstBuffer> buffers) {
   size_t total = 0;
   for (ConstBuffer b : buffers) total += b.size();
   return total;
+}
+
+// The file ended before the range did: it was truncated while being sent (ENODATA).
+std::error_code file_too_short() {
+  return std::make_error_code(std::errc::no_message_available);
+}
+
+// Errors of the socket (the peer went away), as opposed to the file's: not worth a log line.
+bool socket_error(std::error_code error) {
+  return error == std::errc::broken_pipe || error == std::errc::connection_reset ||
+         error == std::errc::not_connected;
+}
+
+struct FilePart {
+  size_t sent = 0;
+  bool full = false;  // the socket said EAGAIN
+};
+
+// Sends up to `length` bytes of `file` from `offset` (never moving the file's own offset),
+// until the socket is full or kFileBudget is spent. A short sendfile means full to a
+// level-triggered backend (were it the end of the file, the wait for writability ends at
+// once and the next sendfile says so). An edge-triggered one reports writability again only
+// after EAGAIN (`until_eagain`): there only EAGAIN counts as full.
+Result<FilePart> send_file_part(int socket, const File& file, uint64_t offset, uint64_t length,
+                                bool until_eagain) {
+  auto position = static_cast<off_t>(offset);
+  const auto end = static_cast<off_t>(offset + length);
+  const auto budget_end = static_cast<off_t>(offset + kFileBudget);
+  FilePart part;
+  while (position < end && position < budget_end) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(end - position, kMaxSendfile));
+    ssize_t n = ::sendfile(socket, file.fd(), &position, want);
+    if (n > 0 && (until_eagain || static_cast<size_t>(n) == want)) continue;  // moved `position`
+    if (n > 0) {
+      part.full = true;
+      break;
+    }
+    if (n == 0) return file_too_short();
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return last_system_error();
+    part.full = true;
+    break;
+  }
+  part.sent = static_cast<size_t>(static_cast<uint64_t>(position) - offset);
+  return part;
+}
+
+// Reads up to `length` bytes of `file` at `offset` into `into`: the bytes read (at least 1).
+Result<size_t> read_file_part(const File& file, uint64_t offset, std::span<std::byte> into) {
+  for (;;) {
+    ssize_t n = ::pread(file.fd(), into.data(), into.size(), static_cast<off_t>(offset));
+    if (n > 0) return static_cast<size_t>(n);
+    if (n == 0) return file_too_short();
+    if (errno != EINTR) return last_system_error();
+  }
 }
 
 }  // namespace
@@ -37,6 +99,9 @@ TcpConnection::TcpConnection(EventLoop& loop, Socket socket)
   send_op_.fd = socket_.fd();
   send_op_.handler = this;
   send_op_.iov = iov_.data();
+  BackendTraits traits = loop.traits();
+  reads_files_ = traits.performs_io;
+  edge_triggered_ = traits.edge_triggered;
 }
 
 TcpConnection::~TcpConnection() {
@@ -230,6 +295,38 @@ std::error_code TcpConnection::write_ref(ConstBuffer data, WriteCallback on_done
   return {};
 }
 
+std::error_code TcpConnection::write_file(FileRange range, WriteCallback on_done) {
+  loop_.assert_in_loop_thread("TcpConnection::write_file");
+  if (closing_ || write_closed_) return make_error_code(errc::not_connected);
+  if (!range.file) range.length = 0;
+  if (range.length == 0) {
+    if (!on_done) return {};
+    queue_request(push_request(), nullptr, 0, std::move(on_done), /*try_first=*/true);
+    return {};
+  }
+  // Where tern performs the I/O and nothing is queued: sendfile now (write-through).
+  const bool wrote_through = !reads_files_ && count_ == 0 && !send_op_.in_flight;
+  bool full = false;
+  if (wrote_through) {
+    auto through = send_file_part(socket_.fd(), *range.file, range.offset, range.length,
+                                  edge_triggered_);
+    if (!through) {
+      fail_file(through.error(), !socket_error(through.error()));
+      return through.error();
+    }
+    range.offset += through.value().sent;
+    range.length -= through.value().sent;
+    full = through.value().full;
+    if (range.length == 0 && !on_done) return {};
+  }
+  WriteRequest& request = push_request();
+  auto left = static_cast<size_t>(range.length);
+  request.file = std::move(range);
+  // A socket that said EAGAIN is waited for; otherwise the rest goes on the next turn.
+  queue_request(request, nullptr, left, std::move(on_done), !full);
+  return {};
+}
+
 std::error_code TcpConnection::write(std::string&& bytes, WriteCallback on_done) {
   // A short string lives inside the object (SSO) and would move when the request ring grows;
   // copying it costs nothing anyway.
@@ -298,6 +395,10 @@ void TcpConnection::pop_request() {
   WriteRequest& request = front();
   request.on_done = nullptr;
   request.data = nullptr;
+  if (request.is_file()) {
+    request.file = FileRange{};  // lets the File go
+    bounce_size_ = 0;            // it held this request's bytes (the first file queued)
+  }
   if (request.held_buffer != kNoBuffer) {
     loop_.backend().release_buffer(request.held_buffer);
     request.held_buffer = kNoBuffer;
@@ -308,6 +409,10 @@ void TcpConnection::pop_request() {
   std::string().swap(request.taken);
   head_ = (head_ + 1) & (ring_.size() - 1);
   --count_;
+  if (count_ == 0 && bounce_) {
+    bounce_.reset();
+    bounce_capacity_ = 0;
+  }
 }
 
 // Starts a send of what is queued (up to kMaxIov requests), or a nop when what is queued needs
@@ -318,15 +423,39 @@ void TcpConnection::kick(bool try_first) {
   if (count_ == 0 && !stash_waiting) return;
   size_t n = 0;
   send_asked_ = 0;
+  bool file_next = false;  // sendfile at the front: wait to be writable, then send_front_files
   for (size_t i = 0; i < count_ && n < kMaxIov; ++i) {
     WriteRequest& request = ring_[(head_ + i) & (ring_.size() - 1)];
     if (request.shutdown_marker) break;
     if (request.sent == request.size) continue;
+    if (request.is_file()) {
+      // Bytes before a file go first; the file's own bytes, from the bounce buffer, join them
+      // in the same send where the backend performs the I/O.
+      if (!reads_files_) {
+        file_next = n == 0;
+        break;
+      }
+      auto block = bounced(request);
+      if (!block) {
+        if (n > 0) break;  // send what comes before; the error is met again next time
+        fail_file(block.error(), true);
+        return;
+      }
+      iov_[n++] = iovec{const_cast<std::byte*>(block.value().data()), block.value().size()};
+      send_asked_ += block.value().size();
+      break;
+    }
     iov_[n++] = iovec{const_cast<std::byte*>(request.data + request.sent),
                       request.size - request.sent};
     send_asked_ += request.size - request.sent;
   }
-  send_op_.code = n == 0 ? OpCode::nop : OpCode::send;
+  if (file_next && !try_first) {
+    send_op_.code = OpCode::poll;
+    send_op_.interest = ready::writable;
+    send_op_.multishot = false;
+  } else {
+    send_op_.code = n == 0 ? OpCode::nop : OpCode::send;
+  }
   send_op_.iov_count = static_cast<uint32_t>(n);
   send_op_.try_first = try_first;
   if (auto error = loop_.backend().submit(send_op_)) {
@@ -342,11 +471,63 @@ void TcpConnection::on_send(const Completion& completion) {
     close();
     return;
   }
-  size_t sent = static_cast<size_t>(completion.result);
-  bool short_send = sent < send_asked_;  // the socket is full: wait for it to drain
+  // A poll (waiting to sendfile) completes with ready bits, a nop with 0: no bytes sent.
+  const bool sent_bytes = send_op_.code == OpCode::send;
+  size_t sent = sent_bytes ? static_cast<size_t>(completion.result) : 0;
+  bool full = sent_bytes && sent < send_asked_;  // the socket is full: wait for it to drain
   advance(sent);
   deliver_stash();
-  if (!closing_) kick(/*try_first=*/!short_send);
+  if (!reads_files_ && !full && !closing_) full = send_front_files();
+  if (!closing_) kick(/*try_first=*/!full);
+}
+
+bool TcpConnection::send_front_files() {
+  while (count_ > 0 && !closing_) {
+    WriteRequest& request = front();
+    if (!request.is_file() || request.shutdown_marker || request.sent == request.size) break;
+    auto part = send_file_part(socket_.fd(), *request.file.file,
+                               request.file.offset + request.sent, request.size - request.sent,
+                               edge_triggered_);
+    if (!part) {
+      fail_file(part.error(), !socket_error(part.error()));
+      return true;
+    }
+    const bool done = part.value().sent == request.size - request.sent;
+    advance(part.value().sent);
+    if (part.value().full) return true;
+    if (!done) return false;  // the budget is spent: on with the rest on the next turn
+  }
+  return false;
+}
+
+Result<ConstBuffer> TcpConnection::bounced(WriteRequest& request) {
+  if (request.sent >= bounce_from_ && request.sent < bounce_from_ + bounce_size_) {
+    size_t at = static_cast<size_t>(request.sent - bounce_from_);
+    return ConstBuffer(bounce_.get() + at, bounce_size_ - at);
+  }
+  size_t want = std::min(kBounceSize, request.size - request.sent);
+  if (bounce_capacity_ < want) {
+    bounce_ = std::make_unique_for_overwrite<std::byte[]>(want);
+    bounce_capacity_ = want;
+  }
+  bounce_size_ = 0;
+  auto read = read_file_part(*request.file.file, request.file.offset + request.sent,
+                             std::span(bounce_.get(), want));
+  if (!read) return read.error();
+  bounce_from_ = request.sent;
+  bounce_size_ = read.value();
+  return ConstBuffer(bounce_.get(), bounce_size_);
+}
+
+// The response cannot be completed: the peer sees what was sent, then the close.
+void TcpConnection::fail_file(std::error_code error, bool log_it) {
+  if (log_it) {
+    log(LogLevel::warn, "connection %s: sending a file failed (%s%s); closing",
+        peer_address().to_string().c_str(), error.message().c_str(),
+        error == file_too_short() ? ": the file ends before the range" : "");
+  }
+  fail_writes(error);
+  close();
 }
 
 // Counts `bytes` as sent, completing the requests they finish, in order; performs a shutdown

@@ -5,11 +5,12 @@
 namespace tern {
 
 Balancer::Balancer(InetAddress address, Balancing balancing, std::vector<EventLoop*> loops,
-                   OnSocket on_socket)
+                   OnSocket on_socket, ConnectionLimit* limit)
     : address_(address),
       balancing_(balancing),
       loops_(std::move(loops)),
       on_socket_(std::move(on_socket)),
+      limit_(limit),
       acceptors_(loops_.size()) {}
 
 std::error_code Balancer::listen_on(size_t index) {
@@ -18,7 +19,7 @@ std::error_code Balancer::listen_on(size_t index) {
   options.reuse_port = balancing_ == Balancing::reuse_port;
   auto socket = Acceptor::listen(address_, options);
   if (!socket) return socket.error();
-  auto acceptor = std::make_unique<Acceptor>(*loops_[index], std::move(socket.value()));
+  auto acceptor = std::make_unique<Acceptor>(*loops_[index], std::move(socket.value()), limit_);
   // Later listeners bind the port the first one got (port 0 asks the kernel for one).
   if (index == 0) address_ = acceptor->local_address();
   std::error_code error;

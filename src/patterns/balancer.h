@@ -25,8 +25,10 @@ class Balancer {
   // Runs on the chosen loop's thread with a new connection's socket.
   using OnSocket = std::function<void(size_t loop_index, Socket)>;
 
+  // `limit` (not owned, may be nullptr) counts the connections of every acceptor; each socket
+  // given to `on_socket` holds one of its slots until its owner releases it.
   Balancer(InetAddress address, Balancing balancing, std::vector<EventLoop*> loops,
-           OnSocket on_socket);
+           OnSocket on_socket, ConnectionLimit* limit = nullptr);
   // On loop i's thread, loops in order from 0 (which binds and learns the port). With
   // round-robin only loop 0 listens; the call does nothing on the others.
   std::error_code listen_on(size_t index);
@@ -43,6 +45,7 @@ class Balancer {
   Balancing balancing_;
   std::vector<EventLoop*> loops_;
   OnSocket on_socket_;
+  ConnectionLimit* limit_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;  // [i] touched on loop i only
   size_t next_ = 0;                                   // loop 0's thread only
 };

@@ -41,6 +41,7 @@
 #include "tern/base/logging.h"
 #include "tern/base/slab.h"
 #include "tern/net/acceptor.h"
+#include "tern/net/connection_limit.h"
 
 namespace tern {
 namespace {
@@ -56,12 +57,13 @@ class LeaderFollowers final : public Engine, public ReadinessOwner, public Sessi
  public:
   LeaderFollowers(const ServerOptions& options, Service service)
       : options_(options), service_(std::move(service)),
-        config_{options.max_pipeline, options.high_water} {}
+        config_{options.max_pipeline, options.high_water}, limit_(options.max_connections) {}
   ~LeaderFollowers() override { shutdown(Duration::zero()); }
 
   std::error_code start() override;
   InetAddress local_address() const override { return address_; }
   BackendKind backend_in_use() const override { return options_.backend; }
+  ServerStats stats() const override;
   void shutdown(Duration deadline) override;
 
   // ReadinessOwner: any thread.
@@ -80,6 +82,7 @@ class LeaderFollowers final : public Engine, public ReadinessOwner, public Sessi
   void run_due_deadlines();
   void handle(const ReadinessEvent& event);
   void accept_all();
+  bool claim_slot();
   std::shared_ptr<ReadinessConnection> adopt(Socket socket);
   void shed();
   std::vector<std::shared_ptr<ReadinessConnection>> connections();
@@ -94,6 +97,10 @@ class LeaderFollowers final : public Engine, public ReadinessOwner, public Sessi
   Socket spare_;  // for running out of fds; the accepting thread owns the listener
   std::vector<std::thread> threads_;
   std::atomic<bool> draining_{false};
+  // Connections open across the threads. At max_connections the accepting thread leaves the
+  // listener disarmed (one-shot) and parks; the thread that frees a slot re-arms it.
+  ConnectionLimit limit_;
+  ConnectionLimit::Waiter limit_waiter_;
 
   std::mutex turn_mutex_;
   std::condition_variable turn_;
@@ -128,6 +135,14 @@ std::error_code LeaderFollowers::start() {
   address_ = bound.value();
   spare_ = open_spare_fd();
   maker_ = service_.maker(config_, *this);
+  // Any thread: the listener goes back into the set, and the next leader accepts. The
+  // accepting thread let go of it when it parked, so nobody else is accepting meanwhile.
+  limit_waiter_.wake = [this] {
+    if (draining_) return;
+    if (auto error = set_->arm(listener_.fd(), kListenerTag, ready::readable)) {
+      log_limited(arm_failures_, LogLevel::warn, "lf: re-arm listener: %s", error.message().c_str());
+    }
+  };
   timer_wake_ = Socket(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!timer_wake_.valid()) return last_system_error();
   if (auto error = set_->add(timer_wake_.fd(), kTimerTag, ready::readable)) return error;
@@ -254,12 +269,17 @@ void LeaderFollowers::handle(const ReadinessEvent& event) {
   conn->handle(event.ready);
 }
 
+// The slot comes before accept(2): at the limit the listener stays disarmed (clients wait in
+// the backlog) until a close re-arms it (limit_waiter_).
 void LeaderFollowers::accept_all() {
   for (int i = 0; i < kMaxAcceptsPerEvent && !draining_; ++i) {
+    if (!claim_slot()) return;  // parked: the listener is re-armed when a slot frees
     int fd = ::accept4(listener_.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE) shed();
+      int error = errno;
+      limit_.release_unused();
+      if (error == EINTR || error == ECONNABORTED) continue;
+      if (error == EMFILE || error == ENFILE) shed();
       break;
     }
     Socket socket(fd);
@@ -270,6 +290,18 @@ void LeaderFollowers::accept_all() {
   if (auto error = set_->arm(listener_.fd(), kListenerTag, ready::readable)) {
     log_limited(arm_failures_, LogLevel::warn, "lf: re-arm listener: %s", error.message().c_str());
   }
+}
+
+bool LeaderFollowers::claim_slot() {
+  return limit_.try_claim() || limit_.claim_or_park(limit_waiter_);
+}
+
+ServerStats LeaderFollowers::stats() const {
+  ServerStats stats;
+  stats.open_connections = limit_.open();
+  stats.accepted = limit_.accepted();
+  stats.accept_pauses = limit_.pauses();
+  return stats;
 }
 
 // Registers the connection, disarmed; start() arms it (one-shot) like every later re-arm.
@@ -284,6 +316,7 @@ std::shared_ptr<ReadinessConnection> LeaderFollowers::adopt(Socket socket) {
     log_limited(arm_failures_, LogLevel::warn, "lf: register fd %d: %s", fd,
                 error.message().c_str());
     registry_.erase(key.slot, key.generation);
+    limit_.release();
     return nullptr;  // the connection (and its socket) goes
   }
   registry_.find(key.slot, key.generation)->conn = conn;
@@ -312,6 +345,7 @@ void LeaderFollowers::arm(ReadinessConnection& conn, uint32_t interest) {
 
 void LeaderFollowers::closed(ReadinessConnection& conn, Socket socket) {
   set_->remove(socket.fd());
+  limit_.release();
   std::unique_ptr<Entry> last;  // released after the registry's lock
   std::lock_guard lock(registry_mutex_);
   last = registry_.erase(static_cast<uint32_t>(conn.tag()), static_cast<uint32_t>(conn.tag() >> 32));
@@ -341,6 +375,7 @@ void LeaderFollowers::shutdown(Duration deadline) {
   started_ = false;
   TimePoint until = Clock::now() + deadline;
   draining_ = true;
+  limit_.unpark(limit_waiter_);  // a close during the drain must not re-arm the listener
   set_->remove(listener_.fd());
   for (auto& conn : connections()) conn->drain();
   {

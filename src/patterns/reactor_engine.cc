@@ -22,6 +22,7 @@
 #include "tern/base/slab.h"
 #include "tern/loop/loop_group.h"
 #include "tern/loop/watcher.h"
+#include "tern/net/connection_limit.h"
 
 namespace tern {
 namespace {
@@ -100,13 +101,20 @@ class ReactorEngine final : public Engine {
  public:
   ReactorEngine(const ServerOptions& options, Service service)
       : options_(options), service_(std::move(service)),
-        config_{options.max_pipeline, options.high_water} {}
+        config_{options.max_pipeline, options.high_water}, limit_(options.max_connections) {}
   ~ReactorEngine() override { shutdown(Duration::zero()); }
 
   std::error_code start() override;
   InetAddress local_address() const override { return balancer_->local_address(); }
   BackendKind backend_in_use() const override { return backend_in_use_; }
-  ServerStats stats() const override { return ServerStats{workers_.rejected()}; }
+  ServerStats stats() const override {
+    ServerStats stats;
+    stats.pushbacks = workers_.rejected();
+    stats.open_connections = limit_.open();
+    stats.accepted = limit_.accepted();
+    stats.accept_pauses = limit_.pauses();
+    return stats;
+  }
   void shutdown(Duration deadline) override;
 
   BoundedQueue<Event>* queue() noexcept { return workers_.queue(); }
@@ -115,7 +123,10 @@ class ReactorEngine final : public Engine {
     std::lock_guard lock(mutex_);
     ++live_;
   }
+  // A connection's slot is free again (it closed, or was dropped before it was served).
+  void release_slot() { limit_.release(); }
   void closed() {
+    limit_.release();
     std::lock_guard lock(mutex_);
     if (--live_ == 0) none_left_.notify_all();
   }
@@ -125,6 +136,7 @@ class ReactorEngine final : public Engine {
   Service service_;
   SessionConfig config_;
   BackendKind backend_in_use_ = BackendKind::epoll;
+  ConnectionLimit limit_;  // before loops_ and group_: their acceptors and closes use it
   std::vector<std::unique_ptr<ReactorLoop>> loops_;
   LoopGroup group_;  // after loops_: stopped before the state of its loops goes
   std::unique_ptr<Balancer> balancer_;
@@ -136,7 +148,10 @@ class ReactorEngine final : public Engine {
 };
 
 void ReactorLoop::add(Socket socket) {
-  if (draining_) return;  // closes the socket
+  if (draining_) {
+    engine_.release_slot();
+    return;  // closes the socket
+  }
   auto key = entries_.insert(std::make_unique<Entry>());
   uint64_t tag = tag_of(key.slot, key.generation);
   auto conn = std::make_shared<ReadinessConnection>(*this, std::move(socket), tag);
@@ -298,7 +313,7 @@ std::error_code ReactorEngine::start() {
   backend_in_use_ = loops.front()->backend_kind();
   balancer_ = std::make_unique<Balancer>(
       options_.address, options_.balancing, loops,
-      [this](size_t index, Socket socket) { loops_[index]->add(std::move(socket)); });
+      [this](size_t index, Socket socket) { loops_[index]->add(std::move(socket)); }, &limit_);
   started_ = true;
   error = balancer_->listen_all(
       [this](size_t i, std::function<void()> task) { group_.run_and_wait(i, std::move(task)); });

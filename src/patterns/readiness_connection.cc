@@ -1,11 +1,15 @@
 #include "patterns/readiness_connection.h"
 
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "tern/backend/op.h"
+#include "tern/base/error.h"
+#include "tern/base/logging.h"
 #include "tern/net/inet_address.h"
 
 namespace tern {
@@ -15,6 +19,7 @@ constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kReadBudget = 4 * kReadChunk;  // per event, so one busy peer cannot hog a thread
 constexpr size_t kCompactAt = 64 * 1024;  // sent bytes kept at most before the output is compacted
 constexpr auto kLinger = std::chrono::seconds(5);
+constexpr size_t kMaxSendfile = 0x7ffff000;  // sendfile(2)'s most per call (MAX_RW_COUNT)
 
 // Per thread, so concurrent handlers never share it; the session copies what it keeps.
 thread_local char read_buffer[kReadChunk];
@@ -98,32 +103,85 @@ void ReadinessConnection::discard_input() {
 }
 
 void ReadinessConnection::write(Output& out) {
-  for (size_t i = 0; i < out.piece_count(); ++i) out_.append(out.piece(i));
+  for (size_t i = 0; i < out.piece_count(); ++i) {
+    if (out.kind(i) == Output::Kind::memory) {
+      out_.append(out.piece(i));
+      continue;
+    }
+    file_bytes_ += out.file(i).length;
+    files_.push_back(PendingFile{out_base_ + out_.size(), out.take_file(i)});
+  }
+  output_pending_ = output_pending_ || !out.empty();
   out.clear();
 }
 
-// Sends what it can; the bytes already sent are dropped as it goes, so the memory a peer that
-// does not read can pin is the unsent output (bounded by the session's high-water mark) plus
-// kCompactAt.
+// Sends what it can, in order: bytes up to the next file, the file, and on. The bytes already
+// sent are dropped as it goes, so the memory a peer that does not read can pin is the unsent
+// output (bounded by the session's high-water mark) plus kCompactAt.
 void ReadinessConnection::write_some() {
-  while (out_sent_ < out_.size()) {
-    ssize_t n = ::send(fd_, out_.data() + out_sent_, out_.size() - out_sent_, MSG_NOSIGNAL);
+  for (;;) {
+    // Bytes of out_ that may go now: up to the next file.
+    size_t end = files_head_ < files_.size()
+                     ? static_cast<size_t>(files_[files_head_].at - out_base_)
+                     : out_.size();
+    if (out_sent_ < end) {
+      ssize_t n = ::send(fd_, out_.data() + out_sent_, end - out_sent_, MSG_NOSIGNAL);
+      if (n > 0) {
+        out_sent_ += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      close_locked();
+      return;
+    }
+    if (files_head_ == files_.size() || !send_front_file()) break;
+  }
+  if (closed_) return;
+  drop_sent_output();
+}
+
+bool ReadinessConnection::send_front_file() {
+  PendingFile& file = files_[files_head_];
+  for (;;) {
+    auto offset = static_cast<off_t>(file.range.offset);
+    size_t want = static_cast<size_t>(std::min<uint64_t>(file.range.length, kMaxSendfile));
+    ssize_t n = ::sendfile(fd_, file.range.file->fd(), &offset, want);
     if (n > 0) {
-      out_sent_ += static_cast<size_t>(n);
-      continue;
+      file.range.offset += static_cast<uint64_t>(n);
+      file.range.length -= static_cast<uint64_t>(n);
+      file_bytes_ -= static_cast<uint64_t>(n);
+      if (file.range.length > 0) continue;
+      file.range = FileRange{};  // lets the File go
+      if (++files_head_ == files_.size()) {
+        files_.clear();
+        files_head_ = 0;
+      }
+      return true;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+    // The file ended before the range (truncated while sending) or could not be read: the
+    // response cannot be completed; the peer sees a short body, then the close. A reset peer
+    // (EPIPE, ECONNRESET) is no news worth a line.
+    if (n == 0 || (errno != EPIPE && errno != ECONNRESET)) {
+      log(LogLevel::warn, "fd %d: sending a file failed (%s); closing", fd_,
+          n == 0 ? "the file ends before the range" : last_system_error().message().c_str());
+    }
     close_locked();
-    return;
+    return false;
   }
-  if (out_sent_ == out_.size()) {
-    bool had_output = out_sent_ > 0;
+}
+
+void ReadinessConnection::drop_sent_output() {
+  if (out_sent_ == out_.size() && files_head_ == files_.size()) {
+    out_base_ += out_.size();
     out_.clear();
     out_sent_ = 0;
-    if (had_output) session_->on_output_drained();
+    if (std::exchange(output_pending_, false)) session_->on_output_drained();
   } else if (out_sent_ >= kCompactAt) {
     out_.erase(0, out_sent_);
+    out_base_ += out_sent_;
     out_sent_ = 0;
   }
 }
@@ -185,7 +243,7 @@ void ReadinessConnection::close() {
 
 // Not busy: decides what comes next (close, lingering close, or which interest to arm).
 void ReadinessConnection::settle() {
-  bool unsent = out_sent_ < out_.size();
+  bool unsent = unsent_bytes() > 0;
   if (finishing_ && !unsent) {
     ::shutdown(fd_, SHUT_WR);
     close_locked();
@@ -230,17 +288,18 @@ void ReadinessConnection::run_deferred(Lock& lock) {
 void ReadinessConnection::close_locked() {
   if (closed_) return;
   closed_ = true;
+  files_.clear();  // lets the Files go
+  files_head_ = 0;
+  file_bytes_ = 0;
   set_deadline(TimePoint{});
   owner_.closed(*this, std::move(socket_));
 }
 
-std::string ReadinessConnection::peer_name() const {
+InetAddress ReadinessConnection::peer_address() const {
   sockaddr_storage address{};
   socklen_t length = sizeof address;
-  if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    return "fd " + std::to_string(fd_);
-  }
-  return InetAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&address), length).to_string();
+  if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) return {};
+  return InetAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&address), length);
 }
 
 }  // namespace tern

@@ -84,7 +84,8 @@ class ReadinessConnection final : public Transport,
   // Transport, called by the session with the mutex held.
   void set_reading(bool on) override { want_read_ = on; }
   void write(Output& out) override;
-  size_t unsent_bytes() const override { return out_.size() - out_sent_; }
+  // File bytes count too: a large file response holds back reading like a large body would.
+  size_t unsent_bytes() const override { return out_.size() - out_sent_ + file_bytes_; }
   void finish() override { finishing_ = true; }
   void close_gracefully() override { linger_requested_ = true; }
   void close_now() override { close_locked(); }
@@ -92,7 +93,7 @@ class ReadinessConnection final : public Transport,
     deadline_ = when;
     owner_.set_deadline(*this, when);
   }
-  std::string peer_name() const override;
+  InetAddress peer_address() const override;
   // Queued, and run by whichever entry point holds the lock once it has released it.
   void call_later(WritableCallback&& callback, bool open) override {
     deferred_.push_back(Deferred{std::move(callback), open});
@@ -108,6 +109,10 @@ class ReadinessConnection final : public Transport,
   void read_some();
   void discard_input();
   void write_some();
+  // Sends what the socket takes of the file at the front of files_: false when it is full
+  // or the connection closed.
+  bool send_front_file();
+  void drop_sent_output();
   void settle();
   void close_locked();
   using Lock = std::unique_lock<std::mutex>;
@@ -126,8 +131,21 @@ class ReadinessConnection final : public Transport,
   };
   // Under the mutex.
   std::vector<Deferred> deferred_;
-  std::string out_;        // encoded responses; out_sent_ of them are on the wire
+  // Output: the bytes of the encoded responses in out_ (out_sent_ of them on the wire), and
+  // the file pieces between them in files_, each sent once the bytes before it are out.
+  // Positions count the bytes of out_ from the first ever written (out_base_ is out_[0]'s),
+  // so compacting out_ moves no file. Files are held as ranges: never copied into out_.
+  struct PendingFile {
+    uint64_t at;  // the position in the byte stream where the file comes
+    FileRange range;
+  };
+  std::string out_;
   size_t out_sent_ = 0;
+  uint64_t out_base_ = 0;
+  std::vector<PendingFile> files_;
+  size_t files_head_ = 0;          // files_[files_head_] is the next one
+  uint64_t file_bytes_ = 0;        // unsent bytes of the files
+  bool output_pending_ = false;    // written since the output last drained
   uint32_t armed_ = 0;     // interest registered and not yet reported
   TimePoint deadline_{};   // the deadline asked of the owner
   uint32_t pending_ = 0;   // events that arrived while busy

@@ -20,6 +20,7 @@
 #include "patterns/worker_pool.h"
 #include "tern/base/error.h"
 #include "tern/base/slab.h"
+#include "tern/net/connection_limit.h"
 #include "tern/net/tcp_server.h"
 #include "tern/protocol/service.h"
 
@@ -63,12 +64,18 @@ class StreamTransport final : public Transport {
       // One response: hand the string over (on io_uring it is sent from there, not copied).
       conn_.write(out.take(0));
     } else {
+      // In order: each run of memory pieces as one gathered write, each file piece as a file
+      // write. A failed write has closed the connection; the rest would fail the same way.
       parts_.clear();
       for (size_t i = 0; i < out.piece_count(); ++i) {
-        std::string_view piece = out.piece(i);
-        parts_.push_back(std::as_bytes(std::span(piece.data(), piece.size())));
+        if (out.kind(i) == Output::Kind::memory) {
+          std::string_view piece = out.piece(i);
+          parts_.push_back(std::as_bytes(std::span(piece.data(), piece.size())));
+          continue;
+        }
+        if (flush_parts() || conn_.write_file(out.take_file(i))) break;
       }
-      conn_.write(std::span<const ConstBuffer>(parts_));
+      flush_parts();
     }
     out.clear();
     // Only bytes that stayed queued need news of their draining (reading resumes, deadlines
@@ -101,11 +108,19 @@ class StreamTransport final : public Transport {
     });
   }
 
-  std::string peer_name() const override { return conn_.peer_address().to_string(); }
+  InetAddress peer_address() const override { return conn_.peer_address(); }
   // The loop's thread holds nothing while it drives the session.
   void call_later(WritableCallback&& callback, bool open) override { callback(open); }
 
  private:
+  // Writes the gathered memory pieces, if any (copied only where the socket refuses them).
+  std::error_code flush_parts() {
+    if (parts_.empty()) return {};
+    std::error_code error = conn_.write(std::span<const ConstBuffer>(parts_));
+    parts_.clear();
+    return error;
+  }
+
   TcpConnection& conn_;
   TimerId timer_;
   std::unique_ptr<SessionBase> session_;
@@ -152,13 +167,13 @@ class StreamEngine final : public Engine {
  public:
   StreamEngine(const ServerOptions& options, Service service)
       : options_(options), service_(std::move(service)),
-        config_{options.max_pipeline, options.high_water} {}
+        config_{options.max_pipeline, options.high_water}, limit_(options.max_connections) {}
   ~StreamEngine() override { shutdown(Duration::zero()); }
 
   std::error_code start() override;
   InetAddress local_address() const override { return balancer_->local_address(); }
   BackendKind backend_in_use() const override { return backend_in_use_; }
-  ServerStats stats() const override { return ServerStats{workers_.rejected()}; }
+  ServerStats stats() const override;
   void shutdown(Duration deadline) override;
 
   void wait_for_space(IoLoop& io, ConnId id);
@@ -176,6 +191,9 @@ class StreamEngine final : public Engine {
   Service service_;
   SessionConfig config_;
   BackendKind backend_in_use_ = BackendKind::epoll;
+  // Every accepted socket holds a slot until its TcpConnection is released (TcpServer's
+  // on_close, on its loop). Before loops_ and group_: acceptors and loops still use it.
+  ConnectionLimit limit_;
   std::vector<std::unique_ptr<IoLoop>> loops_;
   LoopGroup group_;  // after loops_: stopped (and destroyed) before the state of its loops
   std::unique_ptr<Balancer> balancer_;
@@ -185,6 +203,15 @@ class StreamEngine final : public Engine {
   size_t drained_ = 0;
   bool started_ = false;
 };
+
+ServerStats StreamEngine::stats() const {
+  ServerStats stats;
+  stats.pushbacks = workers_.rejected();
+  stats.open_connections = limit_.open();
+  stats.accepted = limit_.accepted();
+  stats.accept_pauses = limit_.pauses();
+  return stats;
+}
 
 bool LoopDispatcher::try_queue(Job& job, ConnId id) {
   if (queue_->try_push(job)) return true;
@@ -216,8 +243,13 @@ std::error_code StreamEngine::start() {
   balancer_ = std::make_unique<Balancer>(
       options_.address, options_.balancing, loops, [this](size_t index, Socket socket) {
         IoLoop& io = *loops_[index];
-        if (!io.draining) io.server->adopt(std::move(socket));  // else: closes the socket
-      });
+        if (io.draining) {
+          limit_.release();  // the socket closes here
+          return;
+        }
+        io.server->adopt(std::move(socket));
+      },
+      &limit_);
   started_ = true;
   error = balancer_->listen_all(
       [this](size_t i, std::function<void()> task) { group_.run_and_wait(i, std::move(task)); });
@@ -231,6 +263,8 @@ std::error_code StreamEngine::set_up(IoLoop& io, EventLoop& loop) {
   io.maker = service_.maker(config_, io);
   io.server = std::make_unique<TcpServer>(loop, options_.address);
   io.server->on_connection([this, &io](TcpConnection& conn) { serve(io, conn); });
+  // Every adopted connection, served or closed at once while draining.
+  io.server->on_close([this](TcpConnection&) { limit_.release(); });
   return {};
 }
 

@@ -5,7 +5,10 @@
 // errc::eof, failures as their system error. Reading stops by itself after either.
 // Writing: write(...) requests are queued per connection and written in order, gathered into
 // one sendmsg; each request's callback runs once its last byte is sent (or with the error that
-// stopped it). A write error closes the connection.
+// stopped it). A write error closes the connection. write_file() queues a range of a file in
+// the same order: sent with sendfile(2) where tern performs the I/O (readiness backends), read
+// block by block into a buffer the connection owns and sent from there where the backend does
+// (io_uring, aio).
 // Closing is asynchronous: close() stops everything, and on_close runs once no operation can
 // touch the connection any more; queued writes' callbacks get std::errc::operation_canceled.
 //
@@ -28,6 +31,7 @@
 
 #include "tern/backend/op.h"
 #include "tern/base/clock.h"
+#include "tern/base/file.h"
 #include "tern/base/result.h"
 #include "tern/loop/timer_id.h"
 #include "tern/net/conn_id.h"
@@ -83,7 +87,13 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   // For bytes of the read callback that is running (echo, proxying): on io_uring the received
   // buffer is kept, not copied, until the bytes are sent; elsewhere the same as write().
   std::error_code write_received(ConstBuffer data, WriteCallback on_done = {});
-  // Bytes queued and not yet sent.
+  // Queues `range` after what is queued (a zero-length range only orders its callback). The
+  // request holds the range's File until it is sent or dropped. The file is read at the
+  // range's offset, never through the file's own offset, so one File may serve many
+  // connections at once. A read error, or a file that ends before the range does (truncated
+  // while sending), closes the connection: the peer sees a short body, then the close.
+  std::error_code write_file(FileRange range, WriteCallback on_done = {});
+  // Bytes queued and not yet sent, file bytes included.
   size_t write_queue_bytes() const noexcept { return queued_bytes_; }
   // `callback` runs once, when the queued bytes have all been sent (not at all if the
   // connection closes first). Unlike a write's own callback it costs nothing on writes that go
@@ -132,9 +142,12 @@ class TcpConnection final : private OpHandler, private BufferProvider {
     size_t sent = 0;
     bool shutdown_marker = false;
     uint32_t held_buffer = kNoBuffer;  // a backend buffer kept until this request is sent
+    FileRange file;                    // a file request: `size` bytes of file.file
     WriteCallback on_done;
+    bool is_file() const noexcept { return file.file != nullptr; }
   };
   static constexpr size_t kMaxIov = 64;
+  static constexpr size_t kBounceSize = 64 * 1024;  // a block of a file read for sending
 
   void on_complete(Op& op, const Completion& completion) override;
   std::span<std::byte> provide(size_t suggested) override;
@@ -154,6 +167,13 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   WriteRequest& front() noexcept { return ring_[head_]; }
   void advance(size_t bytes);
   void kick(bool try_first);
+  // Readiness backends: sends the file requests at the front with sendfile(2) while the
+  // socket takes them; true when the socket is full.
+  bool send_front_files();
+  // Backends that perform the I/O: the unsent bytes of file request `request` that are in
+  // the bounce buffer, read from the file first if none are.
+  Result<ConstBuffer> bounced(WriteRequest& request);
+  void fail_file(std::error_code error, bool log_it);
   void fail_writes(std::error_code error);
   void check_high_water();
   void check_low_water();
@@ -166,6 +186,15 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   Op send_op_;
   std::array<iovec, kMaxIov> iov_{};
   size_t send_asked_ = 0;             // bytes the send in flight asked for
+  bool reads_files_ = false;          // files go through bounce_, not sendfile (performs_io)
+  bool edge_triggered_ = false;       // sendfile goes on until EAGAIN (see send_file_part)
+  // The bounce buffer: bytes [bounce_from_, bounce_from_ + bounce_size_) of the first file
+  // request in the queue (request.sent counts from the same origin). Given back when the
+  // queue empties, so idle connections hold none.
+  std::unique_ptr<std::byte[]> bounce_;
+  size_t bounce_capacity_ = 0;
+  uint64_t bounce_from_ = 0;
+  size_t bounce_size_ = 0;
 
   AllocCallback alloc_;
   ReadCallback on_read_;

@@ -31,6 +31,12 @@ struct ServerStats {
   // hsha: times the request queue was full, so a connection (or a ready event) waited and
   // its connection was not read meanwhile (backpressure).
   uint64_t pushbacks = 0;
+  // Connections open now, across every loop (ServerOptions::max_connections bounds it), and
+  // accepted since the start.
+  size_t open_connections = 0;
+  uint64_t accepted = 0;
+  // Times accepting stopped at max_connections (new clients then wait in the backlog).
+  uint64_t accept_pauses = 0;
 };
 
 class Server {

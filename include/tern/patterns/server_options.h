@@ -52,6 +52,11 @@ struct ServerOptions {
   size_t high_water = 1 << 20;     // unsent response bytes of one connection that stop reading
   Deadlines deadlines;             // the built-in framings' per-connection deadlines (idle, a
                                    // whole message's read, write progress); zero: none
+  size_t max_connections = 0;      // 0: no limit. Connections open at once, across all the
+                                   // server's loops and threads. At the limit the server stops
+                                   // accepting (the listener stays open: new clients wait in the
+                                   // kernel's backlog, up to its size) and resumes as soon as one
+                                   // closes. Costs one atomic per accept and per close.
 };
 
 // The pattern in force: options.pattern, or the default for the model and backend.

@@ -12,6 +12,11 @@
 //     explicit MyClientProtocol(const Options&);
 //     void encode_request(Request&& request, Output& out);
 //     Decoded<Response> decode_response(std::string_view input);   // incremental, as decode
+//
+//     // Optional: the peer ended the stream (errc::eof) with requests waiting. `input` holds
+//     // the bytes not yet decoded; a message completes the first waiting request (an HTTP body
+//     // delimited by the connection's close), need_more or invalid end the connection as usual.
+//     Decoded<Response> decode_end(std::string_view input);
 //   };
 //
 // Failure is per connection, because responses are matched by position: a malformed response,
@@ -68,7 +73,7 @@ class Pipeline {
         options_(options) {
     conn_.read_start([this](TcpConnection&, std::error_code error, std::span<std::byte> data) {
       if (error) {
-        fail(error);
+        on_end(error);
       } else {
         on_read(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
       }
@@ -101,6 +106,9 @@ class Pipeline {
 
   size_t waiting() const noexcept { return waiting_.size(); }
   bool failed() const noexcept { return failed_; }
+  // Bytes received and not decoded yet (inside a response callback: those after its response).
+  // A connection given back to a pool with such bytes would hand them to its next user.
+  size_t buffered() const noexcept { return input_.size() - used_; }
 
   // Fails every waiting request with `error` and closes the connection.
   void fail(std::error_code error) {
@@ -112,41 +120,76 @@ class Pipeline {
   }
 
  private:
-  void on_read(std::string_view data) {
-    input_.append(data);
-    size_t used = 0;
-    // Callbacks may destroy the pipeline: the destructor tells this frame through the guard.
-    struct Guard {
-      Pipeline* pipeline;
-      bool destroyed = false;
-      ~Guard() {
-        if (!destroyed) pipeline->destroyed_ = nullptr;
-      }
-    } guard{this};
-    // GCC cannot see that the guard clears the pointer on every way out of this frame.
+  // Callbacks may destroy the pipeline: the destructor tells the frame that runs them through
+  // this guard.
+  struct Guard {
+    Pipeline* pipeline;
+    bool destroyed = false;
+    explicit Guard(Pipeline* p) : pipeline(p) {
+      // GCC cannot see that the destructor clears the pointer on every way out of the frame.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdangling-pointer"
-    destroyed_ = &guard.destroyed;
+      pipeline->destroyed_ = &destroyed;
 #pragma GCC diagnostic pop
-    while (!failed_ && used < input_.size()) {
-      auto decoded = client_.decode_response(std::string_view(input_).substr(used));
+    }
+    ~Guard() {
+      if (!destroyed) pipeline->destroyed_ = nullptr;
+    }
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+  };
+
+  void on_read(std::string_view data) {
+    input_.append(data);
+    Guard guard(this);
+    while (!failed_ && used_ < input_.size()) {
+      auto decoded = client_.decode_response(std::string_view(input_).substr(used_));
       if (decoded.status == Decoded<Response>::Status::need_more) break;
       if (decoded.status == Decoded<Response>::Status::invalid) {
         fail(decoded.error);
         return;
       }
-      used += decoded.consumed;
+      used_ += decoded.consumed;
       if (waiting_.empty()) {  // an answer nobody asked for: the stream is out of step
         fail(make_error_code(errc::invalid_argument));
         return;
       }
-      Callback callback = std::move(waiting_.front());
-      waiting_.pop_front();
-      restart_timer();
-      callback(std::error_code{}, &decoded.request);
-      if (guard.destroyed) return;
+      if (!deliver(guard, decoded.request)) return;
     }
-    if (!failed_) input_.erase(0, used);
+    if (!failed_) {
+      input_.erase(0, used_);
+      used_ = 0;
+    }
+  }
+
+  // The stream ended (errc::eof) or broke. A protocol with decode_end may complete the first
+  // waiting response from what is left (a body that ends with the connection); whatever still
+  // waits then fails with `error`.
+  void on_end(std::error_code error) {
+    if constexpr (requires(std::string_view input) { client_.decode_end(input); }) {
+      if (error == make_error_code(errc::eof) && !waiting_.empty() && !failed_) {
+        Guard guard(this);
+        auto decoded = client_.decode_end(std::string_view(input_).substr(used_));
+        if (decoded.status == Decoded<Response>::Status::invalid) {
+          fail(decoded.error);
+          return;
+        }
+        if (decoded.status == Decoded<Response>::Status::message) {
+          used_ += decoded.consumed;
+          if (!deliver(guard, decoded.request)) return;
+        }
+      }
+    }
+    fail(error);  // last: the callbacks it runs may destroy this pipeline
+  }
+
+  // Runs the first waiting callback with `response`; false if it destroyed the pipeline.
+  bool deliver(const Guard& guard, const Response& response) {
+    Callback callback = std::move(waiting_.front());
+    waiting_.pop_front();
+    restart_timer();
+    callback(std::error_code{}, &response);
+    return !guard.destroyed;
   }
 
   void write_output() {
@@ -184,6 +227,7 @@ class Pipeline {
   C client_;
   PipelineOptions options_;
   std::string input_;
+  size_t used_ = 0;  // bytes of input_ decoded (erased once the decoding loop is done)
   Output out_;
   std::vector<ConstBuffer> parts_;
   std::deque<Callback> waiting_;

@@ -19,8 +19,17 @@
 //     static Request view(const Owned&);
 //
 //     // Optional:
-//     Deadlines deadlines() const;                        // idle / read / write, none if absent
+//     Deadlines deadlines() const;                        // idle / read / body / write
 //     std::optional<Response> on_failure(const Failure&); // a last response (400, 408) or none
+//     void on_open(const InetAddress& peer);              // once, before the first decode
+//     void on_drain();                                    // the server is stopping: the
+//                                                         // responses still to come are the
+//                                                         // connection's last
+//     bool in_body() const;                               // the current message's head is
+//                                                         // read: its body deadline runs
+//     void interim(Output& out);                          // after need_more, with no response
+//                                                         // owed: bytes to send before the
+//                                                         // message is whole (100 Continue)
 //
 //     // Optional, for streamed responses (BasicReply::stream):
 //     using Chunk = ...;
@@ -68,7 +77,10 @@ enum class After : uint8_t { keep_open, close };
 // Per-connection deadlines, totals (not reset per byte); zero means none.
 struct Deadlines {
   Duration idle{};   // no request in progress and nothing to send
-  Duration read{};   // from a message's first byte to its last (slowloris)
+  Duration read{};   // from a message's first byte to its last (slowloris); with a body
+                     // deadline, to the end of its head
+  Duration body{};   // from the end of a message's head to its last byte (protocols that say
+                     // where the head ends: in_body())
   Duration write{};  // for unsent output to drain to the low-water mark (a peer not reading)
 };
 

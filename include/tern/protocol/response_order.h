@@ -1,7 +1,7 @@
 // ResponseOrder<Response, Chunk>: the responses of one connection, put in any order (handlers
 // on several workers finish when they finish) and taken in request order. A ring indexed by
-// sequence number, sized to the connection's pipeline limit, so nothing is allocated per
-// request. Not thread-safe: the owner serialises (the connection's loop, or its mutex).
+// sequence number that grows to the connection's pipeline depth (at most its limit) and then
+// stays, so nothing is allocated per request in steady state. Not thread-safe: the owner serialises (the connection's loop, or its mutex).
 //
 // A response may also be streamed: a head, chunks, an end. The stream first in line is
 // emitted as its pieces arrive; a stream behind it keeps its pieces until it is first in line
@@ -21,12 +21,16 @@ class ResponseOrder {
   using StoredChunk = std::conditional_t<std::is_void_v<Chunk>, char, Chunk>;
 
  public:
-  explicit ResponseOrder(size_t max_in_flight)
-      : ring_(round_up(max_in_flight)), limit_(max_in_flight) {}
+  // The ring starts with one entry and doubles when a connection pipelines deeper, up to the
+  // limit: an idle connection (most of them, on a busy server) keeps one entry, not the limit.
+  explicit ResponseOrder(size_t max_in_flight) : ring_(1), limit_(max_in_flight) {}
 
   // The sequence number the next request will get, and taking it. Call only when !full().
   uint64_t next_sequence() const noexcept { return next_; }
-  uint64_t begin_request() noexcept { return next_++; }
+  uint64_t begin_request() {
+    if (in_flight() == ring_.size()) grow();
+    return next_++;
+  }
   size_t in_flight() const noexcept { return static_cast<size_t>(next_ - written_); }
   bool full() const noexcept { return in_flight() >= limit_; }
   // True when `sequence` is first in line (its pieces go out as they come).
@@ -141,12 +145,17 @@ class ResponseOrder {
     return true;
   }
 
-  static size_t round_up(size_t n) {
-    size_t size = 1;
-    while (size < n) size <<= 1;
-    return size;
+  // Twice the entries; the ones in flight move to their places in the new ring (positions
+  // are sequence numbers modulo the ring's size).
+  void grow() {
+    std::vector<Entry> grown(ring_.size() * 2);
+    for (uint64_t sequence = written_; sequence != next_; ++sequence) {
+      grown[sequence & (grown.size() - 1)] = std::move(at(sequence));
+    }
+    ring_ = std::move(grown);
   }
-  std::vector<Entry> ring_;
+
+  std::vector<Entry> ring_;  // a power of two entries, at most the limit rounded up
   size_t limit_;
   uint64_t next_ = 0;
   uint64_t written_ = 0;

@@ -32,6 +32,7 @@
 #include "tern/base/clock.h"
 #include "tern/base/unique_function.h"
 #include "tern/net/conn_id.h"
+#include "tern/net/inet_address.h"
 #include "tern/protocol/basic_handler.h"
 #include "tern/protocol/output.h"
 #include "tern/protocol/protocol.h"
@@ -57,8 +58,8 @@ class Transport {
   virtual void close_now() = 0;
   // One deadline per connection: on_deadline() runs at `when`; TimePoint{} cancels.
   virtual void set_deadline(TimePoint when) = 0;
-  // For log lines: the peer's address.
-  virtual std::string peer_name() const = 0;
+  // The peer's address (0.0.0.0:0 if the socket no longer knows it).
+  virtual InetAddress peer_address() const = 0;
   // Runs a stream producer's callback outside whatever the transport holds while it drives
   // the session (the callback writes the next chunk, which comes back to the session): at
   // once, or once the connection's lock is released.
@@ -135,7 +136,12 @@ class Session final : public SessionBase {
     for (Waiter& waiter : writable_waiters_) waiter.callback(false);
   }
 
-  void start() override { after_event(); }
+  void start() override {
+    if constexpr (requires(const InetAddress& peer) { protocol_.on_open(peer); }) {
+      protocol_.on_open(io_.peer_address());
+    }
+    after_event();
+  }
 
   void on_read(std::string_view data) override {
     if (closing_) return;
@@ -193,6 +199,7 @@ class Session final : public SessionBase {
   // read; a half-read request is not served.
   void drain() override {
     draining_ = true;
+    if constexpr (requires { protocol_.on_drain(); }) protocol_.on_drain();
     pump();
   }
 
@@ -252,6 +259,11 @@ class Session final : public SessionBase {
       }
       if (decoded.status == Decoded<Request>::Status::need_more) {
         partial_ = used < input.size();
+        // Bytes the peer waits for before it sends the rest (100 Continue), only when no
+        // earlier response is owed: they must not overtake one.
+        if constexpr (requires { protocol_.interim(out_); }) {
+          if (partial_ && order_.in_flight() == 0) protocol_.interim(out_);
+        }
         break;
       }
       used += decoded.consumed;
@@ -437,7 +449,15 @@ class Session final : public SessionBase {
       }
     };
     size_t unsent = io_.unsent_bytes();
-    start(deadlines_.read, read_deadline_, partial_);
+    // A protocol that says where a message's head ends gets a deadline for its head and
+    // another for its body.
+    bool in_body = false;
+    if constexpr (requires { protocol_.in_body(); }) in_body = partial_ && protocol_.in_body();
+    if (in_body != in_body_) {
+      in_body_ = in_body;
+      read_deadline_ = TimePoint{};
+    }
+    start(in_body ? deadlines_.body : deadlines_.read, read_deadline_, partial_);
     start(deadlines_.idle, idle_deadline_,
           order_.in_flight() == 0 && consumed_ == input_.size() && unsent == 0);
     start(deadlines_.write, write_deadline_, unsent > 0);
@@ -474,7 +494,7 @@ class Session final : public SessionBase {
 
   std::string input_;     // bytes read and not yet dispatched, from consumed_ on
   size_t consumed_ = 0;
-  ResponseOrder<Response> order_;
+  ResponseOrder<Response, Chunk> order_;
   Output out_;            // encoded responses of the current pass
   Dispatcher::Job waiting_job_;  // a request the full queue did not take
   struct Waiter {
@@ -499,6 +519,7 @@ class Session final : public SessionBase {
   bool draining_ = false;
   bool closing_ = false;
   bool waking_ = false;      // inside wake_writers()
+  bool in_body_ = false;     // the read deadline running is the body's
 };
 
 // Out of line so the header needs no logging include.
@@ -506,7 +527,7 @@ void log_session_closing(const std::string& peer, const char* why);
 
 template <Protocol P>
 void Session<P>::log_closing(const char* why) {
-  log_session_closing(io_.peer_name(), why);
+  log_session_closing(io_.peer_address().to_string(), why);
 }
 
 }  // namespace tern
