@@ -1,0 +1,101 @@
+// http::Response: what a handler answers. A builder: status, header fields, and a body that is
+// bytes in memory (moved in, never copied), a constant, or a range of an open file (sent with
+// sendfile or its io_uring equivalent, never read into user space by the server).
+//
+//   return http::Response::text(200, "Hello, World!");
+//   return http::Response(404).header("Cache-Control", "no-store").body("no such key\n");
+//   return http::Response(200).content_type("application/octet-stream").file(range);
+//
+// The protocol writes the framing fields itself: Content-Length (or chunked for a stream),
+// Connection, Date and Server. A handler must not set those (header() ignores them); it can
+// ask for the connection to close after this response with close().
+//
+// A streamed response: the handler answers std::move(reply).stream(head) with a head Response
+// (status and fields, no body) and then writes std::string chunks from any thread; on
+// HTTP/1.1 they go out chunked, on HTTP/1.0 until the connection closes.
+//
+// Thread rule: a value; build it on any thread, hand it over once.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "tern/protocol/output.h"
+
+namespace tern::http {
+
+class Response {
+ public:
+  enum class BodyKind : uint8_t { none, owned, constant, file };
+
+  Response() = default;  // 200, empty body
+  explicit Response(int status) noexcept : status_(status) {}
+  // A text/plain (UTF-8) response.
+  static Response text(int status, std::string body);
+
+  Response& status(int status) noexcept {
+    status_ = status;
+    return *this;
+  }
+  // Appends a field (copied). The framing fields (Content-Length, Transfer-Encoding,
+  // Connection, Date, Server) are the protocol's and are ignored here, as are names that are
+  // not tokens and values with CR, LF or NUL (a handler cannot split a response).
+  Response& header(std::string_view name, std::string_view value);
+  // The common types (text/plain, text/html, application/json, with or without a UTF-8
+  // charset) cost no copy: their field line is a constant.
+  Response& content_type(std::string_view type);
+  Response& body(std::string bytes) {
+    body_ = std::move(bytes);
+    constant_ = {};
+    file_ = {};
+    kind_ = BodyKind::owned;
+    return *this;
+  }
+  // `bytes` must outlive the response's write: literals and other constants.
+  Response& body_constant(std::string_view bytes) {
+    body_.clear();
+    constant_ = bytes;
+    file_ = {};
+    kind_ = BodyKind::constant;
+    return *this;
+  }
+  Response& file(FileRange range) {
+    body_.clear();
+    constant_ = {};
+    file_ = std::move(range);
+    kind_ = BodyKind::file;
+    return *this;
+  }
+  // The connection closes once this response is sent.
+  Response& close() noexcept {
+    close_ = true;
+    return *this;
+  }
+
+  // For the protocol.
+  int status_code() const noexcept { return status_; }
+  std::string_view fields() const noexcept { return fields_; }  // "Name: value\r\n" lines
+  std::string_view content_type_line() const noexcept { return content_type_line_; }
+  BodyKind body_kind() const noexcept { return kind_; }
+  uint64_t body_size() const noexcept;
+  std::string& owned_body() noexcept { return body_; }
+  std::string_view constant_body() const noexcept { return constant_; }
+  FileRange& file_body() noexcept { return file_; }
+  bool closes() const noexcept { return close_; }
+
+ private:
+  void append_field(std::string_view name, std::string_view value);
+
+  int status_ = 200;
+  BodyKind kind_ = BodyKind::none;
+  bool close_ = false;
+  std::string_view content_type_line_;  // a constant "Content-Type: ...\r\n", or empty
+  std::string fields_;
+  std::string body_;
+  std::string_view constant_;
+  FileRange file_;
+};
+
+}  // namespace tern::http
