@@ -6,6 +6,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build run test test-fast test-asan test-tsan bench bench-patterns clean
+.PHONY: fuzz test-fuzz bench-http
 
 all: build
 
@@ -17,11 +18,12 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	./$(BUILD)/apps/tern-echo
+	./$(BUILD)/apps/tern-httpd --host 127.0.0.1 --port 8080 --root www
 
 # Every test, then the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer,
-# then the concurrency models' suite under ThreadSanitizer.
-test: test-fast test-asan test-tsan
+# then the concurrency models' suite under ThreadSanitizer, then a minute of fuzzing the HTTP
+# parser.
+test: test-fast test-asan test-tsan test-fuzz
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
@@ -37,13 +39,14 @@ test-asan: deps
 # the client pipeline and the shared readiness set. Not the aio backend: glibc's POSIX AIO
 # helper threads start threads of their own that TSan does not see, and crash in its allocator
 # (a TSan limitation; the aio runs are covered by the normal and ASan builds).
-TSAN_TESTS := patterns_test session_test event_loop_test loop_group_test pipeline_test readiness_set_test
+TSAN_TESTS := patterns_test session_test event_loop_test loop_group_test pipeline_test readiness_set_test \
+              http_server_test http_static_files_test
 test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTERN_SANITIZE=thread -DTERN_BUILD_TESTS=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TESTS)
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600 \
-	  -R "PatternsTest|ServerTest|ServerOptionsTest|EventLoop|SessionTest|ReplyTest|LoopGroupTest|PipelineTest|ReadinessSet" -E "aio"
+	  -R "PatternsTest|ServerTest|ServerOptionsTest|EventLoop|SessionTest|ReplyTest|LoopGroupTest|PipelineTest|ReadinessSet|HttpServerTest|StaticFiles|OpenFileCache" -E "aio"
 
 bench: build
 	./bench/run_pingpong.sh
@@ -52,5 +55,33 @@ bench: build
 bench-patterns: build
 	./bench/run_patterns.sh
 
+# tern-httpd against nginx and h2o, wrk pinned on the other core (bench/run_http.sh; installs
+# the peers with scripts/install-bench-deps.sh; about 11 minutes).
+bench-http: build
+	BUILD=$(BUILD) ./bench/run_http.sh
+
+# The HTTP parser's libFuzzer target (fuzz/), built with Debian's clang apart from the g++
+# build: only the parser's own sources, with ASan and UBSan. `make fuzz` runs FUZZ_SECONDS;
+# `make test-fuzz` 60 seconds and fails on a crash (the input is left in $(FUZZ_BUILD)/crash-*).
+# New inputs go to $(FUZZ_BUILD)/corpus; fuzz/corpus holds the seeds.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_SOURCES := fuzz/http_parser_fuzz.cc src/http/message.cc src/http/message_parser.cc \
+                src/http/parser.cc src/base/error.cc src/base/logging.cc src/net/inet_address.cc
+FUZZ_RUN = ./$(FUZZ_BUILD)/http_parser_fuzz -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+           -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus fuzz/corpus
+$(FUZZ_BUILD)/http_parser_fuzz: $(FUZZ_SOURCES) $(wildcard include/tern/http/*.h src/http/*.h) | deps
+	mkdir -p $(FUZZ_BUILD)
+	clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Iinclude -Isrc $(FUZZ_SOURCES) -o $@
+
+fuzz: $(FUZZ_BUILD)/http_parser_fuzz
+	mkdir -p $(FUZZ_BUILD)/corpus
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS)
+
+test-fuzz: $(FUZZ_BUILD)/http_parser_fuzz
+	mkdir -p $(FUZZ_BUILD)/corpus
+	$(FUZZ_RUN) -max_total_time=60
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -7,7 +7,8 @@ packages=(
   build-essential cmake pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev liburing-dev
-  curl
+  curl libtomlplusplus-dev wrk
+  clang libclang-rt-14-dev  # make fuzz: clang++ and libFuzzer (libclang_rt.fuzzer)
 )
 
 missing=()
