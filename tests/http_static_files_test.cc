@@ -66,8 +66,12 @@ std::optional<std::string> field(const Response& response, std::string_view name
   return std::nullopt;
 }
 
-// The bytes a file-bodied response would send, read with pread.
+// The bytes a file-bodied response would send, read with pread (or, for a small file kept
+// in memory, the cache's copy).
 std::string file_bytes(Response response) {
+  if (response.body_kind() == Response::BodyKind::shared) {
+    return std::string(response.constant_body());
+  }
   if (response.body_kind() != Response::BodyKind::file) return "<not a file body>";
   FileRange& range = response.file_body();
   std::string bytes(range.length, '\0');
@@ -157,6 +161,23 @@ TEST_F(StaticFilesTest, PlainGetSendsTheFileWithItsFields) {
   EXPECT_EQ(field(response, "Content-Encoding"), std::nullopt);
   EXPECT_EQ(response.body_size(), 4096u);
   EXPECT_EQ(file_bytes(response), pattern(4096));
+}
+
+// Small files are answered from the cache's copy (one write with the head, no sendfile); a
+// larger one, or a range of a small one, is sent from the file.
+TEST_F(StaticFilesTest, SmallFilesComeFromMemoryLargerOnesFromTheFile) {
+  write_file(root_ / "large.bin", pattern(64 * 1024));
+  StaticFiles files = open_files();
+  Response small = get(files, "/four.bin");
+  EXPECT_EQ(small.body_kind(), Response::BodyKind::shared);
+  EXPECT_EQ(file_bytes(small), pattern(4096));
+  Response large = get(files, "/large.bin");
+  EXPECT_EQ(large.body_kind(), Response::BodyKind::file);
+  EXPECT_EQ(file_bytes(large), pattern(64 * 1024));
+  TestRequest range = make_request(Method::get, "/four.bin", {{"Range", "bytes=0-9"}});
+  Response part = files.serve(range.request);
+  EXPECT_EQ(part.body_kind(), Response::BodyKind::file);
+  EXPECT_EQ(file_bytes(part), pattern(4096).substr(0, 10));
 }
 
 TEST_F(StaticFilesTest, HeadAnswersTheFieldsOfGetWithTheFileAttachedForItsLength) {

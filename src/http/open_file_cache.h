@@ -35,6 +35,9 @@ struct Representation {
   std::shared_ptr<const File> file;
   uint64_t size = 0;
   std::string etag;
+  // A small file's bytes, read when the entry is loaded (null for larger ones): a whole-file
+  // response is then one gathered write, with no sendfile call.
+  std::shared_ptr<const std::string> bytes;
 };
 
 struct CachedFile {

@@ -190,6 +190,9 @@ void Protocol::write_body(Response& response, Output& out) {
     case Response::BodyKind::constant:
       out.append_static(response.constant_body());
       return;
+    case Response::BodyKind::shared:
+      out.append_copy(response.constant_body());  // the response, and its owner, go now
+      return;
     case Response::BodyKind::file:
       out.append_file(std::move(response.file_body()));
       return;

@@ -2,6 +2,8 @@
 // response or contradict the protocol's framing.
 #include "tern/http/response.h"
 
+#include <algorithm>
+
 #include <string_view>
 
 #include "field_rules.h"
@@ -64,7 +66,9 @@ Response& Response::header(std::string_view name, std::string_view value) {
 }
 
 void Response::append_field(std::string_view name, std::string_view value) {
-  fields_.reserve(fields_.size() + name.size() + value.size() + 4);
+  // Geometric growth: a response with several fields reallocates once or twice, not per field.
+  size_t needed = fields_.size() + name.size() + value.size() + 4;
+  if (needed > fields_.capacity()) fields_.reserve(std::max<size_t>(needed, 2 * fields_.capacity() + 128));
   fields_.append(name);
   fields_.append(": ");
   fields_.append(value);
@@ -75,7 +79,8 @@ uint64_t Response::body_size() const noexcept {
   switch (kind_) {
     case BodyKind::none: return 0;
     case BodyKind::owned: return body_.size();
-    case BodyKind::constant: return constant_.size();
+    case BodyKind::constant:
+    case BodyKind::shared: return constant_.size();
     case BodyKind::file: return file_.length;
   }
   return 0;

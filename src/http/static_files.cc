@@ -2,6 +2,8 @@
 // facts kept in the OpenFileCache, then the conditional and range fields decide the answer.
 #include "tern/http/static_files.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <optional>
 #include <utility>
@@ -55,9 +57,31 @@ bool not_older(timespec a, timespec b) noexcept {
   return a.tv_sec != b.tv_sec ? a.tv_sec > b.tv_sec : a.tv_nsec >= b.tv_nsec;
 }
 
+// Files up to this size are also kept in memory: sending one from there costs a copy into the
+// response's write; sending it with sendfile costs a system call more per response.
+constexpr uint64_t kInMemoryUpTo = 16 * 1024;
+
+// The whole file, or null if it is larger than kInMemoryUpTo or its read comes up short (it
+// changed meanwhile: the next revalidation picks it up; until then it is sent from the file).
+std::shared_ptr<const std::string> read_small(const File& file, uint64_t size) {
+  if (size == 0 || size > kInMemoryUpTo) return nullptr;
+  std::string bytes(size, '\0');
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::pread(file.fd(), bytes.data() + got, size - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return nullptr;
+    got += static_cast<size_t>(n);
+  }
+  return std::make_shared<const std::string>(std::move(bytes));
+}
+
 Representation representation_of(OpenedPath& opened, std::string_view etag_suffix) {
-  return Representation{std::make_shared<const File>(std::move(opened.file)), opened.stat.size,
-                        make_etag(opened.stat.size, opened.stat.mtime, etag_suffix)};
+  auto file = std::make_shared<const File>(std::move(opened.file));
+  auto bytes = read_small(*file, opened.stat.size);
+  return Representation{std::move(file), opened.stat.size,
+                        make_etag(opened.stat.size, opened.stat.mtime, etag_suffix),
+                        std::move(bytes)};
 }
 
 // "<relative>.gz" if it is a regular file no older than the file it compresses.
@@ -209,7 +233,11 @@ Response file_response(const Request& request, const CachedFile& file) {
     response.file(FileRange{rep.file, range.first, range.length});
   } else {
     response.header("Accept-Ranges", "bytes");
-    response.file(FileRange{rep.file, 0, rep.size});
+    if (rep.bytes) {
+      response.body_shared(rep.bytes);
+    } else {
+      response.file(FileRange{rep.file, 0, rep.size});
+    }
   }
   return response;
 }

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,7 +29,7 @@ namespace tern::http {
 
 class Response {
  public:
-  enum class BodyKind : uint8_t { none, owned, constant, file };
+  enum class BodyKind : uint8_t { none, owned, constant, shared, file };
 
   Response() = default;  // 200, empty body
   explicit Response(int status) noexcept : status_(status) {}
@@ -68,6 +69,17 @@ class Response {
     kind_ = BodyKind::file;
     return *this;
   }
+  // Bytes shared with others (a cache's copy of a small file): kept alive by the response
+  // until they are encoded, where they are copied next to the head (one write, no sendfile).
+  // For small bodies; a large one is better sent as a file().
+  Response& body_shared(std::shared_ptr<const std::string> bytes) {
+    body_.clear();
+    constant_ = bytes ? std::string_view(*bytes) : std::string_view();
+    file_ = {};
+    shared_ = std::move(bytes);
+    kind_ = BodyKind::shared;
+    return *this;
+  }
   // The connection closes once this response is sent.
   Response& close() noexcept {
     close_ = true;
@@ -81,7 +93,7 @@ class Response {
   BodyKind body_kind() const noexcept { return kind_; }
   uint64_t body_size() const noexcept;
   std::string& owned_body() noexcept { return body_; }
-  std::string_view constant_body() const noexcept { return constant_; }
+  std::string_view constant_body() const noexcept { return constant_; }  // constant, shared
   FileRange& file_body() noexcept { return file_; }
   bool closes() const noexcept { return close_; }
 
@@ -96,6 +108,7 @@ class Response {
   std::string body_;
   std::string_view constant_;
   FileRange file_;
+  std::shared_ptr<const std::string> shared_;
 };
 
 }  // namespace tern::http

@@ -30,9 +30,12 @@
 //     is a regular file, and is not older than it, a request whose Accept-Encoding accepts
 //     gzip (explicitly or by "*", with q > 0) gets its bytes with Content-Encoding: gzip.
 //     Responses for a file with such a sibling carry Vary: Accept-Encoding, compressed or not.
-//   - the body is a FileRange of a shared open file, sent by the transport without copying;
-//     for HEAD it is attached too (the protocol sends its length, not its bytes). Small files
-//     are not copied into memory: the lead measures whether that pays.
+//   - the body is a FileRange of a shared open file, sent by the transport without copying
+//     (sendfile); for HEAD it is attached too (the protocol sends its length, not its bytes).
+//     Files up to 16 KiB are also read into the cache entry when it is loaded, and a whole-file
+//     answer sends those bytes (copied next to the head: one write instead of a write and a
+//     sendfile; docs/benchmarks.md has the figures). Their memory is bounded by the cache:
+//     at most 16 KiB (32 with a .gz sibling) per entry.
 //
 // The open-file cache: resolved files (open descriptor, size, mtime, ETag, type, sibling) are
 // kept in a bounded LRU map keyed by the normalised path, and re-checked (the path opened and
