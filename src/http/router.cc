@@ -130,11 +130,11 @@ struct Router::Table {
     const Route* get_for_head = nullptr;
     int best_score = -1;
     int get_score = -1;
-    std::string allow;
+    bool path_known = false;
     for (const Route& route : routes) {
       int score = walk(route, request.path, nullptr);
       if (score < 0) continue;
-      add_allowed(allow, route.method);
+      path_known = true;
       if (route.method == request.method && score > best_score) {
         best = &route;
         best_score = score;
@@ -160,7 +160,12 @@ struct Router::Table {
       }
       return;
     }
-    bool path_known = !allow.empty();
+    // No route for the method: the Allow field lists the methods of the path's routes (only
+    // now: a matched request never pays for it).
+    std::string allow;
+    for (const Route& route : routes) {
+      if (path_known && walk(route, request.path, nullptr) >= 0) add_allowed(allow, route.method);
+    }
     if (request.method == Method::options && (path_known || request.target == "*")) {
       Response response(204);
       response.header("Allow", request.target == "*" ? all_methods() : allow);
