@@ -8,12 +8,16 @@
 //   server.send_signal(SIGTERM);
 //   EXPECT_TRUE(server.wait(15s).exited_with(0));
 //
+// SpawnOptions choose where the child's stderr goes (a pipe the test reads, the test's own
+// stderr, or a pipe whose read end is closed at once) and an RLIMIT_NOFILE for it.
+//
 // Thread rule: one test thread.
 #pragma once
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -67,6 +71,18 @@ inline std::optional<std::string> find_program(const std::string& program) {
   return std::nullopt;
 }
 
+// Where a child's stderr goes.
+enum class StderrMode {
+  captured,       // a pipe the test reads (stderr_text, wait_for_stderr)
+  inherited,      // the test's own stderr (the child's logs show in the test output)
+  reader_closed,  // a pipe whose read end the test closes at once: every write gets EPIPE
+};
+
+struct SpawnOptions {
+  StderrMode stderr_mode = StderrMode::captured;
+  std::optional<rlim_t> nofile;  // RLIMIT_NOFILE (soft and hard) set in the child before exec
+};
+
 class ChildProcess {
  public:
   using Clock = std::chrono::steady_clock;
@@ -85,9 +101,11 @@ class ChildProcess {
     close_fd(err_fd_);
   }
 
-  // Starts `path` with `args` (argv[1..]), stdin from /dev/null, stdout and stderr piped. On
-  // failure returns false and sets `error`.
-  bool spawn(const std::string& path, const std::vector<std::string>& args, std::string& error) {
+  // Starts `path` with `args` (argv[1..]), stdin from /dev/null, stdout piped, stderr as
+  // `options` say. The child starts with every signal at its default disposition, none
+  // blocked, and no core dumps. On failure returns false and sets `error`.
+  bool spawn(const std::string& path, const std::vector<std::string>& args, std::string& error,
+             const SpawnOptions& options = {}) {
     std::vector<std::string> strings{path};
     strings.insert(strings.end(), args.begin(), args.end());
     std::vector<char*> argv;
@@ -96,27 +114,38 @@ class ChildProcess {
     int out[2] = {-1, -1};
     int err[2] = {-1, -1};
     int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull < 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+    bool pipe_err = options.stderr_mode != StderrMode::inherited;
+    if (devnull < 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
+        (pipe_err && ::pipe2(err, O_CLOEXEC) != 0)) {
       error = std::string("pipe/open: ") + std::strerror(errno);
       for (int* fd : {&devnull, &out[0], &out[1], &err[0], &err[1]}) close_fd(*fd);
       return false;
     }
+    bool limit = options.nofile.has_value();
+    rlimit nofile{};
+    if (limit) nofile.rlim_cur = nofile.rlim_max = *options.nofile;
     pid_t pid = ::fork();
     if (pid == 0) {
       // Child: async-signal-safe calls only. The test's signal mask and dispositions must not
-      // reach the program (it sets its own policy).
+      // reach the program (it sets its own policy); a background shell, for one, leaves SIGINT
+      // and SIGQUIT ignored.
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(signo, SIG_DFL);
+      for (int signo = 1; signo < NSIG; ++signo) {
+        if (signo != SIGKILL && signo != SIGSTOP) ::signal(signo, SIG_DFL);
+      }
+      rlimit no_core{0, 0};  // a program killed by SIGQUIT or SIGABRT leaves no core behind
+      ::setrlimit(RLIMIT_CORE, &no_core);
       if (::dup2(devnull, STDIN_FILENO) < 0 || ::dup2(out[1], STDOUT_FILENO) < 0 ||
-          ::dup2(err[1], STDERR_FILENO) < 0) {
+          (err[1] >= 0 && ::dup2(err[1], STDERR_FILENO) < 0)) {
         ::_exit(126);
       }
       // Nothing else of the test (client sockets above all) may leak into the child.
       if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
         for (int fd = 3; fd < 4096; ++fd) ::close(fd);
       }
+      if (limit && ::setrlimit(RLIMIT_NOFILE, &nofile) != 0) ::_exit(125);
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
@@ -133,6 +162,7 @@ class ChildProcess {
     pid_ = pid;
     out_fd_ = out[0];
     err_fd_ = err[0];
+    if (options.stderr_mode == StderrMode::reader_closed) close_fd(err_fd_);
     return true;
   }
 
@@ -167,7 +197,41 @@ class ChildProcess {
     }
   }
 
+  // Reads the pipes until both reach EOF or `timeout` passes; true on EOF of both.
+  bool read_until_eof(Clock::duration timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (out_fd_ >= 0 || err_fd_ >= 0) {
+      if (Clock::now() >= deadline || !read_once(deadline)) return false;
+    }
+    return true;
+  }
+
+  // Reads whatever the pipes hold right now, without waiting (a chatty child must never block
+  // on a full pipe).
+  void read_available() {
+    for (int round = 0; round < 64 && (out_fd_ >= 0 || err_fd_ >= 0); ++round) {
+      pollfd p[2];
+      nfds_t count = 0;
+      if (out_fd_ >= 0) p[count++] = pollfd{out_fd_, POLLIN, 0};
+      if (err_fd_ >= 0) p[count++] = pollfd{err_fd_, POLLIN, 0};
+      if (::poll(p, count, 0) <= 0) return;
+      for (nfds_t i = 0; i < count; ++i) {
+        if (p[i].revents != 0) read_from(p[i].fd);
+      }
+    }
+  }
+
   bool send_signal(int signo) { return pid_ > 0 && !reaped_ && ::kill(pid_, signo) == 0; }
+
+  // True while the child has not exited (reaps it, and records how, if it has).
+  bool alive() {
+    if (pid_ <= 0 || reaped_) return false;
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == 0) return true;
+    if (r == pid_) record(status);
+    return false;
+  }
 
   // Waits up to `timeout` for the child to exit (reading its output meanwhile, so a chatty
   // child never blocks on a full pipe). On expiry it is SIGKILLed and reaped.
@@ -242,14 +306,6 @@ class ChildProcess {
     (is_out ? out_ : err_).append(buffer, static_cast<size_t>(n));
   }
 
-  bool alive() {
-    if (pid_ <= 0 || reaped_) return false;
-    int status = 0;
-    pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == 0) return true;
-    if (r == pid_) record(status);
-    return false;
-  }
   void record(int status) {
     reaped_ = true;
     if (WIFEXITED(status)) {

@@ -18,8 +18,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "child_process.h"
 #include "test_support.h"
 
 #ifndef TERN_ECHO_PATH
@@ -58,54 +57,22 @@ const char* echo_path() {
 constexpr auto kStartTimeout = 10s;
 constexpr int kIoTimeoutMs = 5000;
 
-int ms_until(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return static_cast<int>(std::clamp<long long>(left.count(), 0, 1000 * 1000));
-}
-
-// A tern-echo child on an ephemeral loopback port. The destructor SIGKILLs and reaps it.
+// A tern-echo child on an ephemeral loopback port (tests/child_process.h: the destructor
+// SIGKILLs and reaps it). Its stderr is the test's.
 class EchoChild {
  public:
-  EchoChild() = default;
-  EchoChild(const EchoChild&) = delete;
-  EchoChild& operator=(const EchoChild&) = delete;
-  ~EchoChild() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      reap(true);
-    }
-    if (pidfd_ >= 0) ::close(pidfd_);
-    if (out_ >= 0) ::close(out_);
-  }
-
   // Starts tern-echo --host 127.0.0.1 --port 0 args... and reads its "listening on" line.
   // An empty result and `exit_code` set: it exited (an unavailable backend under --strict).
   ::testing::AssertionResult start(const std::vector<std::string>& args) {
-    std::vector<std::string> strings = {echo_path(), "--host", "127.0.0.1", "--port", "0"};
-    strings.insert(strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& s : strings) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) return ::testing::AssertionFailure() << "pipe";
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::signal(SIGTERM, SIG_DFL);
-      ::dup2(out[1], STDOUT_FILENO);
-      // Nothing of the test (client sockets above all) may leak into the server.
-      ::syscall(SYS_close_range, 3U, ~0U, 0U);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
+    std::vector<std::string> all = {"--host", "127.0.0.1", "--port", "0"};
+    all.insert(all.end(), args.begin(), args.end());
+    tern::test::SpawnOptions options;
+    options.stderr_mode = tern::test::StderrMode::inherited;
+    std::string error;
+    if (!child_.spawn(echo_path(), all, error, options)) {
+      return ::testing::AssertionFailure() << "cannot start " << echo_path() << ": " << error;
     }
-    ::close(out[1]);
-    out_ = out[0];
-    if (pid < 0) return ::testing::AssertionFailure() << "fork: " << std::strerror(errno);
-    pid_ = pid;
-    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    auto line = read_line(Clock::now() + kStartTimeout);
+    auto line = child_.read_stdout_line(kStartTimeout);
     if (!line) {
       if (wait_exit(Clock::now() + kStartTimeout)) {
         return ::testing::AssertionFailure() << "tern-echo exited with " << exit_code_;
@@ -120,55 +87,28 @@ class EchoChild {
     return ::testing::AssertionSuccess();
   }
 
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_.pid(); }
   uint16_t port() const { return port_; }
-  bool exited() const { return reaped_; }
+  bool exited() const { return exited_; }
   int exit_code() const { return exit_code_; }
-  void signal(int signo) { ::kill(pid_, signo); }
+  void signal(int signo) { child_.send_signal(signo); }
 
-  // Waits (on its pidfd) until the child exits or `deadline` passes; true if it exited.
+  // Waits (on its pidfd) until the child exits or `deadline` passes; true if it exited. Past
+  // the deadline the child is SIGKILLed and reaped.
   bool wait_exit(Clock::time_point deadline) {
-    while (!reaped_) {
-      if (reap(false)) return true;
-      pollfd p{pidfd_, POLLIN, 0};
-      int n = ::poll(&p, 1, ms_until(deadline));
-      if (n == 0) return reap(false);
-      if (n < 0 && errno != EINTR) return reap(false);
-    }
+    if (exited_) return true;
+    auto limit = std::max(deadline - Clock::now(), Clock::duration::zero());
+    tern::test::ExitStatus status = child_.wait(limit);
+    if (status.timed_out) return false;
+    exited_ = true;
+    exit_code_ = status.exited ? status.code : 128 + status.signo;
     return true;
   }
 
  private:
-  std::optional<std::string> read_line(Clock::time_point deadline) {
-    std::string text;
-    for (;;) {
-      if (size_t nl = text.find('\n'); nl != std::string::npos) return text.substr(0, nl);
-      pollfd p{out_, POLLIN, 0};
-      if (::poll(&p, 1, ms_until(deadline)) <= 0) return std::nullopt;
-      char buf[512];
-      ssize_t n = ::read(out_, buf, sizeof buf);
-      if (n <= 0) return std::nullopt;
-      text.append(buf, static_cast<size_t>(n));
-    }
-  }
-
-  bool reap(bool block) {
-    int status = 0;
-    pid_t r;
-    do {
-      r = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
-    } while (r < 0 && errno == EINTR);
-    if (r != pid_) return false;
-    reaped_ = true;
-    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return true;
-  }
-
-  pid_t pid_ = -1;
-  int pidfd_ = -1;
-  int out_ = -1;
+  tern::test::ChildProcess child_;
   uint16_t port_ = 0;
-  bool reaped_ = false;
+  bool exited_ = false;
   int exit_code_ = -1;
 };
 

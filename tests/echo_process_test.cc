@@ -10,9 +10,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "child_process.h"
 #include "test_support.h"
 
 #ifndef TERN_ECHO_PATH
@@ -63,267 +62,27 @@ std::string tail(const std::string& text, size_t n) {
   return text.size() <= n ? text : text.substr(text.size() - n);
 }
 
-// How a child ended.
-struct ExitStatus {
-  bool exited = false;    // normal exit; `code` is valid
-  int code = -1;
-  bool signaled = false;  // killed by `signo`
-  int signo = 0;
-  bool timed_out = false;  // did not exit in time and was SIGKILLed by the test
-
-  static ExitStatus from_wait_status(int status) {
-    ExitStatus s;
-    if (WIFEXITED(status)) {
-      s.exited = true;
-      s.code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-      s.signaled = true;
-      s.signo = WTERMSIG(status);
-    }
-    return s;
-  }
-  bool exited_with(int expected) const { return exited && code == expected; }
-  std::string describe() const {
-    std::string text;
-    if (exited) text = "exited with code " + std::to_string(code);
-    if (signaled) text = "killed by signal " + std::to_string(signo) + " (" + strsignal(signo) + ")";
-    if (timed_out) text += " after the test timed out waiting and sent SIGKILL";
-    return text.empty() ? "unknown status" : text;
-  }
-};
-
 void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);
   fd = -1;
 }
 
-// A pidfd for child `pid` (readable once it exits), or -1 where the kernel has none.
-int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-#else
-  (void)pid;
-  return -1;
-#endif
-}
+using tern::test::ChildProcess;
+using tern::test::ExitStatus;
+using tern::test::SpawnOptions;
+using tern::test::StderrMode;
 
-// A child process with its stdout (and optionally stderr) piped to the test. The destructor
-// SIGKILLs and reaps a child that is still there, so no test leaves one behind.
-class ChildProcess {
- public:
-  struct Options {
-    std::vector<std::string> args;  // argv[1..]
-    bool capture_stderr = false;    // otherwise stderr is inherited (logs show in test output)
-    std::optional<rlim_t> nofile;   // RLIMIT_NOFILE (soft and hard) set in the child before exec
-  };
-
-  ChildProcess() = default;
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-  ~ChildProcess() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-    }
-    close_fd(out_fd_);
-    close_fd(err_fd_);
-  }
-
-  // Starts `path` with `options`. On failure returns false and sets `error`.
-  bool spawn(const std::string& path, const Options& options, std::string& error) {
-    std::vector<std::string> strings;
-    strings.push_back(path);
-    strings.insert(strings.end(), options.args.begin(), options.args.end());
-    std::vector<char*> argv;
-    for (auto& s : strings) argv.push_back(s.data());
-    argv.push_back(nullptr);
-
-    int out[2] = {-1, -1};
-    int err[2] = {-1, -1};
-    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull < 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-        (options.capture_stderr && ::pipe2(err, O_CLOEXEC) != 0)) {
-      error = "pipe/open: " + errno_text(errno);
-      for (int* fd : {&devnull, &out[0], &out[1], &err[0], &err[1]}) close_fd(*fd);
-      return false;
-    }
-    bool limit = options.nofile.has_value();
-    rlimit nofile{};
-    if (limit) nofile.rlim_cur = nofile.rlim_max = *options.nofile;
-
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      // Child: async-signal-safe calls only.
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      // A parent shell may have left SIGINT ignored (background jobs); the server must see it.
-      ::signal(SIGINT, SIG_DFL);
-      ::signal(SIGTERM, SIG_DFL);
-      ::signal(SIGPIPE, SIG_DFL);
-      if (::dup2(devnull, STDIN_FILENO) < 0 || ::dup2(out[1], STDOUT_FILENO) < 0) ::_exit(126);
-      if (err[1] >= 0 && ::dup2(err[1], STDERR_FILENO) < 0) ::_exit(126);
-      // Nothing else of the test (client sockets above all) may leak into the server.
-      if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
-        for (int fd = 3; fd < 4096; ++fd) ::close(fd);
-      }
-      if (limit && ::setrlimit(RLIMIT_NOFILE, &nofile) != 0) ::_exit(125);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    int fork_errno = errno;
-    close_fd(devnull);
-    close_fd(out[1]);
-    close_fd(err[1]);
-    if (pid < 0) {
-      close_fd(out[0]);
-      close_fd(err[0]);
-      error = "fork: " + errno_text(fork_errno);
-      return false;
-    }
-    pid_ = pid;
-    out_fd_ = out[0];
-    err_fd_ = err[0];
-    return true;
-  }
-
-  pid_t pid() const { return pid_; }
-  const std::string& stdout_text() const { return out_; }
-  const std::string& stderr_text() const { return err_; }
-
-  // The next line of stdout (without '\n'), or nullopt on EOF or when `timeout` passes first.
-  std::optional<std::string> read_stdout_line(Clock::duration timeout) {
-    auto deadline = Clock::now() + timeout;
-    for (;;) {
-      if (size_t nl = out_.find('\n', line_start_); nl != std::string::npos) {
-        std::string line = out_.substr(line_start_, nl - line_start_);
-        line_start_ = nl + 1;
-        return line;
-      }
-      if (out_fd_ < 0 || Clock::now() >= deadline) return std::nullopt;
-      pollfd p{out_fd_, POLLIN, 0};
-      int n = ::poll(&p, 1, remaining_ms(deadline));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return std::nullopt;
-      if (!read_some(out_fd_, out_)) close_fd(out_fd_);
-    }
-  }
-
-  // Reads the captured pipes until both reach EOF or `timeout` passes; true on EOF of both.
-  bool read_until_eof(Clock::duration timeout) {
-    auto deadline = Clock::now() + timeout;
-    while (out_fd_ >= 0 || err_fd_ >= 0) {
-      if (Clock::now() >= deadline) return false;
-      pollfd p[2];
-      nfds_t count = 0;
-      if (out_fd_ >= 0) p[count++] = pollfd{out_fd_, POLLIN, 0};
-      if (err_fd_ >= 0) p[count++] = pollfd{err_fd_, POLLIN, 0};
-      int n = ::poll(p, count, remaining_ms(deadline));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return false;
-      for (nfds_t i = 0; i < count; ++i) {
-        if (p[i].revents == 0) continue;
-        bool is_out = p[i].fd == out_fd_;
-        if (!read_some(p[i].fd, is_out ? out_ : err_)) close_fd(is_out ? out_fd_ : err_fd_);
-      }
-    }
-    return true;
-  }
-
-  // Reads whatever the captured pipes hold right now, without waiting (a chatty child must
-  // never block on a full pipe).
-  void read_available() {
-    for (int round = 0; round < 64 && (out_fd_ >= 0 || err_fd_ >= 0); ++round) {
-      pollfd p[2];
-      nfds_t count = 0;
-      if (out_fd_ >= 0) p[count++] = pollfd{out_fd_, POLLIN, 0};
-      if (err_fd_ >= 0) p[count++] = pollfd{err_fd_, POLLIN, 0};
-      if (::poll(p, count, 0) <= 0) return;
-      for (nfds_t i = 0; i < count; ++i) {
-        if (p[i].revents == 0) continue;
-        bool is_out = p[i].fd == out_fd_;
-        if (!read_some(p[i].fd, is_out ? out_ : err_)) close_fd(is_out ? out_fd_ : err_fd_);
-      }
-    }
-  }
-
-  bool send_signal(int signo) { return pid_ > 0 && !reaped_ && ::kill(pid_, signo) == 0; }
-
-  // True while the child has not exited (reaps it, and records how, if it has).
-  bool alive() {
-    if (pid_ <= 0 || reaped_) return false;
-    int status = 0;
-    pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == 0) return true;
-    if (r == pid_) record(status);
-    return false;
-  }
-
-  // Waits up to `timeout` for the child to exit. On expiry it is SIGKILLed and reaped, and the
-  // test fails.
-  ExitStatus wait(Clock::duration timeout) {
-    if (reaped_) return status_;
-    auto deadline = Clock::now() + timeout;
-    // A pidfd turns readable when the child exits: poll it with the captured pipes (drained
-    // meanwhile, so a chatty child never blocks on a full pipe).
-    int exited = open_pidfd(pid_);
-    while (alive() && Clock::now() < deadline) {
-      pollfd p[3];
-      nfds_t count = 0;
-      if (exited >= 0) p[count++] = pollfd{exited, POLLIN, 0};
-      if (out_fd_ >= 0) p[count++] = pollfd{out_fd_, POLLIN, 0};
-      if (err_fd_ >= 0) p[count++] = pollfd{err_fd_, POLLIN, 0};
-      // Without a pidfd (a kernel before 5.3) nothing reports the exit: look again every 5 ms.
-      int wait_ms = exited >= 0 ? remaining_ms(deadline) : std::min(5, remaining_ms(deadline));
-      if (::poll(p, count, wait_ms) <= 0) continue;
-      for (nfds_t i = 0; i < count; ++i) {
-        if (p[i].revents == 0 || p[i].fd == exited) continue;
-        bool is_out = p[i].fd == out_fd_;
-        if (!read_some(p[i].fd, is_out ? out_ : err_)) close_fd(is_out ? out_fd_ : err_fd_);
-      }
-    }
-    close_fd(exited);
-    read_available();
-    if (!alive()) return status_;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    record(status);
-    status_.timed_out = true;
-    ADD_FAILURE() << "child " << pid_ << " did not exit within "
+// Waits up to `timeout` for `child` to exit. On expiry it is SIGKILLed and reaped, and the test
+// fails.
+ExitStatus await_exit(ChildProcess& child, Clock::duration timeout) {
+  ExitStatus status = child.wait(timeout);
+  if (status.timed_out) {
+    ADD_FAILURE() << "child " << child.pid() << " did not exit within "
                   << std::chrono::duration_cast<milliseconds>(timeout).count()
                   << " ms; killed it";
-    return status_;
   }
-
- private:
-  static bool read_some(int fd, std::string& into) {  // false on EOF or error
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      into.append(buf, static_cast<size_t>(n));
-      return true;
-    }
-  }
-  void record(int status) {
-    reaped_ = true;
-    status_ = ExitStatus::from_wait_status(status);
-  }
-
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  ExitStatus status_;
-  int out_fd_ = -1;
-  int err_fd_ = -1;
-  std::string out_;
-  std::string err_;
-  size_t line_start_ = 0;
-};
+  return status;
+}
 
 // Runs tern-echo to completion (for flags that make it exit at once) and captures its output.
 struct RunResult {
@@ -336,12 +95,12 @@ RunResult run_to_completion(const std::vector<std::string>& args) {
   ChildProcess child;
   std::string error;
   RunResult result;
-  if (!child.spawn(echo_path(), {args, /*capture_stderr=*/true, std::nullopt}, error)) {
+  if (!child.spawn(echo_path(), args, error)) {
     ADD_FAILURE() << "cannot start " << echo_path() << ": " << error;
     return result;
   }
   EXPECT_TRUE(child.read_until_eof(kExitTimeout)) << "output did not end in time";
-  result.status = child.wait(kExitTimeout);
+  result.status = await_exit(child, kExitTimeout);
   result.out = child.stdout_text();
   result.err = child.stderr_text();
   return result;
@@ -526,7 +285,10 @@ class EchoServer {
     std::vector<std::string> args = {"--host", host, "--port", "0", "--backend", backend};
     args.insert(args.end(), extra.begin(), extra.end());
     std::string error;
-    if (!child_.spawn(echo_path(), {args, capture_stderr, nofile}, error)) {
+    SpawnOptions options;
+    options.stderr_mode = capture_stderr ? StderrMode::captured : StderrMode::inherited;
+    options.nofile = nofile;
+    if (!child_.spawn(echo_path(), args, error, options)) {
       return ::testing::AssertionFailure() << "cannot start " << echo_path() << ": " << error;
     }
     auto line = child_.read_stdout_line(kStartTimeout);
@@ -722,7 +484,7 @@ class EchoProcessTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(client.echo(pattern(3000, 7)));
 
     ASSERT_TRUE(server.process().send_signal(signo));
-    ExitStatus status = server.process().wait(kExitTimeout);
+    ExitStatus status = await_exit(server.process(), kExitTimeout);
     EXPECT_TRUE(status.exited_with(0)) << strsignal(signo) << ": " << status.describe();
 
     // The idle client hears a clean close instead of hanging.
@@ -800,7 +562,7 @@ TEST_P(EchoProcessTest, DrainDeliversQueuedBytes) {
   ::testing::Test::RecordProperty("bytes_sent", std::to_string(sent));
   ::testing::Test::RecordProperty("bytes_received", std::to_string(received.size()));
 
-  ExitStatus status = server.process().wait(kExitTimeout);
+  ExitStatus status = await_exit(server.process(), kExitTimeout);
   EXPECT_TRUE(status.exited_with(0)) << status.describe();
 }
 
@@ -820,7 +582,7 @@ TEST_P(EchoProcessTest, ListenFailureIsClear) {
   EXPECT_TRUE(client.echo("still here"));
 
   ASSERT_TRUE(first.process().send_signal(SIGTERM));
-  EXPECT_TRUE(first.process().wait(kExitTimeout).exited_with(0));
+  EXPECT_TRUE(await_exit(first.process(), kExitTimeout).exited_with(0));
 }
 
 // Out of fds with clients connecting: some are shed, the rest echoed, the server stays up,
@@ -930,7 +692,7 @@ void keeps_serving_after_fds_run_out(const std::string& backend,
       << "tern-echo died: " << server.process().wait(0s).describe();
 
   ASSERT_TRUE(server.process().send_signal(SIGTERM));
-  ExitStatus status = server.process().wait(kExitTimeout);
+  ExitStatus status = await_exit(server.process(), kExitTimeout);
   EXPECT_TRUE(status.exited_with(0)) << status.describe();
 }
 
@@ -944,7 +706,7 @@ TEST_P(EchoProcessTest, IdleClientDoesNotHoldUpDrain) {
   ASSERT_TRUE(client.echo("then idle"));
 
   ASSERT_TRUE(server.process().send_signal(SIGTERM));
-  ExitStatus status = server.process().wait(kExitTimeout);
+  ExitStatus status = await_exit(server.process(), kExitTimeout);
   EXPECT_TRUE(status.exited_with(0))
       << status.describe() << "; an idle connection kept the drain waiting for its deadline";
   std::string rest;
@@ -978,7 +740,7 @@ TEST_P(EchoProcessTest, ClosedClientReleasesItsFd) {
                                 "closed (and whose EOF it answered with a FIN)";
 
   ASSERT_TRUE(server.process().send_signal(SIGTERM));
-  ExitStatus status = server.process().wait(kExitTimeout);
+  ExitStatus status = await_exit(server.process(), kExitTimeout);
   EXPECT_TRUE(status.exited_with(0)) << status.describe();
 }
 
@@ -1022,7 +784,7 @@ void does_not_spin_while_fds_run_out(const std::string& backend,
 
   clients.clear();
   ASSERT_TRUE(server.process().send_signal(SIGTERM));
-  ExitStatus status = server.process().wait(kExitTimeout);
+  ExitStatus status = await_exit(server.process(), kExitTimeout);
   EXPECT_TRUE(status.exited_with(0))
       << status.describe() << "; stderr ends: " << tail(server.process().stderr_text(), 2000);
 }
@@ -1066,7 +828,7 @@ TEST_P(EchoProcessModelTest, PipelinedLinesUnderEachModel) {
   for (int i = 0; i < 200; ++i) lines += "line " + std::to_string(i) + "\n";
   EXPECT_TRUE(client.echo(lines));
   ASSERT_TRUE(server.process().send_signal(SIGTERM));
-  EXPECT_TRUE(server.process().wait(kExitTimeout).exited_with(0));
+  EXPECT_TRUE(await_exit(server.process(), kExitTimeout).exited_with(0));
 }
 
 std::string model_test_name(const ::testing::TestParamInfo<std::vector<std::string>>& info) {
@@ -1089,7 +851,7 @@ TEST_P(EchoProcessTest, Ipv6Loopback) {
   EXPECT_TRUE(client.echo("over IPv6"));
   EXPECT_TRUE(client.echo(pattern(100000, 6)));
   ASSERT_TRUE(server.process().send_signal(SIGTERM));
-  ExitStatus status = server.process().wait(kExitTimeout);
+  ExitStatus status = await_exit(server.process(), kExitTimeout);
   EXPECT_TRUE(status.exited_with(0)) << status.describe();
 }
 
@@ -1123,7 +885,7 @@ TEST_P(EchoProcessScaleTest, TenThousandConcurrentConnectionsEcho) {
   EXPECT_EQ(result.first_error, "");
   EXPECT_EQ(result.completed, kConnections);
   ASSERT_TRUE(server.process().send_signal(SIGTERM));
-  EXPECT_TRUE(server.process().wait(kExitTimeout).exited_with(0));
+  EXPECT_TRUE(await_exit(server.process(), kExitTimeout).exited_with(0));
 }
 
 INSTANTIATE_TEST_SUITE_P(echo_process, EchoProcessScaleTest,

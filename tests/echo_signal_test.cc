@@ -21,8 +21,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -36,6 +34,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "child_process.h"
 
 #ifndef TERN_ECHO_PATH
 #error "TERN_ECHO_PATH must name the tern-echo binary"
@@ -64,174 +64,53 @@ int ms_left(Clock::time_point deadline) {
   return left.count() < 0 ? 0 : static_cast<int>(left.count());
 }
 
-// Where the child's stderr goes.
-enum class Stderr {
-  captured,       // a pipe the test reads
-  reader_closed,  // a pipe whose read end the test closes at once: every write gets EPIPE
-};
+using Stderr = tern::test::StderrMode;  // captured, or reader_closed: every write gets EPIPE
+using Exit = tern::test::ExitStatus;
 
-struct Exit {
-  bool exited = false;
-  int code = -1;
-  int signo = 0;  // killed by this signal
-  std::string describe() const {
-    if (exited) return "exit status " + std::to_string(code);
-    if (signo != 0) return std::string("killed by SIG") + sigabbrev_np(signo);
-    return "still running";
-  }
-};
-
-// One tern-echo child. Its exit is awaited through a pidfd (poll, no sleeping); the destructor
-// SIGKILLs and reaps a child still there.
+// One tern-echo child (tests/child_process.h: its exit is awaited through a pidfd, and the
+// destructor SIGKILLs and reaps a child still there).
 class EchoProcess {
  public:
-  EchoProcess() = default;
-  EchoProcess(const EchoProcess&) = delete;
-  EchoProcess& operator=(const EchoProcess&) = delete;
-  ~EchoProcess() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      reap();
-    }
-    for (int fd : {out_fd_, err_fd_, pid_fd_}) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
-
   // Starts tern-echo with `args` on a free port and waits for its "listening on" line.
   // `nofile`: RLIMIT_NOFILE for the child (0: inherited).
   ::testing::AssertionResult start(std::vector<std::string> args, Stderr err = Stderr::captured,
                                    rlim_t nofile = 0) {
-    args.insert(args.begin(), {echo_path(), "--port", "0"});
-    std::vector<char*> argv;  // built before fork: the child may only make async-signal-safe calls
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    int out[2];
-    int errp[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(errp, O_CLOEXEC) != 0) {
-      return ::testing::AssertionFailure() << "pipe: " << std::strerror(errno);
+    args.insert(args.begin(), {"--port", "0"});
+    tern::test::SpawnOptions options;
+    options.stderr_mode = err;
+    if (nofile != 0) options.nofile = nofile;
+    std::string error;
+    if (!child_.spawn(echo_path(), args, error, options)) {
+      return ::testing::AssertionFailure() << "cannot start " << echo_path() << ": " << error;
     }
-    pid_ = ::fork();
-    if (pid_ == 0) exec_child(argv.data(), out[1], errp[1], nofile);
-    ::close(out[1]);
-    ::close(errp[1]);
-    out_fd_ = out[0];
-    err_fd_ = errp[0];
-    if (err == Stderr::reader_closed) {
-      ::close(err_fd_);
-      err_fd_ = -1;
-    }
-    if (pid_ < 0) return ::testing::AssertionFailure() << "fork: " << std::strerror(errno);
-    pid_fd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-    if (pid_fd_ < 0) return ::testing::AssertionFailure() << "pidfd_open: " << std::strerror(errno);
-    auto line = read_line(out_fd_, out_, Clock::now() + kStartLimit);
+    auto line = child_.read_stdout_line(kStartLimit);
     auto at = line ? line->rfind("127.0.0.1:") : std::string::npos;
     if (at == std::string::npos) {
       return ::testing::AssertionFailure()
-             << "no 'listening on' line from " << echo_path() << "; stdout: " << out_
-             << "; stderr: " << stderr_text();
+             << "no 'listening on' line from " << echo_path() << "; stdout: "
+             << child_.stdout_text() << "; stderr: " << stderr_text();
     }
     port_ = static_cast<uint16_t>(std::atoi(line->c_str() + at + 10));
     return ::testing::AssertionSuccess();
   }
 
   uint16_t port() const { return port_; }
-  bool signal(int signo) const { return ::kill(pid_, signo) == 0; }
+  bool signal(int signo) { return child_.send_signal(signo); }
 
   // Waits up to `limit` for the child to exit; past it, SIGKILLs it (the Exit then says so).
-  Exit wait_exit(Clock::duration limit) {
-    auto deadline = Clock::now() + limit;
-    while (!exited_now() && Clock::now() < deadline) {
-      pollfd p{pid_fd_, POLLIN, 0};
-      ::poll(&p, 1, ms_left(deadline));  // readable once the child has exited
-    }
-    if (!exited_now()) ::kill(pid_, SIGKILL);
-    reap();
-    return exit_;
-  }
+  Exit wait_exit(Clock::duration limit) { return child_.wait(limit); }
 
   // Reads the child's stderr until it contains `text` or `limit` passes.
   bool stderr_shows(const std::string& text, Clock::duration limit) {
-    auto deadline = Clock::now() + limit;
-    while (err_.find(text) == std::string::npos) {
-      if (err_fd_ < 0 || !read_some(err_fd_, err_, deadline)) return false;
-    }
-    return true;
+    return child_.wait_for_stderr(text, limit);
   }
   const std::string& stderr_text() {
-    while (err_fd_ >= 0 && read_some(err_fd_, err_, Clock::now())) {
-    }
-    return err_;
+    child_.read_available();
+    return child_.stderr_text();
   }
 
  private:
-  [[noreturn]] static void exec_child(char** argv, int out, int err, rlim_t nofile) {
-    // Async-signal-safe calls only. A clean signal state: the test runner may have left signals
-    // ignored (a background shell ignores SIGINT and SIGQUIT) or blocked.
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int signo = 1; signo < NSIG; ++signo) {
-      if (signo != SIGKILL && signo != SIGSTOP) ::signal(signo, SIG_DFL);
-    }
-    rlimit no_core{0, 0};  // the old tern-echo dumps core on SIGQUIT
-    ::setrlimit(RLIMIT_CORE, &no_core);
-    if (nofile != 0) {
-      rlimit files{nofile, nofile};
-      if (::setrlimit(RLIMIT_NOFILE, &files) != 0) ::_exit(125);
-    }
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) {
-      ::_exit(126);
-    }
-    ::syscall(SYS_close_range, 3U, ~0U, 0U);  // no test fd (client sockets) leaks into it
-    ::execv(argv[0], argv);
-    ::_exit(127);
-  }
-
-  bool exited_now() {
-    pollfd p{pid_fd_, POLLIN, 0};
-    return reaped_ || ::poll(&p, 1, 0) == 1;
-  }
-
-  void reap() {
-    if (reaped_) return;
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    reaped_ = true;
-    exit_.exited = WIFEXITED(status);
-    exit_.code = exit_.exited ? WEXITSTATUS(status) : -1;
-    exit_.signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-  }
-
-  // One read of what `fd` has, waiting until `deadline`; false on EOF, error or time out.
-  static bool read_some(int fd, std::string& into, Clock::time_point deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, ms_left(deadline)) != 1) return false;
-    char buffer[4096];
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n <= 0) return false;
-    into.append(buffer, static_cast<size_t>(n));
-    return true;
-  }
-
-  static std::optional<std::string> read_line(int fd, std::string& into,
-                                              Clock::time_point deadline) {
-    while (into.find('\n') == std::string::npos) {
-      if (!read_some(fd, into, deadline)) return std::nullopt;
-    }
-    return into.substr(0, into.find('\n'));
-  }
-
-  pid_t pid_ = -1;
-  int pid_fd_ = -1;
-  bool reaped_ = false;
-  Exit exit_;
-  int out_fd_ = -1;
-  int err_fd_ = -1;
-  std::string out_;
-  std::string err_;
+  tern::test::ChildProcess child_;
   uint16_t port_ = 0;
 };
 
