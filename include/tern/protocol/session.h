@@ -358,7 +358,7 @@ class Session final : public SessionBase {
       for (; i < writable_waiters_.size(); ++i) {
         const Waiter& waiter = writable_waiters_[i];
         if (!order_.in_flight(waiter.sequence)) break;  // its stream is over
-        if (order_.first(waiter.sequence) && io_.unsent_bytes() < config_.high_water) {
+        if (order_.first(waiter.sequence) && unsent_bytes() < config_.high_water) {
           open = true;
           break;
         }
@@ -374,6 +374,12 @@ class Session final : public SessionBase {
   void flush() {
     if (!out_.empty() && !closing_) io_.write(out_);
   }
+
+  // Output not yet on the wire: the transport's, and what waits in out_ for the end of a pass.
+  // On one-shot readiness a reply or a stream's chunk can arrive during a pass (from another
+  // thread, while a handler runs unlocked); until the pass ends its bytes are only in out_
+  // (regression: a producer woken against the transport's count alone ran 12 MiB ahead).
+  uint64_t unsent_bytes() const noexcept { return io_.unsent_bytes() + out_.size(); }
 
   // After a reply or drained output: decode what is buffered if the limits now allow.
   void pump() {
