@@ -17,18 +17,7 @@
 #include "http/field_rules.h"
 
 // Counts heap allocations, so a test can assert that steady-state parsing makes none.
-namespace {
-std::atomic<uint64_t> g_allocations{0};
-}  // namespace
-
-void* operator new(size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size ? size : 1)) return p;
-  throw std::bad_alloc();
-}
-// noinline: g++ 12 otherwise sees free() of a pointer from operator new and warns.
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, size_t) noexcept { std::free(p); }
+#include "counting_new.h"
 
 namespace tern::http {
 namespace {
@@ -730,29 +719,30 @@ TEST(HttpRequestParserTest, ALargeChunkedBodyIsNotKeptAfterItsMessage) {
   EXPECT_EQ(parser.request().body.size(), 0x20000u);
   parser.reset();
   std::string small = kChunked + "20\r\n" + std::string(32, 's') + "\r\n0\r\n\r\n";
-  uint64_t before = g_allocations.load();
+  uint64_t before = tern::test::heap_allocations.load();
   ASSERT_EQ(parser.parse(small), ParseStatus::complete);
-  EXPECT_EQ(g_allocations.load() - before, 1u);  // the released buffer is made anew, small
+  // The released buffer is made anew, small.
+  EXPECT_EQ(tern::test::heap_allocations.load() - before, 1u);
   EXPECT_EQ(parser.request().body, std::string(32, 's'));
 }
 
 TEST(HttpRequestParserTest, SteadyStateParsingAllocatesNothing) {
   RequestParser parser{Limits{}};
   std::string chunked = kChunked + "8\r\n12345678\r\n0\r\nT: 1\r\n\r\n";
-  uint64_t first = g_allocations.load();
+  uint64_t first = tern::test::heap_allocations.load();
   ASSERT_EQ(parser.parse(kBrowserRequest), ParseStatus::complete);  // warms the buffers
   // The first request sizes the field list and the header views once each.
-  EXPECT_LE(g_allocations.load() - first, 2u);
+  EXPECT_LE(tern::test::heap_allocations.load() - first, 2u);
   parser.reset();
   ASSERT_EQ(parser.parse(chunked), ParseStatus::complete);
-  uint64_t before = g_allocations.load();
+  uint64_t before = tern::test::heap_allocations.load();
   for (int i = 0; i < 100; ++i) {
     parser.reset();
     if (parser.parse(kBrowserRequest) != ParseStatus::complete) break;
     parser.reset();
     if (parser.parse(chunked) != ParseStatus::complete) break;
   }
-  EXPECT_EQ(g_allocations.load() - before, 0u);
+  EXPECT_EQ(tern::test::heap_allocations.load() - before, 0u);
   EXPECT_EQ(parser.request().body, "12345678");
 }
 
