@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build run test test-fast test-asan test-tsan bench bench-patterns clean
-.PHONY: fuzz test-fuzz bench-http
+.PHONY: fuzz test-fuzz bench-http bench-check bench-record
 
 all: build
 
@@ -48,17 +48,38 @@ test-tsan: deps
 	  ctest --output-on-failure -j $(JOBS) --timeout 600 \
 	  -R "PatternsTest|ServerTest|ServerOptionsTest|EventLoop|SessionTest|ReplyTest|LoopGroupTest|PipelineTest|ReadinessSet|HttpServerTest|StaticFiles|OpenFileCache" -E "aio"
 
+# tern against its peers, every figure measured by tern-bench (bench/bench.py; about 15 minutes
+# on 2 cores, QUICK=1: a two-minute subset): echo, HTTP, memory per idle connection, the
+# concurrency models, instructions per request, tern-bench against wrk. Writes
+# bench/results/<UTC date>[-quick]/ (report.md, results.csv, results.json, PNG plots).
+# BENCH_FLAGS: more flags of bench/bench.py (--sections, --rounds, --seconds; --help).
+QUICK ?=
+BENCH_FLAGS ?=
+BENCH_QUICK = $(filter-out 0,$(QUICK))
+BENCH_COMMAND = ./bench/bench.py --build $(BUILD) $(if $(BENCH_QUICK),--quick) $(BENCH_FLAGS)
 bench: build
-	./bench/run_pingpong.sh
+	./scripts/install-bench-deps.sh --callgrind
+	$(BENCH_COMMAND) --command "make bench$(if $(BENCH_QUICK), QUICK=1)$(if $(BENCH_FLAGS), BENCH_FLAGS='$(BENCH_FLAGS)')"
 
-# The concurrency models side by side (bench/run_patterns.sh; about 7 minutes).
+# One section of make bench alone: the concurrency models; tern-httpd against nginx and h2o
+# (throughput, CPU per request and memory per idle connection).
 bench-patterns: build
-	./bench/run_patterns.sh
+	$(BENCH_COMMAND) --sections patterns --command "make bench-patterns"
 
-# tern-httpd against nginx and h2o, wrk pinned on the other core (bench/run_http.sh; installs
-# the peers with scripts/install-bench-deps.sh; about 11 minutes).
 bench-http: build
-	BUILD=$(BUILD) ./bench/run_http.sh
+	./scripts/install-bench-deps.sh
+	$(BENCH_COMMAND) --sections http,memory --command "make bench-http"
+
+# Instructions per request under valgrind's callgrind (bench/instructions.sh, about a minute and
+# a half): tern-httpd /plaintext (depth 1 and pipelined) and a 512-byte tern-echo echo, against
+# the figures recorded in bench/instructions.json. bench-check fails when one grew more than 5 %
+# (and says when one shrank as much); bench-record records the figures of this checkout (commit
+# bench/instructions.json with the change that moved them).
+bench-check bench-record: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target tern-httpd tern-echo tern-bench
+	command -v valgrind > /dev/null || ./scripts/install-bench-deps.sh --callgrind
+	BUILD=$(BUILD) ./bench/instructions.sh $(if $(filter bench-record,$@),--record,--check)
 
 # The HTTP parser's libFuzzer target (fuzz/), built with Debian's clang apart from the g++
 # build: only the parser's own sources, with ASan and UBSan. `make fuzz` runs FUZZ_SECONDS;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages only the HTTP benchmark (bench/run_http.sh) needs: the peer
+# Installs the Debian packages only the HTTP benchmark of make bench (bench/bench.py) needs: the peer
 # servers nginx and h2o, and wrk. Idempotent: it asks apt only for what is missing, and runs
 # `apt-get update` only when something is. Kept apart from install-deps.sh (which `make test`
 # runs on every fresh machine) because these are web servers whose Debian packages start a
@@ -13,8 +13,9 @@
 # Usage: scripts/install-bench-deps.sh [--callgrind]   (--callgrind: valgrind too)
 set -euo pipefail
 
-# python3 runs bench/http_idle_client.py; wrk is in install-deps.sh too (the HTTP tests use it).
-packages=(nginx h2o wrk python3)
+# python3 runs bench/bench.py; wrk is in install-deps.sh too (the HTTP tests use it).
+# python3-matplotlib draws the plots (bench/plot.py); install-deps.sh has it too (its test).
+packages=(nginx h2o wrk python3 python3-matplotlib)
 [[ ${1:-} == --callgrind ]] && packages+=(valgrind)
 
 missing=()

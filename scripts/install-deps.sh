@@ -9,6 +9,8 @@ packages=(
   libcli11-dev liburing-dev
   curl libtomlplusplus-dev wrk
   clang libclang-rt-14-dev  # make fuzz: clang++ and libFuzzer (libclang_rt.fuzzer)
+  libevent-dev libuv1-dev libasio-dev  # the echo peers of make bench (bench/peers/)
+  python3-matplotlib  # bench/plot.py; its test (plot_demo) runs in make test
 )
 
 missing=()

@@ -353,7 +353,7 @@ TEST_P(PatternsTest, LengthPrefixedBinaryMessages) {
 
 // Handlers that block hold up only their own slot: with all slots but one blocked, a new
 // connection is still answered. (With every slot blocked nothing can be: that is the
-// difference between the models, measured in bench/run_patterns.sh.)
+// difference between the models, measured by make bench-patterns.)
 TEST_P(PatternsTest, SlowHandlerDoesNotDelayOthersBeyondTheSlots) {
   const Config& config = GetParam();
   if (config.balancing == Balancing::reuse_port) {

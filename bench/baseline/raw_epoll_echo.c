@@ -1,4 +1,4 @@
-/* raw_epoll_echo PORT: the reference "raw loop" for bench/run_pingpong.sh.
+/* raw_epoll_echo PORT: the reference "raw loop" of make bench (bench/bench.py).
  * A single-threaded, edge-triggered epoll echo server on 127.0.0.1:PORT with no
  * framework, no allocation per message and one static 64 KiB buffer.  SIGTERM or
  * SIGINT makes it exit 0.  Build: gcc -O2 -Wall -Wextra raw_epoll_echo.c */

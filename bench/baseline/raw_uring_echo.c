@@ -1,5 +1,5 @@
 /* raw_uring_echo PORT: the io_uring counterpart of raw_epoll_echo.c for
- * bench/run_pingpong.sh, to show what io_uring itself does on this machine.
+ * make bench (bench/bench.py), to show what io_uring itself does on this machine.
  * Single-threaded echo server on 127.0.0.1:PORT: one ring (SINGLE_ISSUER|DEFER_TASKRUN
  * when the kernel has them), multishot accept, one multishot recv per connection into
  * a provided buffer ring (NBUFS x BUFSZ), and each received buffer is sent straight

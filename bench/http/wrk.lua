@@ -1,9 +1,9 @@
--- wrk script for bench/run_http.sh: `wrk -s wrk.lua URL -- depth=N` (N defaults to 1).
+-- wrk script for make bench's client check (bench/bench.py): `wrk -s wrk.lua URL -- depth=N` (N defaults to 1).
 -- depth=N > 1: N GET requests for the URL's path are sent in one write per connection, all
 -- answered before the next write (wrk counts the requests in the buffer): pipelining, in the
 -- style of wrk's pipeline.lua.  depth=1 defines no request() function, so wrk keeps its
 -- static mode (its own request, built once) and costs the client no Lua call per request.
--- done() prints one machine-readable line that run_http.sh parses.
+-- done() prints one machine-readable line that bench.py parses.
 init = function(args)
    local depth = 1
    for i = 0, #args do                       -- wrk 4.1 passes the URL as args[0]

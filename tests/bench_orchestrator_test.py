@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""bench_orchestrator_test: bench/bench.py (make bench) turns every kind of failed run into a
+FAILED row with its reason, never a figure, and leaves no process behind.  The servers are
+small fakes (this file run with --fake-server MODE PORT) that misbehave in one way each; the
+client is the real tern-bench.  And the docs/benchmarks.md region it rewrites (on a copy):
+only the sections that ran, text outside the markers byte for byte, idempotent.  Run by CTest:
+  python3 tests/bench_orchestrator_test.py --tern-bench build/apps/tern-bench"""
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import bench          # noqa: E402
+import bench_procs    # noqa: E402
+import bench_report   # noqa: E402
+
+TERN_BENCH = None
+
+
+# ------------------------------------------------------------------------- the fake servers
+def fake_server(mode, port):
+    """An echo server on 127.0.0.1:port that prints tern-echo's banner and then misbehaves
+    as `mode` says: ok (echoes), fallback (its banner names epoll), corrupt (flips a bit of
+    every chunk), die (exits with status 3 after 0.5 s)."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(128)
+    backend = "epoll" if mode == "fallback" else "uring"
+    print("tern-echo: listening on 127.0.0.1:%d (backend %s, model single, pattern emulated, "
+          "threads 1, workers 0, codec raw)" % (port, backend), flush=True)
+
+    def serve(conn):
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            if mode == "corrupt":
+                data = bytes([data[0] ^ 1]) + data[1:]
+            conn.sendall(data)
+    started = time.monotonic()
+    listener.settimeout(0.05)
+    while not (mode == "die" and time.monotonic() - started > 0.5):
+        try:
+            conn, _ = listener.accept()
+        except socket.timeout:
+            continue
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+    os._exit(3)
+
+
+# ------------------------------------------------------------------------- the tests
+class BenchOrchestratorTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        args = bench.parse_args(["--quick", "--port-base", "23000"])
+        cls.ctx = bench.Context(args, bench.Plan(args))
+        cls.ctx.tern_bench = TERN_BENCH
+        bench.make_www(cls.ctx)
+
+    @classmethod
+    def tearDownClass(cls):
+        bench_procs.kill_all_live()
+        shutil.rmtree(cls.ctx.tmp, ignore_errors=True)
+
+    def spec(self, mode, backend="uring"):
+        return bench.ServerSpec(mode, lambda port: [sys.executable, __file__, "--fake-server",
+                                                    mode, str(port)],
+                                "fake " + mode, banner=r"^tern-echo: listening on",
+                                backend=backend)
+
+    def echo_run(self, spec):
+        """One echo run of `spec` as the echo section does it (4 connections, 1 s)."""
+        row = bench.new_row("echo", "4x512", spec.name, spec.backend, "", 1)
+        pids = []
+
+        def measure(port, server, row):
+            pids.append(server.pid)
+            argv = bench.tern_bench_argv(self.ctx, "echo", ["-c", "4", "-s", "512", "-d", "1",
+                                                            "-w", "0"],
+                                         "127.0.0.1:%d" % port, server.pid)
+            doc, why = bench.run_tern_bench(self.ctx, "echo", argv, 30, row)
+            return why or bench.fill_from_tern_bench(row, doc)
+        row = bench.run_with_server(self.ctx, spec, row, measure)
+        self.assertEqual(bench_procs.LIVE, {}, "a process was left unreaped")
+        for pid in pids:
+            self.assertFalse(bench_procs.alive(pid), "server %d still running" % pid)
+        return row
+
+    def test_a_good_server_gives_figures(self):
+        row = self.echo_run(self.spec("ok"))
+        self.assertEqual(row["status"], "ok", row["note"])
+        self.assertGreater(row["requests_per_s"], 0)
+        self.assertNotEqual(row["p99_us"], "")
+        self.assertNotEqual(row["cpu_us_per_request"], "")
+
+    def test_a_server_that_cannot_start_is_failed(self):
+        spec = bench.ServerSpec("false", lambda port: ["false"], "false")
+        row = self.echo_run(spec)
+        self.assertEqual(row["status"], "FAILED")
+        self.assertIn("did not start listening", row["note"])
+
+    def test_another_backend_than_asked_is_failed(self):
+        row = self.echo_run(self.spec("fallback"))
+        self.assertEqual(row["status"], "FAILED")
+        self.assertIn("ran the epoll backend, not uring", row["note"])
+        self.assertEqual(row["requests_per_s"], "")
+
+    def test_wrong_bytes_are_failed(self):
+        row = self.echo_run(self.spec("corrupt"))
+        self.assertEqual(row["status"], "FAILED")
+        self.assertIn("mismatch", row["note"])
+
+    def test_a_server_that_dies_is_failed(self):
+        row = self.echo_run(self.spec("die"))
+        self.assertEqual(row["status"], "FAILED")
+        self.assertIn("the server died during the run (exit status 3", row["note"])
+
+    def test_a_wrong_http_answer_is_failed(self):
+        # Python's own file server, on a directory without /plaintext: a 404, not a figure.
+        spec = bench.ServerSpec("http.server", lambda port: [
+            sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
+            self.ctx.tmp, str(port)], "http.server")
+        row = bench.new_row("http", "plaintext-64", spec.name, "", "", 1)
+        row = bench.run_with_server(self.ctx, spec, row, lambda port, server, row: "",
+                                    precheck=lambda port: bench.check_http(port, self.ctx))
+        self.assertEqual(row["status"], "FAILED")
+        self.assertIn("GET /plaintext answered 404", row["note"])
+        self.assertEqual(bench_procs.LIVE, {})
+
+    def test_the_outputs_keep_failed_runs_with_their_reason(self):
+        rows = [self.echo_run(self.spec("ok")), self.echo_run(self.spec("corrupt"))]
+        out = tempfile.mkdtemp(prefix="bench-orchestrator-test.")
+        self.addCleanup(shutil.rmtree, out, True)
+        meta = {"command": "test", "date": "today", "git_commit": "", "quick": True,
+                "machine": {"cpu": "", "cpus_online": 2, "kernel": "", "os": "",
+                            "loadavg_at_start": [], "loadavg_at_end": []},
+                "server_cpu": 0, "client_cpu": 1, "rounds": 1, "seconds": 1, "warmup": 0,
+                "patterns": {"rounds": 1, "seconds": 1}, "elapsed_s": 1, "interrupted": False,
+                "sections": ["echo"], "skipped": [], "commands": {}, "tern_bench": TERN_BENCH}
+        bench_report.write_all(out, meta, rows)
+        with open(os.path.join(out, "results.csv")) as f:
+            table = list(csv.DictReader(f))
+        self.assertEqual(list(table[0].keys()), bench_report.CSV_COLUMNS)
+        self.assertEqual([r["status"] for r in table], ["ok", "FAILED"])
+        self.assertIn("mismatch", table[1]["note"])
+        with open(os.path.join(out, "results.json")) as f:
+            doc = json.load(f)
+        self.assertEqual(set(doc), {"meta", "runs", "latency_cdf"})
+        self.assertIn("echo/4x512/ok", doc["latency_cdf"])
+        self.assertNotIn("echo/4x512/corrupt", doc["latency_cdf"])
+        with open(os.path.join(out, "report.md")) as f:
+            text = f.read()
+        self.assertIn("## FAILED runs", text)
+        self.assertIn("| corrupt | – |", text)  # no median for a server with no ok run
+        self.assertTrue(os.path.exists(os.path.join(out, bench_report.failed_name(rows[1]))))
+        # tern-bench's per-second counts are kept per run, for the steadiness plot.
+        series = doc["runs"][0].get("series")
+        self.assertTrue(series, "results.json lost tern-bench's series")
+        self.assertGreater(sum(p["requests"] for p in series), 0)
+
+
+# ------------------------------------------------------------------------- docs/benchmarks.md
+PAGE = ("# Benchmarks\n\nIntro, edited by hand.\n\n## How to run: `make bench`\n\n"
+        "```sh\nmake bench\n```\n\n## Echo throughput (issue 2)\n\nOld figures, by hand.\n")
+
+
+def fake_meta(sections, date, quick=False):
+    return {"command": "make bench --sections %s" % ",".join(sections), "date": date,
+            "git_commit": "0123456789abcdef", "quick": quick, "server_cpu": 0, "client_cpu": 1,
+            "sections": sections, "skipped": [], "case_labels": {"plaintext-64": "/plaintext"}}
+
+
+def fake_row(section, case, server, rnd, rps, status="ok", note=""):
+    row = bench.new_row(section, case, server, "", "", rnd)
+    row.update(requests_per_s=rps, cpu_us_per_request=3.0, busy=0.99, p50_us=40.0,
+               p99_us=90.0, status=status, note=note)
+    if status != "ok":
+        row["requests_per_s"] = ""
+    return row
+
+
+def fake_rows(rps):
+    """A results set as bench.py keeps it: echo and http, two rounds, one FAILED run."""
+    rows = []
+    for rnd in (1, 2):
+        rows.append(fake_row("echo", "100x512", "raw epoll loop", rnd, rps))
+        rows.append(fake_row("echo", "100x512", "tern-echo epoll", rnd, rps * 0.9))
+        rows.append(fake_row("http", "plaintext-64", "tern-httpd epoll", rnd, rps * 2))
+    rows.append(fake_row("http", "plaintext-64", "nginx", 1, rps * 2))
+    rows.append(fake_row("http", "plaintext-64", "nginx", 2, 0, "FAILED",
+                         "the server died during the run (exit status 3)"))
+    return rows
+
+
+class BenchDocsRegionTest(unittest.TestCase):
+    """bench_report.update_docs rewrites only the make bench region of the page (and, in it,
+    only the sections that ran); a quick run leaves the page alone."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="bench-docs-test.")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.docs = os.path.join(self.dir, "docs", "benchmarks.md")
+        os.makedirs(os.path.dirname(self.docs))
+        self.write(PAGE)
+
+    def write(self, text):
+        with open(self.docs, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    def read(self):
+        with open(self.docs, encoding="utf-8") as f:
+            return f.read()
+
+    def results(self, name, plots):
+        """A results dir with fake PNGs (their bytes name them, so a copy can be checked)."""
+        out = os.path.join(self.dir, "results", name)
+        os.makedirs(out)
+        for plot in plots:
+            with open(os.path.join(out, plot), "wb") as f:
+                f.write(("%s/%s" % (name, plot)).encode())
+        return out
+
+    def img(self, name):
+        path = os.path.join(self.dir, "docs", "img", "bench", name)
+        if not os.path.exists(path):
+            return None
+        with open(path, "rb") as f:
+            return f.read().decode()
+
+    def update(self, sections, date, rows, plots=(), name=None):
+        out = self.results(name or date, plots)
+        bench_report.update_docs(self.docs, out, fake_meta(sections, date), rows)
+        return self.read()
+
+    def subregion(self, text, section):
+        b = text.index(bench_report.section_begin(section))
+        e = text.index(bench_report.section_end(section))
+        return text[b:e]
+
+    def test_markers_are_inserted_after_how_to_run_and_nothing_else_moves(self):
+        text = self.update(["echo", "http"], "day 1", fake_rows(1000.0))
+        cut = PAGE.index("## Echo throughput")
+        self.assertTrue(text.startswith(PAGE[:cut] + bench_report.DOCS_BEGIN), text)
+        self.assertTrue(text.endswith(bench_report.DOCS_END + "\n\n" + PAGE[cut:]), text)
+
+    def test_the_region_is_replaced_and_the_text_outside_is_byte_identical(self):
+        before = "# Page\n\nhand text  \n\t\n" + bench_report.DOCS_BEGIN
+        after = bench_report.DOCS_END + "\nmore hand text, no final newline"
+        self.write(before + "\nstale figures\n" + after)
+        text = self.update(["echo", "http"], "day 1", fake_rows(1000.0),
+                           plots=["echo-throughput.png", "http-series.png", "memory.png"])
+        self.assertTrue(text.startswith(before), text)
+        self.assertTrue(text.endswith(after), text)
+        self.assertNotIn("stale figures", text)
+        echo = self.subregion(text, "echo")
+        for expected in ("day 1", "0123456789abcdef", "`make bench --sections echo,http`",
+                         "| tern-echo epoll | 900 |", "![echo-throughput](img/bench/"
+                         "echo-throughput.png)"):
+            self.assertIn(expected, echo)
+        self.assertNotIn("http-series", echo)
+        self.assertIn("](img/bench/http-series.png)", self.subregion(text, "http"))
+        self.assertNotIn("memory.png", text)  # memory did not run
+        self.assertEqual(self.img("echo-throughput.png"), "day 1/echo-throughput.png")
+        self.assertEqual(self.img("http-series.png"), "day 1/http-series.png")
+
+    def test_failed_runs_are_named_in_the_region(self):
+        text = self.update(["http"], "day 1", fake_rows(1000.0))
+        http = self.subregion(text, "http")
+        self.assertIn("1 FAILED", http)
+        self.assertIn("plaintext-64 / nginx, round 2: the server died during the run", http)
+
+    def test_a_second_run_is_idempotent(self):
+        rows = fake_rows(1000.0)
+        first = self.update(["echo", "http"], "day 1", rows, plots=["echo-cpu.png"])
+        second = self.update(["echo", "http"], "day 1", rows, plots=["echo-cpu.png"],
+                             name="again")
+        self.assertEqual(first.replace("results/day 1/", "results/again/"), second)
+        self.assertEqual(second.count(bench_report.DOCS_BEGIN), 1)
+        self.assertEqual(second.count(bench_report.section_begin("echo")), 1)
+
+    def test_a_partial_run_keeps_the_other_sections(self):
+        first = self.update(["echo", "http"], "day 1", fake_rows(1000.0),
+                            plots=["echo-throughput.png", "echo-p99.png", "http-cpu.png"])
+        http_rows = [r for r in fake_rows(2000.0) if r["section"] == "http"]
+        second = self.update(["http"], "day 2", http_rows, plots=["http-throughput.png"])
+        self.assertEqual(self.subregion(first, "echo"), self.subregion(second, "echo"))
+        self.assertIn("day 2", self.subregion(second, "http"))
+        self.assertNotIn("day 1", self.subregion(second, "http"))
+        self.assertLess(second.index(bench_report.section_begin("echo")),
+                        second.index(bench_report.section_begin("http")))
+        # http's plots are this run's (a plot it did not draw is gone); echo's are untouched.
+        self.assertEqual(self.img("http-throughput.png"), "day 2/http-throughput.png")
+        self.assertIsNone(self.img("http-cpu.png"))
+        self.assertEqual(self.img("echo-p99.png"), "day 1/echo-p99.png")
+
+    def test_broken_markers_are_refused_not_duplicated(self):
+        self.write(PAGE + bench_report.DOCS_END + "\n" + bench_report.DOCS_BEGIN + "\n")
+        with self.assertRaises(ValueError):
+            self.update(["echo"], "day 1", fake_rows(1000.0))
+        self.assertEqual(self.read(), PAGE + bench_report.DOCS_END + "\n" +
+                         bench_report.DOCS_BEGIN + "\n")
+
+    def test_a_quick_run_leaves_the_docs_alone_unless_asked(self):
+        def update(*flags, interrupted=False):
+            return bench.should_update_docs(bench.parse_args(list(flags)), interrupted)
+        self.assertTrue(update())
+        self.assertTrue(update("--sections", "http,memory"))
+        self.assertFalse(update("--quick"))
+        self.assertTrue(update("--quick", "--update-docs"))
+        self.assertFalse(update("--no-update-docs"))
+        self.assertFalse(update(interrupted=True))
+        self.assertEqual(bench.parse_args(["--docs", self.docs]).docs, self.docs)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--fake-server":
+        fake_server(sys.argv[2], int(sys.argv[3]))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tern-bench", required=True)
+    known, rest = parser.parse_known_args()
+    TERN_BENCH = os.path.abspath(known.tern_bench)
+    unittest.main(argv=[sys.argv[0]] + rest)

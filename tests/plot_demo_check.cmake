@@ -1,0 +1,35 @@
+# plot_demo: bench/plot.py --demo draws a synthetic results dir (every section of `make bench`,
+# FAILED runs included) and every figure it prints, and every figure the sections must have,
+# is a PNG file. Run by CTest: cmake -DPLOT=bench/plot.py -DOUT=<dir> -P plot_demo_check.cmake
+# (matplotlib: scripts/install-deps.sh installs python3-matplotlib).
+cmake_minimum_required(VERSION 3.25)
+file(REMOVE_RECURSE "${OUT}")
+execute_process(COMMAND "${PLOT}" --demo "${OUT}" RESULT_VARIABLE status OUTPUT_VARIABLE printed
+                ERROR_VARIABLE errors TIMEOUT 300)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "bench/plot.py --demo ${OUT}: exit status ${status}\n${errors}")
+endif()
+string(STRIP "${printed}" printed)
+string(REPLACE "\n" ";" printed_paths "${printed}")
+set(expected echo-throughput echo-cpu echo-latency http-throughput http-cpu http-latency memory
+             patterns-throughput patterns-p99 patterns-latency instructions client-throughput)
+foreach(name IN LISTS expected)
+  if(NOT "${OUT}/${name}.png" IN_LIST printed_paths)
+    message(FATAL_ERROR "bench/plot.py did not print ${OUT}/${name}.png; it printed:\n${printed}")
+  endif()
+endforeach()
+foreach(path IN LISTS printed_paths)
+  if(NOT EXISTS "${path}")
+    message(FATAL_ERROR "bench/plot.py printed ${path}, which does not exist")
+  endif()
+  file(READ "${path}" signature LIMIT 8 HEX)
+  if(NOT signature STREQUAL "89504e470d0a1a0a")
+    message(FATAL_ERROR "${path} is not a PNG file (it starts with ${signature})")
+  endif()
+  file(SIZE "${path}" size)
+  if(size LESS 10000)
+    message(FATAL_ERROR "${path} is ${size} bytes: too small to hold a figure")
+  endif()
+endforeach()
+list(LENGTH printed_paths count)
+message(STATUS "bench/plot.py --demo: ${count} PNG figures in ${OUT}")
