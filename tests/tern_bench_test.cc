@@ -242,6 +242,18 @@ TEST(BenchHttp, ReopensConnectionsTheServerCloses) {
       << "accepted " << accepted();
 }
 
+// No reply in the measured interval is a failed run, not a report of zeros: here the whole
+// --requests budget (one request) is spent in the 2 s warm-up, and tern-bench says so.
+TEST(BenchHttp, NoReplyInTheMeasuredIntervalFailsTheRun) {
+  CountingHttpServer server;
+  ASSERT_EQ(server.start_error(), "");
+  BenchRun run = run_bench({"http", "-c", "1", "--requests", "1", "-d", "0", "-w", "2", "--json",
+                            server.url()});
+  EXPECT_TRUE(run.status.exited_with(1)) << run.describe();
+  EXPECT_NE(run.err.find("measured interval"), std::string::npos) << run.describe();
+  EXPECT_EQ(server.requests(), 1u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1b. Exact counts: echo and rr against a tern-echo child
 
