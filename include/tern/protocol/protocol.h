@@ -81,7 +81,11 @@ struct Deadlines {
                      // deadline, to the end of its head
   Duration body{};   // from the end of a message's head to its last byte (protocols that say
                      // where the head ends: in_body())
-  Duration write{};  // for unsent output to drain to the low-water mark (a peer not reading)
+  Duration write{};  // for unsent output to drain to the low-water mark (a peer not reading).
+                     // It covers only output the session still holds: answers the kernel took
+                     // (up to its send buffer, megabytes on loopback) are out of its reach, so
+                     // a peer that stops reading with less than that outstanding is closed by
+                     // the idle deadline, not this one.
 };
 
 // Why the session is about to close a connection; the protocol may answer it (on_failure).
