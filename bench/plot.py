@@ -292,6 +292,19 @@ def bar_figure(path, title, xlabel, cells_by_case, section, note="", label=None)
 FRACTION_TICKS = [0.5, 0.9, 0.99, 0.999, 0.9999]
 
 
+
+def panel_grid(count, panel_height):
+    """A figure of `count` panels, two to a row, each `panel_height` inches tall: the figure and
+    the panels in reading order (the spare ones hidden)."""
+    ncols = min(2, count)
+    nrows = math.ceil(count / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(8.5, 5.6 * ncols + 1.0),
+                                                    1.4 + panel_height * nrows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat
+
 def cdf_figure(path, title, section, cdfs, order):
     """One panel per case, one line per server: latency (log) against the fraction of requests
     at or below it, on a logit axis (50%, 90%, 99%, 99.9% evenly spaced)."""
@@ -302,13 +315,7 @@ def cdf_figure(path, title, section, cdfs, order):
         return False
     colours = colours_for(servers, section)
     styles = ["-", "--", "-.", ":"]
-    ncols = min(2, len(cases))
-    nrows = math.ceil(len(cases) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(max(8.5, 5.6 * ncols + 1.0), 1.4 + 4.0 * nrows),
-                             squeeze=False)
-    flat = [ax for row in axes for ax in row]
-    for ax in flat[len(cases):]:
-        ax.set_visible(False)
+    fig, flat = panel_grid(len(cases), 4.0)
     lo_clip, hi_clip = 0.01, 0.99995
     for index, (ax, case) in enumerate(zip(flat, cases)):
         xs_all = []
@@ -337,7 +344,7 @@ def cdf_figure(path, title, section, cdfs, order):
         ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: "%g" % v))
         ax.set_xlabel("latency (µs, log scale)")
-        if index % ncols == 0:
+        if index % 2 == 0:  # the first panel of a row
             ax.set_ylabel("requests at or below (cumulative)")
         ax.set_title(case_label(case), fontsize=11)
         ax.grid(True, which="major", color="#ddd", linewidth=0.8)
@@ -408,13 +415,7 @@ def series_figure(path, title, section, series, ylabel):
         return False
     colours = colours_for(servers, section)
     styles = ["-", "--", "-.", ":"]
-    ncols = min(2, len(cases))
-    nrows = math.ceil(len(cases) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(max(8.5, 5.6 * ncols + 1.0), 1.4 + 3.6 * nrows),
-                             squeeze=False)
-    flat = [ax for row in axes for ax in row]
-    for ax in flat[len(cases):]:
-        ax.set_visible(False)
+    fig, flat = panel_grid(len(cases), 3.6)
     for index, (ax, case) in enumerate(zip(flat, cases)):
         top = 0.0
         for i, server in enumerate(servers):
@@ -428,7 +429,7 @@ def series_figure(path, title, section, series, ylabel):
         ax.set_ylim(0, top * 1.1 if top else 1)
         ax.set_xlabel("second of the measured interval")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if index % ncols == 0:
+        if index % 2 == 0:  # the first panel of a row
             ax.set_ylabel(ylabel)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: short(v) if v else "0"))
         ax.set_title(case_label(case), fontsize=11)
