@@ -75,8 +75,9 @@ TEST(Uring, BufferRingExhaustionLosesNothing) {
   EXPECT_EQ(result.completed, 1000);
   BackendStats stats = echo.stats();
   EXPECT_GT(stats.enobufs, 0u) << "the ring never ran dry: the test proved nothing";
+  // Each dry spell ends a receive; it is armed again as buffers come back.
+  EXPECT_GT(stats.rearms, 0u);
   EXPECT_GT(stats.submitted, 1000u);
-  EXPECT_GT(stats.completions, stats.submitted);  // multishot: many completions per submit
 }
 
 // close() and destruction while a multishot recv and a send are in the kernel: the memory is

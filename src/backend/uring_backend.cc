@@ -589,6 +589,7 @@ void UringBackend::retry_starved() {
   std::vector<Op*> waiting;
   waiting.swap(starved_);
   for (Op* op : waiting) {
+    ++stats_.rearms;
     if (arm(*op)) finish(*op, -ENOMEM);
   }
 }

@@ -29,7 +29,8 @@ struct BackendStats {
   uint64_t enobufs = 0;          // io_uring: receives that found the buffer ring empty
   uint64_t cq_overflows = 0;     // io_uring: completions the kernel had to hold back
   uint64_t fallbacks = 0;        // features (or the whole backend) replaced by a slower path
-  uint64_t rearms = 0;           // io_uring: multishot requests the kernel ended and tern re-armed
+  uint64_t rearms = 0;           // io_uring: requests the kernel ended early (a multishot one,
+                                 // or a receive that found the ring dry) that tern armed again
   uint64_t wait_calls = 0;       // system calls that waited or collected events
 };
 
