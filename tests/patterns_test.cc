@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -13,6 +14,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
@@ -520,6 +522,60 @@ TEST_P(PatternsTest, DroppedReplyClosesOnlyThatConnection) {
   EXPECT_TRUE(conns[0].eof || conns[0].error != 0);
   EXPECT_EQ(conns[1].received, answer("x") + "\n" + answer("y") + "\n");
   close_all(conns);
+}
+
+// The per-loop hooks: on_loop_start runs once on each loop's own thread before it serves (so
+// handlers that run on the loop find what it built there), on_loop_stop on the same thread
+// after it stopped. lf has no loops and refuses them.
+thread_local EventLoop* hooked_loop = nullptr;
+
+TEST_P(PatternsTest, LoopHooksRunOnEachLoopsThread) {
+  const Config& config = GetParam();
+  ServerOptions options = options_for(config);
+  std::mutex mutex;
+  std::vector<size_t> started, stopped;
+  int wrong_thread = 0;
+  options.on_loop_start = [&](size_t index, EventLoop& loop) {
+    std::lock_guard lock(mutex);
+    if (!loop.in_loop_thread() || hooked_loop != nullptr) ++wrong_thread;
+    hooked_loop = &loop;
+    started.push_back(index);
+    return std::error_code{};
+  };
+  options.on_loop_stop = [&](size_t index, EventLoop& loop) {
+    std::lock_guard lock(mutex);
+    if (!loop.in_loop_thread() || hooked_loop != &loop) ++wrong_thread;
+    hooked_loop = nullptr;
+    stopped.push_back(index);
+  };
+  Handler handler = Handler::sync([](std::string_view request) {
+    return std::string(request) + (hooked_loop != nullptr ? " on a loop" : " on a worker");
+  });
+  if (config.model == Model::lf) {
+    Server server(options, handler);
+    EXPECT_EQ(server.start(), make_error_code(errc::invalid_argument));
+    EXPECT_NE(server.error_detail().find("per-loop"), std::string::npos) << server.error_detail();
+    return;
+  }
+  start(handler, options);
+  std::vector<ClientConn> conns(1);
+  conns[0].fd = connect_nonblocking(address());
+  ASSERT_GE(conns[0].fd, 0);
+  conns[0].to_send = "hello\n";
+  std::string expected = config.model == Model::hsha ? "hello on a worker\n" : "hello on a loop\n";
+  conns[0].expect = expected.size();
+  EXPECT_TRUE(drive(conns));
+  EXPECT_EQ(conns[0].received, expected);
+  close_all(conns);
+  server_->shutdown(5s);
+  std::lock_guard lock(mutex);
+  std::sort(started.begin(), started.end());
+  std::sort(stopped.begin(), stopped.end());
+  std::vector<size_t> all(static_cast<size_t>(config.threads));
+  std::iota(all.begin(), all.end(), size_t{0});
+  EXPECT_EQ(started, all);
+  EXPECT_EQ(stopped, all);
+  EXPECT_EQ(wrong_thread, 0);
 }
 
 // A line longer than the codec's limit closes that connection, and only that one.

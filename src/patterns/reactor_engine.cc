@@ -295,13 +295,17 @@ std::error_code ReactorEngine::start() {
   auto error = group_.start(
       LoopGroupOptions{options_.backend, options_.backend_options, options_.threads, "tern-io"},
       [this](size_t i, EventLoop& loop) {
+        if (options_.on_loop_start) {
+          if (auto failed = options_.on_loop_start(i, loop)) return failed;
+        }
         loops_[i]->set_up(loop, service_, config_);
         return std::error_code{};
       },
-      [this](size_t i, EventLoop&) {
+      [this](size_t i, EventLoop& loop) {
         if (balancer_) balancer_->stop_on(i);
         loops_[i]->close_all();
         loops_[i]->tear_down();
+        if (options_.on_loop_stop) options_.on_loop_stop(i, loop);
       });
   if (error) {
     loops_.clear();

@@ -142,6 +142,10 @@ std::string check_options(const ServerOptions& options) {
       if (options.balancing == Balancing::reuse_port) {
         return invalid("--model lf has one listener in its shared set: no --balance reuse-port");
       }
+      if (options.on_loop_start || options.on_loop_stop) {
+        return invalid("--model lf has no event loops for this program's per-loop state "
+                       "(use single, loops or hsha)");
+      }
       break;
   }
   if (options.queue_capacity == 0) return invalid("--queue must be at least 1");

@@ -230,8 +230,16 @@ std::error_code StreamEngine::start() {
   }
   auto error = group_.start(
       LoopGroupOptions{options_.backend, options_.backend_options, options_.threads, "tern-io"},
-      [this](size_t i, EventLoop& loop) { return set_up(*loops_[i], loop); },
-      [this](size_t i, EventLoop&) { tear_down(*loops_[i]); });
+      [this](size_t i, EventLoop& loop) {
+        if (options_.on_loop_start) {
+          if (auto failed = options_.on_loop_start(i, loop)) return failed;
+        }
+        return set_up(*loops_[i], loop);
+      },
+      [this](size_t i, EventLoop& loop) {
+        tear_down(*loops_[i]);
+        if (options_.on_loop_stop) options_.on_loop_stop(i, loop);
+      });
   if (error) {
     loops_.clear();
     workers_.stop();

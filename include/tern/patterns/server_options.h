@@ -18,9 +18,11 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "tern/backend/backend_kind.h"
 #include "tern/backend/backend_options.h"
@@ -29,6 +31,8 @@
 #include "tern/protocol/protocol.h"
 
 namespace tern {
+
+class EventLoop;
 
 enum class Model { single, loops, hsha, lf };
 enum class Pattern { emulated, proactor, reactor };
@@ -57,6 +61,12 @@ struct ServerOptions {
                                    // accepting (the listener stays open: new clients wait in the
                                    // kernel's backlog, up to its size) and resumes as soon as one
                                    // closes. Costs one atomic per accept and per close.
+  // Per-loop state of the program (a proxy's upstream pools): on_loop_start runs on each
+  // loop's thread before the loop serves (an error stops start()); on_loop_stop runs on that
+  // thread once the loop has stopped and its connections are gone, before the loop is
+  // destroyed. Models with loops only (single, loops, hsha): lf has none and refuses them.
+  std::function<std::error_code(size_t index, EventLoop& loop)> on_loop_start;
+  std::function<void(size_t index, EventLoop& loop)> on_loop_stop;
 };
 
 // The pattern in force: options.pattern, or the default for the model and backend.
