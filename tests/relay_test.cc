@@ -319,6 +319,7 @@ TEST_P(RelayTest, ErrorClosesBoth) {
         << "done never ran";
     RelayResult result = rig.result(index);
     EXPECT_EQ(result.error, std::errc::connection_reset) << result.error.message();
+    EXPECT_EQ(result.upstream_error, !client_resets) << "the failure named the wrong side";
     ::close(other);
   }
 }

@@ -37,7 +37,7 @@ void Relay::start(DoneCallback on_done) {
   }
   for (int s = 0; s < 2; ++s) {
     if (sides_[s].connection->closing()) {
-      fail(make_error_code(errc::not_connected));
+      fail(make_error_code(errc::not_connected), s);
       return;
     }
   }
@@ -52,7 +52,7 @@ void Relay::start_reading(int d) {
   auto on_read = [this, d](TcpConnection&, std::error_code error, std::span<std::byte> data) {
     this->on_read(d, error, data);
   };
-  if (std::error_code error = from(d).read_start(on_read)) fail(error);
+  if (std::error_code error = from(d).read_start(on_read)) fail(error, d);
 }
 
 void Relay::on_read(int d, std::error_code error, std::span<std::byte> data) {
@@ -62,7 +62,7 @@ void Relay::on_read(int d, std::error_code error, std::span<std::byte> data) {
     return;
   }
   if (error) {
-    fail(error);
+    fail(error, d);
     return;
   }
   Flow& flow = flows_[d];
@@ -71,7 +71,7 @@ void Relay::on_read(int d, std::error_code error, std::span<std::byte> data) {
   // On io_uring the receive buffer itself is queued, not a copy. Reaching the high-water mark
   // calls pause() from inside this write.
   if (std::error_code write_error = to(d).write_received(ConstBuffer(data))) {
-    fail(write_error);
+    fail(write_error, 1 - d);
     return;
   }
   if (!sides_[1 - d].closed) {
@@ -84,13 +84,13 @@ void Relay::on_end_of_stream(int d) {
   flows_[d].read_ended = true;
   std::error_code error =
       to(d).shutdown([this, d](TcpConnection&, std::error_code e) { on_shut_down(d, e); });
-  if (error) fail(error);
+  if (error) fail(error, 1 - d);
 }
 
 void Relay::on_shut_down(int d, std::error_code error) {
   if (closing_) return;
   if (error) {
-    fail(error);
+    fail(error, 1 - d);
     return;
   }
   flows_[d].shut_down = true;
@@ -110,8 +110,11 @@ void Relay::resume(int d) {
   start_reading(d);
 }
 
-void Relay::fail(std::error_code error) noexcept {
-  if (!error_) error_ = error;
+void Relay::fail(std::error_code error, int side) noexcept {
+  if (!error_) {
+    error_ = error;
+    error_side_ = side;
+  }
   close_both();
 }
 
@@ -127,10 +130,11 @@ void Relay::close_both() noexcept {
 // its owner). Done runs once both are closed, so no callback of theirs can reach the relay.
 void Relay::on_closed(int side) {
   sides_[side].closed = true;
-  if (!closing_) fail(make_error_code(errc::not_connected));
+  if (!closing_) fail(make_error_code(errc::not_connected), side);
   if (!sides_[0].closed || !sides_[1].closed) return;
   finished_ = true;
-  RelayResult result{flows_[kToUpstream].bytes, flows_[kToClient].bytes, error_};
+  RelayResult result{flows_[kToUpstream].bytes, flows_[kToClient].bytes, error_,
+                     error_side_ == 1};
   DoneCallback done = std::move(on_done_);
   on_done_ = nullptr;
   if (done) done(result);  // may destroy the relay: nothing may follow

@@ -41,6 +41,7 @@ struct RelayResult {
   uint64_t client_to_upstream = 0;  // bytes read from the client and handed to the upstream
   uint64_t upstream_to_client = 0;
   std::error_code error;  // the first failure; empty for the orderly end
+  bool upstream_error = false;  // that failure came from the upstream (its read, write, close)
 };
 
 class Relay {
@@ -92,7 +93,8 @@ class Relay {
   void pause(int d) noexcept;
   void resume(int d);
   void on_shut_down(int d, std::error_code error);
-  void fail(std::error_code error) noexcept;
+  // `side`: the connection the failure came from (0 client, 1 upstream), -1 neither.
+  void fail(std::error_code error, int side = -1) noexcept;
   void close_both() noexcept;
   void on_closed(int side);
   void detach() noexcept;
@@ -102,6 +104,7 @@ class Relay {
   std::array<Flow, 2> flows_{};
   DoneCallback on_done_;
   std::error_code error_;
+  int error_side_ = -1;
   bool started_ = false;
   bool closing_ = false;
   bool finished_ = false;
