@@ -302,10 +302,11 @@ std::error_code ReactorEngine::start() {
         return std::error_code{};
       },
       [this](size_t i, EventLoop& loop) {
+        // The program's per-loop state first: replies it drops still find their sessions.
+        if (options_.on_loop_stop) options_.on_loop_stop(i, loop);
         if (balancer_) balancer_->stop_on(i);
         loops_[i]->close_all();
         loops_[i]->tear_down();
-        if (options_.on_loop_stop) options_.on_loop_stop(i, loop);
       });
   if (error) {
     loops_.clear();

@@ -237,8 +237,9 @@ std::error_code StreamEngine::start() {
         return set_up(*loops_[i], loop);
       },
       [this](size_t i, EventLoop& loop) {
-        tear_down(*loops_[i]);
+        // The program's per-loop state first: replies it drops still find their sessions.
         if (options_.on_loop_stop) options_.on_loop_stop(i, loop);
+        tear_down(*loops_[i]);
       });
   if (error) {
     loops_.clear();

@@ -63,8 +63,9 @@ struct ServerOptions {
                                    // closes. Costs one atomic per accept and per close.
   // Per-loop state of the program (a proxy's upstream pools): on_loop_start runs on each
   // loop's thread before the loop serves (an error stops start()); on_loop_stop runs on that
-  // thread once the loop has stopped and its connections are gone, before the loop is
-  // destroyed. Models with loops only (single, loops, hsha): lf has none and refuses them.
+  // thread once the loop has stopped, before its connections and sessions are torn down (a
+  // reply dropped there still finds its route: a no-op) and the loop is destroyed. Models
+  // with loops only (single, loops, hsha): lf has none and refuses them.
   std::function<std::error_code(size_t index, EventLoop& loop)> on_loop_start;
   std::function<void(size_t index, EventLoop& loop)> on_loop_stop;
 };
