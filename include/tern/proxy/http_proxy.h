@@ -1,0 +1,112 @@
+// HttpProxy: HTTP/1.1 reverse proxying on one loop. Each client request is re-framed (never
+// forwarded as raw bytes) into an http::ClientRequest, sent over a persistent upstream pool
+// (one http::Client per upstream per loop) to the upstream the loop's UpstreamTable picks, and
+// the upstream's response is rebuilt as an http::Response for the client.
+//
+//   std::vector<std::unique_ptr<proxy::HttpProxy>> proxies(threads);   // one slot per loop
+//   options.on_loop_start = [&](size_t index, EventLoop& loop) {       // on that loop's thread
+//     proxies[index] = std::make_unique<proxy::HttpProxy>(loop, proxy_options, upstreams);
+//     proxy::set_loop_proxy(proxies[index].get());
+//     return std::error_code();
+//   };
+//   options.on_loop_stop = [&](size_t index, EventLoop&) {
+//     proxy::set_loop_proxy(nullptr);
+//     proxies[index].reset();
+//   };
+//   tern::Server server(options, http::service(proxy::proxy_handler()));
+//
+// What it does to the messages (forwarding.h): hop-by-hop fields removed both ways (Connection
+// and the fields it names, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding,
+// Upgrade), Host kept, X-Forwarded-For appended with the client's IP, X-Forwarded-Proto: http,
+// Via: 1.1 <via> appended on the request and on the response.
+//
+// Errors it answers itself, each a short text/plain body: 503 (no upstream available, the
+// pool's queue full or its wait timed out), 502 (connect failure, reset, malformed response
+// framing: that connection is not reused), 504 (no whole response within response_timeout,
+// or no connection within pool.connect.timeout). A HEAD is answered with the upstream's
+// fields and no body (and no Content-Length: http::Response cannot carry the upstream's).
+//
+// Retries: at most retry.max_attempts tries of one request, each to an upstream not tried yet,
+// only when safe (an idempotent method, or an error that proves the upstream never saw the
+// request: tern/http/client_error.h) and only within the RetryBudget.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "tern/base/clock.h"
+#include "tern/http/request.h"
+#include "tern/http/router.h"
+#include "tern/net/connection_pool.h"
+#include "tern/proxy/balancer.h"
+#include "tern/proxy/ejection.h"
+#include "tern/proxy/hash_key.h"
+#include "tern/proxy/retry_budget.h"
+#include "tern/proxy/upstream_config.h"
+#include "tern/proxy/upstream_table.h"
+
+namespace tern {
+class EventLoop;
+}
+
+namespace tern::proxy {
+
+struct HttpProxyOptions {
+  Algorithm balance = Algorithm::round_robin;
+  HashKey hash_key;                     // maglev only
+  EjectionOptions ejection;
+  RetryOptions retry;
+  // Per upstream per loop: pool.max_connections (default 64), pool.idle_timeout,
+  // pool.connect.timeout, pool.max_waiters and pool.wait_timeout (the bounded queue when every
+  // connection is busy: past it, 503), pool.down_after_failures.
+  ConnectionPoolOptions pool;
+  Duration response_timeout = std::chrono::seconds(30);   // whole response; 504 past it
+  size_t max_response_body = 8 << 20;   // responses are buffered (not yet streamed): larger: 502
+  std::string via = "tern-proxy";       // Via: 1.1 tern-proxy (on requests and responses)
+  bool forwarded_headers = true;        // X-Forwarded-For (appended), X-Forwarded-Proto: http
+  bool eject_on_5xx = true;             // a 5xx from the upstream counts as a failure
+};
+
+struct HttpProxyStats {                 // per loop
+  uint64_t requests = 0;                // handled
+  uint64_t retries = 0;                 // attempts after the first
+  uint64_t retry_budget_refused = 0;
+  uint64_t status_502 = 0, status_503 = 0, status_504 = 0;  // answered by the proxy itself
+};
+
+// One per loop. Thread rule: loop thread only (construct, use and destroy it on its loop's
+// thread).
+class HttpProxy {
+ public:
+  HttpProxy(EventLoop& loop, HttpProxyOptions options, std::span<const UpstreamConfig> upstreams);
+  ~HttpProxy();   // requests in flight fail (their replies dropped or 502)
+  HttpProxy(const HttpProxy&) = delete;
+  HttpProxy& operator=(const HttpProxy&) = delete;
+
+  // Forwards `request` (its views are copied before return) and answers `reply` later.
+  // Loop thread only.
+  void handle(const http::Request& request, http::Reply reply);
+  // Loop thread only.
+  UpstreamTable& upstreams() noexcept;
+  const HttpProxyStats& stats() const noexcept;
+  const HttpProxyOptions& options() const noexcept;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The Handler a tern::Server serves: hands each request to the HttpProxy of the loop it runs
+// on (a thread_local set with set_loop_proxy in on_loop_start/on_loop_stop), or, when the
+// handler runs on a worker (hsha), copies the request (http::OwnedRequest) and posts it to
+// the connection's loop (reply.connection().loop). A loop without a proxy answers 503. Any
+// thread.
+http::Handler proxy_handler();
+void set_loop_proxy(HttpProxy* proxy) noexcept;   // on the loop's thread
+HttpProxy* loop_proxy() noexcept;                 // the calling thread's, or null
+
+}  // namespace tern::proxy

@@ -1,0 +1,283 @@
+// HttpProxy: one client request's way through one loop: pick an upstream from the table, send
+// the re-framed request on that upstream's http::Client, and answer the client with the
+// rebuilt response, or retry elsewhere when that is safe, or answer the failure (502/503/504).
+#include "tern/proxy/http_proxy.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "forwarding.h"
+#include "http_upstream.h"
+#include "tern/http/client_error.h"
+#include "tern/http/parser.h"
+#include "tern/loop/event_loop.h"
+#include "tern/loop/loop_handle.h"
+
+namespace tern::proxy {
+namespace {
+
+thread_local HttpProxy* t_loop_proxy = nullptr;
+
+// The connect's own errors: the request never left this host, so any upstream may have it.
+bool is_connect_failure(std::error_code error) noexcept {
+  return error == std::errc::connection_refused || error == std::errc::network_unreachable ||
+         error == std::errc::host_unreachable || error == std::errc::address_not_available ||
+         error == make_error_code(http::client_errc::connect_timeout);
+}
+
+// Errors that prove the upstream never saw the request (tern/http/client_error.h, "before
+// anything was sent"), so even a non-idempotent request may go to another upstream.
+// client_errc::closed is left out: it also fails requests already sent.
+bool never_sent(std::error_code error) noexcept {
+  if (error.category() == pool_error_category()) return true;
+  return error == make_error_code(http::client_errc::queue_full) || is_connect_failure(error);
+}
+
+// Refusals on this side (a full queue, a closing client): they say nothing about the upstream's
+// health. Everything else that fails an attempt (connect failure, reset, timeout, a malformed
+// response, the pool marking it down) counts against it.
+bool is_local_refusal(std::error_code error) noexcept {
+  return error == pool_errc::queue_full || error == pool_errc::wait_timeout ||
+         error == pool_errc::closed || error == http::client_errc::queue_full ||
+         error == http::client_errc::closed || error == http::client_errc::invalid_request;
+}
+
+// The proxy's own answer to an attempt that failed with `error`.
+http::Response failure_response(std::error_code error) {
+  using http::client_errc;
+  if (error == pool_errc::queue_full || error == client_errc::queue_full) {
+    return http::Response::text(503, "upstream queue full\n");
+  }
+  if (error == pool_errc::wait_timeout) {
+    return http::Response::text(503, "timed out waiting for an upstream connection\n");
+  }
+  if (error == pool_errc::closed || error == client_errc::closed) {
+    return http::Response::text(503, "upstream closing\n");
+  }
+  if (error == client_errc::response_timeout) {
+    return http::Response::text(504, "upstream response timed out\n");
+  }
+  if (error == client_errc::connect_timeout) {
+    return http::Response::text(504, "upstream connect timed out\n");
+  }
+  if (error == pool_errc::upstream_down) {
+    return http::Response::text(502, "upstream down (connect failures)\n");
+  }
+  if (error == client_errc::invalid_request) {
+    return http::Response::text(502, "request cannot be forwarded\n");
+  }
+  if (error == http::ParseError::body_too_large) {
+    return http::Response::text(502, "response from upstream too large\n");
+  }
+  if (error.category() == http::parse_category()) {
+    return http::Response::text(502, "malformed response from upstream: " + error.message() + "\n");
+  }
+  if (error == client_errc::closed_before_response) {
+    return http::Response::text(502, "upstream closed the connection before responding\n");
+  }
+  return http::Response::text(502, "upstream connection failed: " + error.message() + "\n");
+}
+
+http::Response no_upstream_response() {
+  return http::Response::text(503, "no upstream available\n");
+}
+
+// One client request while it is forwarded: owned by the callback of its current attempt.
+struct Exchange {
+  http::ClientRequest request;  // the re-framed request; copied per attempt, moved on the last
+  http::Reply reply;
+  uint64_t key = 0;
+  bool head = false;
+  bool idempotent = false;
+  bool retry_in_flight = false;  // the current attempt holds a place in the retry budget
+  int attempts = 0;
+  std::vector<UpstreamId> tried;
+};
+
+}  // namespace
+
+class HttpProxy::Impl {
+ public:
+  Impl(EventLoop& loop, HttpProxyOptions options, std::span<const UpstreamConfig> upstreams)
+      : loop_(loop),
+        options_(std::move(options)),
+        forwarding_{options_.via, options_.forwarded_headers},
+        budget_(options_.retry) {
+    table_.emplace(loop_, options_.balance, options_.ejection,
+                   [this](const UpstreamConfig& upstream) -> std::unique_ptr<UpstreamTransport> {
+                     return std::make_unique<HttpUpstream>(loop_, upstream, client_options());
+                   });
+    table_->apply(upstreams);
+  }
+
+  ~Impl() {
+    // Destroying the transports fails what they carry (client_errc::closed), from inside this
+    // destructor: those callbacks see destroying_ and only drop their replies.
+    destroying_ = true;
+    table_.reset();
+  }
+
+  void handle(const http::Request& request, http::Reply reply) {
+    ++stats_.requests;
+    auto exchange = std::make_unique<Exchange>();
+    exchange->request = forward_request(request, forwarding_);
+    exchange->reply = std::move(reply);
+    exchange->head = request.method == http::Method::head;
+    exchange->idempotent = is_idempotent(request.method);
+    if (options_.balance == Algorithm::maglev) {
+      exchange->key = hash_request(options_.hash_key, request);
+    }
+    budget_.request_started();
+    std::optional<UpstreamId> id = table_->pick(exchange->key);
+    if (!id) {
+      ++stats_.status_503;
+      finish(*exchange, no_upstream_response());
+      return;
+    }
+    attempt(std::move(exchange), *id);
+  }
+
+  UpstreamTable& table() noexcept { return *table_; }
+  const HttpProxyStats& stats() const noexcept { return stats_; }
+  const HttpProxyOptions& options() const noexcept { return options_; }
+
+ private:
+  http::ClientOptions client_options() const {
+    http::ClientOptions client;
+    client.pool = options_.pool;
+    client.response_timeout = options_.response_timeout;
+    client.limits.max_body = options_.max_response_body;
+    return client;
+  }
+
+  void attempt(std::unique_ptr<Exchange> exchange, UpstreamId id) {
+    exchange->tried.push_back(id);
+    ++exchange->attempts;
+    table_->begin(id, /*retry=*/exchange->attempts > 1);
+    // The table made this transport: an HttpUpstream.
+    auto* upstream = static_cast<HttpUpstream*>(table_->transport(id));
+    bool last = exchange->attempts >= options_.retry.max_attempts;
+    http::ClientRequest request = last ? std::move(exchange->request) : exchange->request;
+    // The callback may run before request() returns (a refusal at once): it owns the exchange.
+    upstream->client().request(
+        std::move(request),
+        [this, id, exchange = std::move(exchange)](
+            std::error_code error, const http::ParsedResponse* response) mutable {
+          // The proxy is going (on_loop_stop, or its owner): the reply is dropped with the
+          // exchange, and its connection closes.
+          if (destroying_) return;
+          if (error) {
+            table_->end(id, is_local_refusal(error) ? Outcome::neutral : Outcome::failure);
+            retry_or_fail(std::move(exchange), error);
+            return;
+          }
+          table_->end(id, outcome_of(response->status));
+          finish(*exchange, forward_response(*response, forwarding_));
+        });
+  }
+
+  Outcome outcome_of(int status) const noexcept {
+    if (status >= 500) return options_.eject_on_5xx ? Outcome::failure : Outcome::neutral;
+    if (status >= 400) return Outcome::neutral;
+    return Outcome::success;
+  }
+
+  // A retry goes to an upstream not tried yet, only when it is safe (an idempotent method, or
+  // an error proving the upstream never saw the request) and the budget has room.
+  void retry_or_fail(std::unique_ptr<Exchange> exchange, std::error_code error) {
+    end_retry(*exchange);
+    bool safe = exchange->idempotent || never_sent(error);
+    if (safe && exchange->attempts < options_.retry.max_attempts) {
+      if (std::optional<UpstreamId> next = table_->pick(exchange->key, exchange->tried)) {
+        if (budget_.try_start_retry()) {
+          exchange->retry_in_flight = true;
+          ++stats_.retries;
+          attempt(std::move(exchange), *next);
+          return;
+        }
+        ++stats_.retry_budget_refused;
+      }
+    }
+    http::Response response = failure_response(error);
+    count_own_answer(response.status_code());
+    finish(*exchange, std::move(response));
+  }
+
+  void count_own_answer(int status) noexcept {
+    if (status == 502) ++stats_.status_502;
+    if (status == 503) ++stats_.status_503;
+    if (status == 504) ++stats_.status_504;
+  }
+
+  void end_retry(Exchange& exchange) noexcept {
+    if (!exchange.retry_in_flight) return;
+    exchange.retry_in_flight = false;
+    budget_.retry_finished();
+  }
+
+  void finish(Exchange& exchange, http::Response response) {
+    end_retry(exchange);
+    budget_.request_finished();
+    if (exchange.head) {
+      // A HEAD answer has the GET's fields and no body. Sent as a stream head so the server
+      // writes no Content-Length of its own (it would say 0, which the GET would not).
+      std::move(exchange.reply).stream(std::move(response)).end();
+      return;
+    }
+    exchange.reply.send(std::move(response));
+  }
+
+  EventLoop& loop_;
+  HttpProxyOptions options_;
+  ForwardingOptions forwarding_;  // views options_.via
+  RetryBudget budget_;
+  HttpProxyStats stats_;
+  std::optional<UpstreamTable> table_;  // last: its transports call back into the members above
+  bool destroying_ = false;
+};
+
+HttpProxy::HttpProxy(EventLoop& loop, HttpProxyOptions options,
+                     std::span<const UpstreamConfig> upstreams)
+    : impl_(std::make_unique<Impl>(loop, std::move(options), upstreams)) {}
+
+HttpProxy::~HttpProxy() = default;
+
+void HttpProxy::handle(const http::Request& request, http::Reply reply) {
+  impl_->handle(request, std::move(reply));
+}
+
+UpstreamTable& HttpProxy::upstreams() noexcept { return impl_->table(); }
+const HttpProxyStats& HttpProxy::stats() const noexcept { return impl_->stats(); }
+const HttpProxyOptions& HttpProxy::options() const noexcept { return impl_->options(); }
+
+http::Handler proxy_handler() {
+  return http::Handler::async([](const http::Request& request, http::Reply reply) {
+    if (HttpProxy* proxy = loop_proxy()) {
+      // On a loop with a proxy: the connection's loop (the loop models run handlers there).
+      proxy->handle(request, std::move(reply));
+      return;
+    }
+    LoopHandle loop = reply.connection().loop;
+    if (!loop.valid() || runs_here(loop)) {
+      reply.send(http::Response::text(503, "no proxy on this loop\n"));
+      return;
+    }
+    // A worker (hsha): the upstream pools belong to the connection's loop; the request's views
+    // die with this call, so a copy travels there.
+    post_to(loop, [owned = http::OwnedRequest(request), reply = std::move(reply)]() mutable {
+      if (HttpProxy* proxy = loop_proxy()) {
+        proxy->handle(owned.view(), std::move(reply));
+        return;
+      }
+      reply.send(http::Response::text(503, "no proxy on this loop\n"));
+    });
+  });
+}
+
+void set_loop_proxy(HttpProxy* proxy) noexcept { t_loop_proxy = proxy; }
+HttpProxy* loop_proxy() noexcept { return t_loop_proxy; }
+
+}  // namespace tern::proxy

@@ -1,0 +1,689 @@
+// HttpProxy in process, behind a tern::Server (one proxy per loop through on_loop_start and
+// set_loop_proxy, proxy_handler() as the handler), under single, loops and hsha on epoll and
+// io_uring. Clients are plain sockets; upstreams are in-process tern HTTP servers answering
+// their name, or plain sockets the test drives byte by byte where an upstream must misbehave.
+// Checked: the bytes the upstream receives and the client gets back (hop-by-hop fields gone,
+// X-Forwarded-For, Via), HEAD, round-robin, where requests go when an upstream refuses or
+// resets (retried only when safe, never a POST that reached one), the retry budget, framing
+// attacks from the upstream (502, connection not reused), 503/504, pipelining order, ejection.
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tern/http/router.h"
+#include "tern/patterns/server.h"
+#include "tern/proxy/http_proxy.h"
+#include "test_support.h"
+#include "upstream_listener.h"
+
+namespace tern::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using test::connect_blocking;
+using test::UpstreamListener;
+
+constexpr auto kBound = 20s;  // liveness bound of every wait: a failure, not a measurement
+
+// One row: a model with its thread counts, on a backend (its default pattern).
+struct Row {
+  Model model;
+  BackendKind backend;
+  int threads;
+  int workers;
+};
+
+std::vector<Row> rows() {
+  std::vector<Row> all;
+  for (BackendKind backend : {BackendKind::epoll, BackendKind::uring}) {
+    all.push_back({Model::single, backend, 1, 0});
+    all.push_back({Model::loops, backend, 2, 0});
+    all.push_back({Model::hsha, backend, 1, 2});
+  }
+  return all;
+}
+
+std::string row_name(const testing::TestParamInfo<Row>& info) {
+  std::string name = std::string(model_name(info.param.model)) + "_" +
+                     std::string(to_string(info.param.backend));
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
+  return name;
+}
+
+ServerOptions server_options(const Row& row) {
+  ServerOptions options;
+  options.backend = row.backend;
+  options.backend_options.strict = true;
+  options.model = row.model;
+  options.threads = row.threads;
+  options.workers = row.workers;
+  return options;
+}
+
+// One HTTP message read off a socket: its head (up to the blank line) and its body.
+struct Message {
+  std::string head;
+  std::string body;
+  bool complete = false;
+
+  int status() const { return head.size() >= 12 ? std::stoi(head.substr(9, 3)) : 0; }
+  // The value of field `name` (exact case), or nullopt.
+  std::optional<std::string> field(std::string_view name) const {
+    std::string key = std::string("\r\n").append(name).append(": ");
+    std::string lines = head + "\r\n";
+    size_t at = lines.find(key);
+    if (at == std::string::npos) return std::nullopt;
+    size_t from = at + key.size();
+    return lines.substr(from, lines.find("\r\n", from) - from);
+  }
+  bool has_field(std::string_view name) const { return field(name).has_value(); }
+};
+
+// A plain blocking socket speaking HTTP by hand: a client of the proxy, or the accepted side of
+// a raw upstream. Reads are bounded (kBound) and keep what they read past a message.
+class Peer {
+ public:
+  explicit Peer(int fd) : fd_(fd) {}
+  explicit Peer(const InetAddress& address) : fd_(connect_blocking(address)) {}
+  ~Peer() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Peer(const Peer&) = delete;
+  Peer& operator=(const Peer&) = delete;
+
+  bool ok() const { return fd_ >= 0; }
+
+  void send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+
+  // One message framed by Content-Length (or none: a request without a body, a response to
+  // HEAD when `no_body`).
+  Message read(bool no_body = false) {
+    Message m;
+    size_t end = 0;
+    if (!fill_until([&] { return (end = buffer_.find("\r\n\r\n")) != std::string::npos; })) {
+      return m;
+    }
+    m.head = buffer_.substr(0, end);
+    buffer_.erase(0, end + 4);
+    size_t length = 0;
+    if (auto field = m.field("Content-Length"); field && !no_body) length = std::stoul(*field);
+    if (!fill_until([&] { return buffer_.size() >= length; })) return m;
+    m.body = buffer_.substr(0, length);
+    buffer_.erase(0, length);
+    m.complete = true;
+    return m;
+  }
+
+  // True once the other side has closed the connection with nothing more sent.
+  bool closed_by_other_side() {
+    fill_until([] { return false; });
+    return eof_ && buffer_.empty();
+  }
+
+  // Closes with a reset (SO_LINGER 0): the connection dies under whatever the other side sent.
+  void reset() {
+    linger option{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &option, sizeof option);
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  template <class Done>
+  bool fill_until(Done done) {
+    auto give_up = std::chrono::steady_clock::now() + kBound;
+    while (!done()) {
+      if (eof_) return false;
+      pollfd p{fd_, POLLIN, 0};
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          give_up - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) return false;
+      char chunk[16384];
+      ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0) {
+        eof_ = true;
+        return done();
+      }
+      buffer_.append(chunk, static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  int fd_;
+  std::string buffer_;
+  bool eof_ = false;
+};
+
+// An in-process upstream (tern HTTP, single loop on epoll): every path answers 200
+// "NAME PATH" with X-Upstream: NAME, and counts the requests it saw per method.
+class NamedUpstream {
+ public:
+  explicit NamedUpstream(std::string name) : name_(std::move(name)) {
+    http::Router router;
+    auto answer = [this](const http::Request& request) {
+      count(request.method);
+      return http::Response::text(200, name_ + " " + std::string(request.path))
+          .header("X-Upstream", name_);
+    };
+    for (auto pattern : {"/", "/{*path}"}) {
+      router.get(pattern, answer);
+      router.post(pattern, answer);
+      router.put(pattern, answer);
+      router.del(pattern, answer);
+    }
+    server_ = std::make_unique<Server>(ServerOptions{}, http::service(router));
+    auto error = server_->start();
+    EXPECT_FALSE(error) << server_->error_detail();
+  }
+  ~NamedUpstream() { server_->shutdown(1s); }
+
+  UpstreamConfig config() const {
+    InetAddress address = server_->local_address();
+    return UpstreamConfig{address.to_string(), address, 1};
+  }
+  int gets() const { return gets_.load(); }
+  int posts() const { return posts_.load(); }
+  int heads() const { return heads_.load(); }
+
+ private:
+  void count(http::Method method) {
+    if (method == http::Method::post) ++posts_;
+    if (method == http::Method::get) ++gets_;
+    if (method == http::Method::head) ++heads_;
+  }
+
+  std::string name_;
+  std::atomic<int> gets_{0};
+  std::atomic<int> posts_{0};
+  std::atomic<int> heads_{0};
+  std::unique_ptr<Server> server_;
+};
+
+UpstreamConfig config_of(const UpstreamListener& listener) {
+  return UpstreamConfig{listener.address().to_string(), listener.address(), 1};
+}
+
+// An address with nothing listening: connects to it are refused.
+UpstreamConfig refusing_upstream() {
+  UpstreamListener probe;
+  return config_of(probe);
+}
+
+// A tern::Server whose every loop has its own HttpProxy over `upstreams`.
+class ProxyRig {
+ public:
+  ProxyRig(const Row& row, HttpProxyOptions options, std::vector<UpstreamConfig> upstreams)
+      : options_(std::move(options)), upstreams_(std::move(upstreams)) {
+    size_t loops = static_cast<size_t>(row.threads);
+    loops_.resize(loops);
+    proxies_.resize(loops);
+    ServerOptions server = server_options(row);
+    server.on_loop_start = [this](size_t index, EventLoop& loop) {
+      std::lock_guard lock(mutex_);
+      loops_[index] = &loop;
+      proxies_[index] = std::make_unique<HttpProxy>(loop, options_, upstreams_);
+      set_loop_proxy(proxies_[index].get());
+      return std::error_code();
+    };
+    server.on_loop_stop = [this](size_t index, EventLoop&) {
+      set_loop_proxy(nullptr);
+      std::unique_ptr<HttpProxy> proxy;
+      {
+        std::lock_guard lock(mutex_);
+        proxy = std::move(proxies_[index]);
+        loops_[index] = nullptr;
+      }
+    };
+    server_ = std::make_unique<Server>(std::move(server), http::service(proxy_handler()));
+    auto error = server_->start();
+    EXPECT_FALSE(error) << server_->error_detail();
+  }
+  ~ProxyRig() { shutdown(2s); }
+
+  // Stops the server (requests still in flight at `deadline` are cut off); the proxies are
+  // destroyed on their loops' threads on the way (on_loop_stop). Once only.
+  void shutdown(Duration deadline) {
+    if (server_) server_->shutdown(deadline);
+    server_.reset();
+  }
+
+  InetAddress address() const { return server_->local_address(); }
+
+  // Every loop's stats, summed.
+  HttpProxyStats stats() {
+    HttpProxyStats sum;
+    for (const HttpProxyStats& s : on_each_loop([](HttpProxy& p) { return p.stats(); })) {
+      sum.requests += s.requests;
+      sum.retries += s.retries;
+      sum.retry_budget_refused += s.retry_budget_refused;
+      sum.status_502 += s.status_502;
+      sum.status_503 += s.status_503;
+      sum.status_504 += s.status_504;
+    }
+    return sum;
+  }
+
+  // The table of every loop, as each loop sees it.
+  std::vector<std::vector<UpstreamSnapshot>> snapshots() {
+    return on_each_loop([](HttpProxy& p) { return p.upstreams().snapshot(); });
+  }
+
+  // One upstream's snapshot (by name) summed over loops: pool counters and stats added,
+  // ejected if any loop has it ejected.
+  UpstreamSnapshot upstream(const std::string& name) {
+    UpstreamSnapshot sum;
+    sum.name = name;
+    for (const auto& table : snapshots()) {
+      for (const UpstreamSnapshot& s : table) {
+        if (s.name != name) continue;
+        sum.ejected = sum.ejected || s.ejected;
+        sum.stats.requests += s.stats.requests;
+        sum.stats.retries += s.stats.retries;
+        sum.stats.successes += s.stats.successes;
+        sum.stats.failures += s.stats.failures;
+        sum.stats.ejections += s.stats.ejections;
+        sum.pool.connects += s.pool.connects;
+        sum.pool.reuses += s.pool.reuses;
+        sum.open_connections += s.open_connections;
+      }
+    }
+    return sum;
+  }
+
+ private:
+  // Runs `fn(proxy)` on each loop's thread in turn and collects the results.
+  template <class F>
+  auto on_each_loop(F fn) -> std::vector<decltype(fn(std::declval<HttpProxy&>()))> {
+    using R = decltype(fn(std::declval<HttpProxy&>()));
+    std::vector<R> results;
+    for (size_t i = 0; i < loops_.size(); ++i) {
+      EventLoop* loop = nullptr;
+      {
+        std::lock_guard lock(mutex_);
+        loop = loops_[i];
+      }
+      if (loop == nullptr) continue;
+      std::promise<R> done;
+      loop->post([&, i] {
+        std::lock_guard lock(mutex_);
+        done.set_value(fn(*proxies_[i]));
+      });
+      results.push_back(done.get_future().get());
+    }
+    return results;
+  }
+
+  HttpProxyOptions options_;
+  std::vector<UpstreamConfig> upstreams_;
+  std::mutex mutex_;
+  std::vector<EventLoop*> loops_;
+  std::vector<std::unique_ptr<HttpProxy>> proxies_;
+  std::unique_ptr<Server> server_;
+};
+
+std::string get(std::string_view path) {
+  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: proxied.test\r\n\r\n";
+}
+std::string post(std::string_view path, std::string_view body) {
+  return "POST " + std::string(path) + " HTTP/1.1\r\nHost: proxied.test\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+}
+
+class ProxyHttpTest : public testing::TestWithParam<Row> {
+ protected:
+  void SetUp() override {
+    if (auto why = test::backend_unavailable(GetParam().backend)) GTEST_SKIP() << *why;
+  }
+  std::unique_ptr<ProxyRig> proxy(std::vector<UpstreamConfig> upstreams,
+                                  HttpProxyOptions options = {}) {
+    return std::make_unique<ProxyRig>(GetParam(), std::move(options), std::move(upstreams));
+  }
+};
+
+TEST_P(ProxyHttpTest, ForwardsAReframedRequestAndRewritesTheResponse) {
+  UpstreamListener listener;
+  auto rig = proxy({config_of(listener)});
+  Peer client(rig->address());
+  client.send("GET /path?q=1 HTTP/1.1\r\n"
+              "Host: origin.test\r\n"
+              "Connection: keep-alive, X-Hop\r\n"
+              "X-Hop: drop me\r\n"
+              "Keep-Alive: timeout=5\r\n"
+              "TE: trailers\r\n"
+              "X-Forwarded-For: 192.0.2.1\r\n"
+              "Via: 1.0 fred\r\n"
+              "Accept: text/plain\r\n"
+              "\r\n");
+  Peer upstream(listener.accept_one());
+  ASSERT_TRUE(upstream.ok());
+  Message request = upstream.read();
+  ASSERT_TRUE(request.complete);
+  // Exactly these fields, in this order: the client's end-to-end ones, then what the proxy adds.
+  EXPECT_EQ(request.head,
+            "GET /path?q=1 HTTP/1.1\r\n"
+            "Host: origin.test\r\n"
+            "Accept: text/plain\r\n"
+            "X-Forwarded-For: 192.0.2.1, 127.0.0.1\r\n"
+            "X-Forwarded-Proto: http\r\n"
+            "Via: 1.0 fred, 1.1 tern-proxy");
+  upstream.send("HTTP/1.1 200 OK\r\n"
+                "Content-Length: 5\r\n"
+                "Connection: keep-alive, X-Internal\r\n"
+                "Keep-Alive: timeout=5\r\n"
+                "X-Internal: secret\r\n"
+                "Content-Type: text/plain\r\n"
+                "X-Kept: yes\r\n"
+                "\r\n"
+                "hello");
+  Message response = client.read();
+  ASSERT_TRUE(response.complete);
+  EXPECT_EQ(response.status(), 200);
+  EXPECT_EQ(response.body, "hello");
+  EXPECT_EQ(response.field("X-Kept"), "yes");
+  EXPECT_EQ(response.field("Content-Type"), "text/plain");
+  EXPECT_EQ(response.field("Via"), "1.1 tern-proxy");
+  EXPECT_FALSE(response.has_field("X-Internal"));
+  EXPECT_FALSE(response.has_field("Keep-Alive"));
+  EXPECT_FALSE(response.has_field("Connection"));  // the client asked for no close
+}
+
+TEST_P(ProxyHttpTest, HeadIsAnsweredWithTheFieldsAndNoBody) {
+  NamedUpstream a("a");
+  auto rig = proxy({a.config()});
+  Peer client(rig->address());
+  client.send("HEAD /thing HTTP/1.1\r\nHost: h\r\n\r\n");
+  Message head = client.read(/*no_body=*/true);
+  ASSERT_TRUE(head.complete);
+  EXPECT_EQ(head.status(), 200);
+  EXPECT_EQ(head.field("X-Upstream"), "a");
+  EXPECT_EQ(a.heads(), 1);  // forwarded as a HEAD
+  // The length of the body the GET would have: never the 0 of the empty body it carries here.
+  EXPECT_NE(head.field("Content-Length"), "0");
+  // No body followed: the next response on the connection starts right at its status line.
+  client.send(get("/after"));
+  Message next = client.read();
+  ASSERT_TRUE(next.complete) << next.head;
+  EXPECT_EQ(next.head.substr(0, 15), "HTTP/1.1 200 OK");
+  EXPECT_EQ(next.body, "a /after");
+}
+
+TEST_P(ProxyHttpTest, RoundRobinAlternatesBetweenTwoUpstreams) {
+  NamedUpstream a("a"), b("b");
+  auto rig = proxy({a.config(), b.config()});
+  Peer client(rig->address());
+  std::vector<std::string> names;
+  for (int i = 0; i < 6; ++i) {
+    client.send(get("/"));
+    Message response = client.read();
+    ASSERT_TRUE(response.complete) << i;
+    names.push_back(response.field("X-Upstream").value_or("?"));
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "a", "b", "a", "b"}));
+}
+
+TEST_P(ProxyHttpTest, AnUpstreamThatRefusesConnectionsSendsGetAndPostElsewhere) {
+  NamedUpstream b("b");
+  UpstreamConfig refusing = refusing_upstream();
+  auto rig = proxy({refusing, b.config()});
+  Peer client(rig->address());
+  // Round-robin over (refusing, b) with a retry to b after each refusal: every first and
+  // third request picks the refusing one first, so each POST meets the refusal.
+  for (int i = 0; i < 3; ++i) {
+    client.send(post("/p", "payload"));
+    Message posted = client.read();
+    EXPECT_EQ(posted.status(), 200) << posted.head << posted.body;
+    EXPECT_EQ(posted.body, "b /p");
+    client.send(get("/g"));
+    Message got = client.read();
+    EXPECT_EQ(got.status(), 200) << got.head << got.body;
+    EXPECT_EQ(got.body, "b /g");
+  }
+  EXPECT_EQ(b.gets(), 3);
+  EXPECT_EQ(b.posts(), 3);
+  EXPECT_EQ(rig->upstream(refusing.name).stats.failures, 3u);  // each POST tried it first
+  EXPECT_EQ(rig->stats().retries, 3u);
+}
+
+TEST_P(ProxyHttpTest, AResetAfterTheRequestIsRetriedElsewhereForGet) {
+  UpstreamListener resetting;
+  NamedUpstream b("b");
+  // Round-robin's first pick on a fresh loop is the first upstream: the resetting one.
+  auto rig = proxy({config_of(resetting), b.config()});
+  Peer client(rig->address());
+  client.send(get("/g"));
+  {
+    Peer upstream(resetting.accept_one());
+    ASSERT_TRUE(upstream.ok());
+    ASSERT_TRUE(upstream.read().complete);
+    upstream.reset();
+  }
+  Message response = client.read();
+  EXPECT_EQ(response.status(), 200) << response.head << response.body;
+  EXPECT_EQ(response.body, "b /g");
+  EXPECT_EQ(b.gets(), 1);
+  EXPECT_EQ(rig->stats().retries, 1u);
+}
+
+TEST_P(ProxyHttpTest, AResetAfterTheRequestIsAnsweredWith502ForPostAndNeverResent) {
+  UpstreamListener resetting;
+  NamedUpstream b("b");
+  auto rig = proxy({config_of(resetting), b.config()});
+  Peer client(rig->address());
+  client.send(post("/p", "once"));
+  int seen = 0;
+  {
+    Peer upstream(resetting.accept_one());
+    ASSERT_TRUE(upstream.ok());
+    Message request = upstream.read();
+    ASSERT_TRUE(request.complete);
+    EXPECT_EQ(request.body, "once");
+    ++seen;
+    upstream.reset();
+  }
+  Message response = client.read();
+  EXPECT_EQ(response.status(), 502) << response.head << response.body;
+  // The upstreams together saw it exactly once: not resent to b.
+  EXPECT_EQ(seen + b.posts(), 1);
+  HttpProxyStats stats = rig->stats();
+  EXPECT_EQ(stats.retries, 0u);
+  EXPECT_EQ(stats.status_502, 1u);
+}
+
+TEST_P(ProxyHttpTest, AnExhaustedRetryBudgetMeansNoRetry) {
+  UpstreamListener resetting;
+  NamedUpstream b("b");
+  HttpProxyOptions options;
+  options.retry.budget_ratio = 0.0;  // no retry ever fits
+  options.retry.min_retries = 0;
+  auto rig = proxy({config_of(resetting), b.config()}, options);
+  Peer client(rig->address());
+  client.send(get("/g"));
+  {
+    Peer upstream(resetting.accept_one());
+    ASSERT_TRUE(upstream.ok());
+    ASSERT_TRUE(upstream.read().complete);
+    upstream.reset();
+  }
+  Message response = client.read();
+  EXPECT_EQ(response.status(), 502) << response.head << response.body;
+  EXPECT_EQ(b.gets(), 0);
+  HttpProxyStats stats = rig->stats();
+  EXPECT_EQ(stats.retries, 0u);
+  EXPECT_EQ(stats.retry_budget_refused, 1u);
+}
+
+TEST_P(ProxyHttpTest, MalformedUpstreamFramingIs502AndThatConnectionIsNotReused) {
+  struct Attack {
+    const char* name;
+    const char* response;
+  };
+  const Attack attacks[] = {
+      {"content-length with transfer-encoding",
+       "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n"},
+      {"two differing content-lengths",
+       "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
+      {"bad chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"},
+  };
+  for (const Attack& attack : attacks) {
+    SCOPED_TRACE(attack.name);
+    UpstreamListener listener;
+    auto rig = proxy({config_of(listener)});
+    Peer client(rig->address());
+    client.send(get("/first"));
+    Peer first(listener.accept_one());
+    ASSERT_TRUE(first.ok());
+    ASSERT_TRUE(first.read().complete);
+    first.send(attack.response);
+    Message bad = client.read();
+    EXPECT_EQ(bad.status(), 502) << bad.head << bad.body;
+    EXPECT_TRUE(first.closed_by_other_side());  // the proxy dropped that connection
+    // The next request needs a new upstream connection.
+    client.send(get("/second"));
+    Peer second(listener.accept_one());
+    ASSERT_TRUE(second.ok());
+    Message request = second.read();
+    ASSERT_TRUE(request.complete);
+    EXPECT_EQ(request.head.substr(0, 16), "GET /second HTTP");
+    second.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    Message good = client.read();
+    EXPECT_EQ(good.status(), 200);
+    EXPECT_EQ(good.body, "ok");
+    UpstreamSnapshot upstream = rig->upstream(config_of(listener).name);
+    EXPECT_EQ(upstream.pool.connects, 2u);
+    EXPECT_EQ(upstream.pool.reuses, 0u);
+    EXPECT_EQ(rig->stats().status_502, 1u);
+  }
+}
+
+TEST_P(ProxyHttpTest, NoUpstreamIs503) {
+  auto rig = proxy({});
+  Peer client(rig->address());
+  client.send(get("/"));
+  Message response = client.read();
+  EXPECT_EQ(response.status(), 503);
+  EXPECT_EQ(response.body, "no upstream available\n");
+  EXPECT_FALSE(response.has_field("Connection"));  // the client did not ask for a close
+  EXPECT_EQ(rig->stats().status_503, 1u);
+}
+
+TEST_P(ProxyHttpTest, NoWholeResponseWithinTheTimeoutIs504) {
+  UpstreamListener listener;
+  HttpProxyOptions options;
+  options.response_timeout = 200ms;
+  auto rig = proxy({config_of(listener)}, options);
+  Peer client(rig->address());
+  client.send(get("/slow"));
+  Peer upstream(listener.accept_one());
+  ASSERT_TRUE(upstream.ok());
+  ASSERT_TRUE(upstream.read().complete);
+  upstream.send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhal");  // and no more
+  Message response = client.read();
+  EXPECT_EQ(response.status(), 504) << response.head << response.body;
+  EXPECT_EQ(rig->stats().status_504, 1u);
+}
+
+TEST_P(ProxyHttpTest, AFullPoolQueueIs503) {
+  UpstreamListener listener;
+  HttpProxyOptions options;
+  options.pool.max_connections = 1;
+  options.pool.max_waiters = 0;  // a request that finds the one connection busy is refused
+  auto rig = proxy({config_of(listener)}, options);
+  Peer client(rig->address());
+  client.send(get("/1") + get("/2"));  // pipelined: both reach the proxy before any answer
+  Peer upstream(listener.accept_one());
+  ASSERT_TRUE(upstream.ok());
+  ASSERT_TRUE(upstream.read().complete);
+  // Answer only once the other request has been refused (else it would wait for this one).
+  ASSERT_TRUE(test::wait_until([&] { return rig->stats().status_503 == 1; }, kBound));
+  upstream.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  std::multiset<int> statuses;
+  std::string refused_body;
+  for (int i = 0; i < 2; ++i) {
+    Message response = client.read();
+    ASSERT_TRUE(response.complete) << i;
+    statuses.insert(response.status());
+    if (response.status() == 503) refused_body = response.body;
+  }
+  EXPECT_EQ(statuses, (std::multiset<int>{200, 503}));
+  EXPECT_EQ(refused_body, "upstream queue full\n");
+}
+
+TEST_P(ProxyHttpTest, PipelinedRequestsAreAnsweredInOrder) {
+  NamedUpstream a("a"), b("b");
+  auto rig = proxy({a.config(), b.config()});
+  Peer client(rig->address());
+  std::string requests;
+  for (int i = 1; i <= 6; ++i) requests += get("/" + std::to_string(i));
+  client.send(requests);
+  for (int i = 1; i <= 6; ++i) {
+    Message response = client.read();
+    ASSERT_TRUE(response.complete) << i;
+    std::string name = response.field("X-Upstream").value_or("?");
+    EXPECT_EQ(response.body, name + " /" + std::to_string(i));
+  }
+  EXPECT_EQ(a.gets() + b.gets(), 6);
+}
+
+TEST_P(ProxyHttpTest, ConsecutiveFailuresEjectTheUpstream) {
+  NamedUpstream b("b");
+  UpstreamConfig refusing = refusing_upstream();
+  HttpProxyOptions options;
+  options.ejection.consecutive_failures = 2;
+  options.ejection.base_time = 60s;  // stays ejected for the rest of the test
+  auto rig = proxy({refusing, b.config()}, options);
+  Peer client(rig->address());
+  for (int i = 0; i < 6; ++i) {
+    client.send(get("/"));
+    EXPECT_EQ(client.read().status(), 200) << i;
+  }
+  UpstreamSnapshot ejected = rig->upstream(refusing.name);
+  EXPECT_TRUE(ejected.ejected);
+  EXPECT_EQ(ejected.stats.ejections, 1u);
+  EXPECT_EQ(ejected.stats.failures, 2u);
+  // Ejected: it gets no more requests; every one goes straight to b.
+  uint64_t before = ejected.stats.requests;
+  for (int i = 0; i < 4; ++i) {
+    client.send(get("/"));
+    EXPECT_EQ(client.read().status(), 200) << i;
+  }
+  EXPECT_EQ(rig->upstream(refusing.name).stats.requests, before);
+  EXPECT_EQ(b.gets(), 10);
+}
+
+// A proxy destroyed (the server stopping) while it waits for an upstream: the request's reply
+// is dropped after the server's own per-loop state is gone, which must touch none of it (the
+// sanitizer builds check), and the client sees its connection end without an answer.
+TEST_P(ProxyHttpTest, StoppingWithARequestInFlightDropsItsReply) {
+  UpstreamListener listener;
+  auto rig = proxy({config_of(listener)});
+  Peer client(rig->address());
+  client.send(get("/never-answered"));
+  Peer upstream(listener.accept_one());
+  ASSERT_TRUE(upstream.ok());
+  ASSERT_TRUE(upstream.read().complete);
+  rig->shutdown(50ms);
+  EXPECT_TRUE(client.closed_by_other_side());
+  EXPECT_TRUE(upstream.closed_by_other_side());  // the proxy's upstream connection closed too
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ProxyHttpTest, testing::ValuesIn(rows()), row_name);
+
+}  // namespace
+}  // namespace tern::proxy
