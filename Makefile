@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build run test test-fast test-asan test-tsan bench bench-patterns clean
-.PHONY: fuzz test-fuzz bench-http bench-check bench-record
+.PHONY: fuzz test-fuzz bench-http bench-check bench-record bench-proxy
 
 all: build
 
@@ -48,9 +48,10 @@ test-tsan: deps
 	  ctest --output-on-failure -j $(JOBS) --timeout 600 \
 	  -R "PatternsTest|ServerTest|ServerOptionsTest|EventLoop|SessionTest|ReplyTest|LoopGroupTest|PipelineTest|ReadinessSet|HttpServerTest|StaticFiles|OpenFileCache" -E "aio"
 
-# tern against its peers, every figure measured by tern-bench (bench/bench.py; about 15 minutes
+# tern against its peers, every figure measured by tern-bench (bench/bench.py; about 20 minutes
 # on 2 cores, QUICK=1: a two-minute subset): echo, HTTP, memory per idle connection, the
-# concurrency models, instructions per request, tern-bench against wrk. Writes
+# concurrency models, instructions per request, tern-bench against wrk, tern-proxy against
+# HAProxy and nginx. Writes
 # bench/results/<UTC date>[-quick]/ (report.md, results.csv, results.json, PNG plots).
 # BENCH_FLAGS: more flags of bench/bench.py (--sections, --rounds, --seconds; --help).
 QUICK ?=
@@ -69,6 +70,12 @@ bench-patterns: build
 bench-http: build
 	./scripts/install-bench-deps.sh
 	$(BENCH_COMMAND) --sections http,memory --command "make bench-http"
+
+# tern-proxy against HAProxy and nginx (proxy_pass / stream), HTTP and TCP mode, 64 and 256
+# connections, in front of two tern-httpd upstreams (about 5 minutes; QUICK=1: 30 s).
+bench-proxy: build
+	./scripts/install-bench-deps.sh
+	$(BENCH_COMMAND) --sections proxy --command "make bench-proxy$(if $(BENCH_QUICK), QUICK=1)"
 
 # Instructions per request under valgrind's callgrind (bench/instructions.sh, about a minute and
 # a half): tern-httpd /plaintext (depth 1 and pipelined) and a 512-byte tern-echo echo, against

@@ -17,6 +17,11 @@ Sections (--sections, default all; each skipped visibly when what it needs is mi
   instructions  instructions per request under callgrind (bench/instructions.sh --csv)
   client        tern-bench against wrk, one thread each, same connections, nginx /plaintext:
                 tern-bench must not be the bottleneck
+  proxy         tern-proxy (epoll, uring) vs HAProxy and nginx (bench/proxy/*.conf), one worker
+                each on the server CPU, in front of two tern-httpd upstreams that share the
+                client CPU with tern-bench: HTTP mode and TCP mode, 64 and 256 connections;
+                req/s, p99, proxy CPU per request, proxy RSS, tern-proxy's upstream
+                connection reuse ratio (its admin API); a tern-proxy not built is a FAILED row
 
 Method (each lesson of the scripts this replaces is kept):
 - the server pinned to --server-cpu [0] with taskset, the client to --client-cpu [1] (the
@@ -66,11 +71,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the working tree
 import bench_procs as procs   # noqa: E402
+import bench_proxy            # noqa: E402
 import bench_report as report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "127.0.0.1"  # loopback only
-SECTIONS = ["echo", "http", "memory", "patterns", "instructions", "client"]
+SECTIONS = ["echo", "http", "memory", "patterns", "instructions", "client", "proxy"]
 START = time.monotonic()
 
 
@@ -80,7 +86,7 @@ def log(msg):
 
 # ------------------------------------------------------------------------- plan
 class Plan:
-    """What one `make bench` runs: the full plan (~15 min on 2 cores) or --quick (~2 min)."""
+    """What one `make bench` runs: the full plan (~20 min on 2 cores) or --quick (~2 min)."""
 
     def __init__(self, a):
         q = a.quick
@@ -103,6 +109,9 @@ class Plan:
         self.patterns_cells = a.patterns_cells or ([(0, 100)] if q else [(0, 100), (100, 100)])
         self.client_rounds = 1 if q else self.rounds
         self.client_seconds = 1 if q else max(1, int(round(self.seconds)))
+        self.proxy_cases = a.proxy_cases or (bench_proxy.QUICK_CASES if q else
+                                             list(bench_proxy.PROXY_CASES))
+        self.proxy_backends = a.proxy_backends or ["epoll", "uring"]
 
 
 HTTP_CASES = {  # name -> (connections, pipeline depth, path, label)
@@ -142,7 +151,7 @@ class ServerSpec:
 
     def banner_mismatch(self, line):
         """Why the banner shows another backend or pattern than asked for ("" if none)."""
-        m = re.search(r"\(backend ([a-z0-9-]+)", line)
+        m = re.search(r"[(,] *backend ([a-z0-9-]+)", line)
         if self.backend and m and m.group(1) != self.backend:
             return "ran the %s backend, not %s" % (m.group(1), self.backend)
         m = re.search(r"[(,] *pattern ([a-z-]+)[,)]", line)
@@ -835,6 +844,245 @@ def section_client(ctx):
                                                         progress(row)))
 
 
+# ------------------------------------------------------------------------- proxy
+class ProxyKind:
+    """One proxy of the proxy section: `spec(mode, upstream_ports, admin_port)` is the
+    ServerSpec of one run (its configuration names that run's upstreams); `modes` the modes it
+    runs; `admin` whether it has tern-proxy's admin API (then a run gets an admin port);
+    `missing`, when set, why it cannot run (each of its runs is a FAILED row saying so)."""
+
+    def __init__(self, name, spec, shown, backend="", modes=("http", "tcp"), admin=False,
+                 missing=""):
+        self.name, self.spec, self.shown, self.backend = name, spec, shown, backend
+        self.modes, self.admin, self.missing = modes, admin, missing
+
+
+def upstream_addresses(ports):
+    return {"UPSTREAM%d" % (i + 1): "%s:%d" % (HOST, port) for i, port in enumerate(ports)}
+
+
+def haproxy_argv(ctx, mode, port, upstream_ports):
+    prefix = tempfile.mkdtemp(prefix="haproxy.", dir=ctx.tmp)
+    conf = fill("bench/proxy/haproxy-%s.cfg" % mode, dict(
+        HOST=HOST, PORT=port, MAX_CONNS=max(1024, (ctx.nofile - 64) // 2),
+        **upstream_addresses(upstream_ports)))
+    path = os.path.join(prefix, "haproxy.cfg")
+    with open(path, "w") as f:
+        f.write(conf)
+    return ["haproxy", "-f", path, "-db"]
+
+
+def nginx_proxy_argv(ctx, mode, port, upstream_ports):
+    prefix = tempfile.mkdtemp(prefix="nginx-proxy.", dir=ctx.tmp)
+    os.chmod(prefix, 0o755)
+    conf = fill("bench/proxy/nginx-%s.conf" % mode, dict(
+        HOST=HOST, PORT=port, PREFIX=prefix, MAX_CONNS=ctx.nofile - 64, NOFILE=ctx.nofile,
+        STREAM_MODULE=bench_proxy.nginx_stream_module() or "",
+        **upstream_addresses(upstream_ports)))
+    with open(os.path.join(prefix, "nginx.conf"), "w") as f:
+        f.write(conf)
+    return ["nginx", "-p", prefix, "-c", os.path.join(prefix, "nginx.conf"), "-e", "stderr",
+            "-g", "daemon off;"]
+
+
+def tern_proxy_kind(binary, label, backend):
+    name = "tern-proxy%s %s" % (label, backend)
+
+    def spec(mode, upstream_ports, admin_port):
+        flags = ["--mode", mode, "--balance", "round-robin", "--backend", backend, "--model",
+                 "single", "--threads", "1", "--upstream-max-connections",
+                 str(bench_proxy.TERN_PROXY_MAX_CONNECTIONS), "--admin",
+                 "%s:%d" % (HOST, admin_port)]
+        ups = [a for port in upstream_ports for a in ("--upstream", "%s:%d" % (HOST, port))]
+        return ServerSpec(name, lambda port: [binary, "--listen", "%s:%d" % (HOST, port), *ups,
+                                              *flags],
+                          "", banner=r"^tern-proxy: listening on", backend=backend,
+                          config=" ".join(flags[:-2]))
+    shown = ("%s --listen %s:PORT --upstream %s:U1 --upstream %s:U2 --mode MODE --balance "
+             "round-robin --backend %s --model single --threads 1 --upstream-max-connections %d "
+             "--admin %s:ADMIN" % (rel(binary), HOST, HOST, HOST, backend,
+                                   bench_proxy.TERN_PROXY_MAX_CONNECTIONS, HOST))
+    missing = "" if os.access(binary, os.X_OK) else "tern-proxy not built: %s" % rel(binary)
+    return ProxyKind(name, spec, shown, backend=backend, admin=True, missing=missing)
+
+
+def peer_proxy_kind(name, argv_fn, config, shown, modes):
+    def spec(mode, upstream_ports, admin_port):
+        return ServerSpec(name, lambda port: argv_fn(mode, port, upstream_ports), "",
+                          config=config % mode)
+    return ProxyKind(name, spec, shown, modes=modes)
+
+
+def proxy_kinds(ctx):
+    """tern-proxy of each build and backend (a FAILED row per run while it is not built), then
+    HAProxy and nginx when installed (skipped visibly otherwise; nginx's TCP mode needs its
+    stream module)."""
+    kinds = []
+    for build, label in builds(ctx):
+        binary = (os.path.abspath(ctx.args.tern_proxy) if ctx.args.tern_proxy and not label
+                  else os.path.join(build, "apps", "tern-proxy"))
+        kinds += [tern_proxy_kind(binary, label, b) for b in ctx.plan.proxy_backends]
+    if shutil.which("haproxy"):
+        kinds.append(peer_proxy_kind(
+            "haproxy", lambda mode, port, ups: haproxy_argv(ctx, mode, port, ups),
+            "mode %s, nbthread 1", "haproxy -f DIR/haproxy.cfg -db (bench/proxy/haproxy-MODE.cfg:"
+            " one thread, no log; http: http-reuse always)", ("http", "tcp")))
+    else:
+        ctx.skip("proxy", "haproxy", "not installed (scripts/install-bench-deps.sh installs it)")
+    if shutil.which("nginx"):
+        modes = ("http", "tcp") if bench_proxy.nginx_stream_module() else ("http",)
+        if "tcp" not in modes and any(bench_proxy.PROXY_CASES[c][0] == "tcp"
+                                      for c in ctx.plan.proxy_cases):
+            ctx.skip("proxy", "nginx, TCP mode", "nginx's stream module is not installed (%s; "
+                     "scripts/install-bench-deps.sh installs libnginx-mod-stream)" %
+                     " or ".join(bench_proxy.NGINX_STREAM_MODULES))
+        kinds.append(peer_proxy_kind(
+            "nginx", lambda mode, port, ups: nginx_proxy_argv(ctx, mode, port, ups),
+            "%s mode, one worker", "nginx -p DIR -c DIR/nginx.conf -e stderr -g 'daemon off;' "
+            "(bench/proxy/nginx-MODE.conf: one worker, no access log; http: proxy_pass with "
+            "upstream keepalive; tcp: stream)", modes))
+    else:
+        ctx.skip("proxy", "nginx", "not installed (scripts/install-bench-deps.sh installs it)")
+    return kinds
+
+
+def start_upstreams(ctx, httpd):
+    """The run's two upstreams, tern-httpd on the client CPU -> ([Server], why it failed)."""
+    servers = []
+    for i in range(bench_proxy.UPSTREAMS):
+        port = ctx.ports.take()
+        try:
+            servers.append(procs.Server(
+                [httpd, "--host", HOST, "--port", str(port), "--root", ctx.www, "--backend",
+                 "epoll"], port, ctx.args.client_cpu,
+                os.path.join(ctx.tmp, "upstream%d.log" % (i + 1)),
+                banner=r"^tern-httpd: listening on"))
+        except procs.StartFailed as e:
+            for s in servers:
+                s.stop()
+            return [], "upstream %d (tern-httpd) %s" % (i + 1, e)
+    return servers, ""
+
+
+def wait_listening(port, timeout):
+    """Polls /proc/net/tcp until `port` is listening, at most `timeout` s -> listening?"""
+    deadline = time.monotonic() + timeout
+    while not procs.port_listening(port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def check_proxied(port, ctx, admin_port=None):
+    """Does GET /plaintext through the proxy answer 200 "Hello, World!", once per upstream's
+    turn (round-robin: each upstream once), on a fresh connection each?  And, for tern-proxy,
+    is its admin port listening (its second line comes after the first)?"""
+    if admin_port is not None and not wait_listening(admin_port, 5):
+        return "tern-proxy's admin port %d was not listening within 5 s" % admin_port
+    want = ctx.www_files["plaintext.txt"]
+    for _ in range(bench_proxy.UPSTREAMS):
+        try:
+            c = http.client.HTTPConnection(HOST, port, timeout=5)
+            c.request("GET", "/plaintext")
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+        except (OSError, http.client.HTTPException) as e:
+            return "GET /plaintext through the proxy failed: %s" % e
+        if r.status != 200 or body != want:
+            return "GET /plaintext through the proxy answered %d %r instead of 200 %r" % (
+                r.status, body[:60], want)
+    return ""
+
+
+def upstream_split_note(cpu_before, cpu_after):
+    """A note when one upstream did far less of the work than the other (CPU over the run):
+    the proxy did not balance round-robin as configured."""
+    used = [(b1 - b0) if b0 is not None and b1 is not None else None
+            for b0, b1 in zip(cpu_before, cpu_after)]
+    if None in used or sum(used) <= 0:
+        return ""
+    shares = [u / sum(used) for u in used]
+    if min(shares) < 0.5 / len(shares):
+        return "upstream CPU split %s: unbalanced" % "/".join("%.0f%%" % (100 * x) for x in shares)
+    return ""
+
+
+def section_proxy(ctx):
+    p = ctx.plan
+    httpd = ctx.binary("apps", "tern-httpd")
+    if not os.access(httpd, os.X_OK):
+        ctx.skip("proxy", "the whole section",
+                 "the upstreams' tern-httpd not built: %s" % rel(httpd))
+        return
+    kinds = proxy_kinds(ctx)
+    ctx.note_command("proxy", "upstreams (2): taskset -c %d %s --host %s --port U --root WWW "
+                     "--backend epoll" % (ctx.args.client_cpu, rel(httpd), HOST))
+    for kind in kinds:
+        ctx.note_command("proxy", "proxy: taskset -c %d %s" % (ctx.args.server_cpu, kind.shown))
+
+    def one_run(case, kind, rnd):
+        mode, conns, _ = bench_proxy.PROXY_CASES[case]
+        row = new_row("proxy", case, kind.name, kind.backend, "", rnd)
+        if kind.missing:
+            return failed(row, kind.missing)
+        upstreams, why = start_upstreams(ctx, httpd)
+        if why:
+            return failed(row, why)
+        admin_port = ctx.ports.take() if kind.admin else None
+        spec = kind.spec(mode, [u.port for u in upstreams], admin_port)
+        row["config"] = spec.config
+
+        def measure(port, server, row):
+            m = re.search(r"[(,] *mode ([a-z]+)", server.banner)
+            if kind.admin and m and m.group(1) != mode:
+                return "ran mode %s, not %s" % (m.group(1), mode)
+            argv = tern_bench_argv(ctx, "http", ["-c", str(conns), "-d", str(p.seconds), "-w",
+                                                 str(p.warmup)],
+                                   "http://%s:%d/plaintext" % (HOST, port), server.pid)
+            admin0 = None
+            if kind.admin and mode == "http":
+                admin0, why = bench_proxy.fetch_admin(admin_port, HOST)
+                if why:
+                    return "tern-proxy " + why
+            up0 = [procs.tree_cpu_seconds(u.pid) for u in upstreams]
+            with bench_proxy.RssSampler(server.pid) as rss:
+                doc, why = run_tern_bench(ctx, "proxy", argv,
+                                          client_budget(ctx, p.seconds, p.warmup, conns), row)
+            up1 = [procs.tree_cpu_seconds(u.pid) for u in upstreams]
+            row["rss_kib"] = "" if rss.peak_kib is None else rss.peak_kib
+            why = why or fill_from_tern_bench(row, doc)
+            if why:
+                return why
+            add_note(row, upstream_split_note(up0, up1))
+            if admin0 is not None:  # the upstream connection reuse over the client's run
+                admin1, why = bench_proxy.fetch_admin(admin_port, HOST)
+                if why:
+                    return "tern-proxy " + why
+                connects, reuses, reuse, why = bench_proxy.reuse_between(admin0, admin1)
+                if why:
+                    return "tern-proxy " + why
+                row["reuse_ratio"] = reuse
+                add_note(row, "upstream connections: %d connects, %d reuses" % (connects, reuses))
+            return ""
+        try:
+            row = run_with_server(ctx, spec, row, measure,
+                                  precheck=lambda port: check_proxied(port, ctx, admin_port))
+        finally:
+            died = [(i, u) for i, u in enumerate(upstreams) if not u.alive()]
+            for u in upstreams:
+                u.stop()
+        for i, u in died:
+            failed(row, "upstream %d (tern-httpd) died during the run (exit status %s: %s)" % (
+                i + 1, u.stop_status, u.log_tail()))
+        return row
+    for case in p.proxy_cases:
+        mode = bench_proxy.PROXY_CASES[case][0]
+        interleaved(ctx, "proxy", [case], [k for k in kinds if mode in k.modes], p.rounds,
+                    one_run)
+
+
 # ------------------------------------------------------------------------- main
 def estimate_seconds(plan, sections):
     run = plan.warmup + plan.seconds + 0.8
@@ -852,6 +1100,8 @@ def estimate_seconds(plan, sections):
         t += 45 if plan.quick else 60
     if "client" in sections:
         t += len(CLIENT_CASES) * plan.client_rounds * 2 * (plan.warmup + plan.client_seconds + 1.5)
+    if "proxy" in sections:
+        t += len(plan.proxy_cases) * (len(plan.proxy_backends) + 2) * plan.rounds * (run + 1.0)
     return t
 
 
@@ -882,6 +1132,7 @@ def program_versions():
     """The peers' and tools' versions, for the report (those installed)."""
     out = []
     for argv, pattern in [(["nginx", "-v"], r"nginx/\S+"), (["h2o", "--version"], r"h2o version \S+"),
+                          (["haproxy", "-v"], r"HAProxy version \S+"),
                           (["wrk", "-v"], r"wrk \S+"), (["valgrind", "--version"], r"valgrind-\S+"),
                           (["g++", "--version"], r"g\+\+ .*")]:
         if not shutil.which(argv[0]):
@@ -929,6 +1180,11 @@ def parse_args(argv):
     a.add_argument("--patterns-cells", default="",
                    help="patterns: WORK_USxCONNECTIONS,... [0x100,100x100]")
     a.add_argument("--patterns-threads", default="", help="patterns: the {T} values [1,2]")
+    a.add_argument("--proxy-cases", default="", help="proxy: of %s [all; quick %s]" % (
+        ",".join(bench_proxy.PROXY_CASES), ",".join(bench_proxy.QUICK_CASES)))
+    a.add_argument("--proxy-backends", default="", help="proxy: tern-proxy's [epoll,uring]")
+    a.add_argument("--tern-proxy", default="", metavar="PATH",
+                   help="proxy: this tern-proxy binary [BUILD/apps/tern-proxy]")
     a.add_argument("--compare", default="", metavar="BUILD[:LABEL]",
                    help="also tern-echo and tern-httpd of another build (say, the commit a change "
                         "started from), in the same interleaved rounds")
@@ -974,6 +1230,10 @@ def parse_args(argv):
     args.http_cases = names(args.http_cases)
     if any(c not in HTTP_CASES for c in args.http_cases):
         a.error("--http-cases: known cases are %s" % ", ".join(HTTP_CASES))
+    args.proxy_cases = names(args.proxy_cases)
+    args.proxy_backends = names(args.proxy_backends)
+    if any(c not in bench_proxy.PROXY_CASES for c in args.proxy_cases):
+        a.error("--proxy-cases: known cases are %s" % ", ".join(bench_proxy.PROXY_CASES))
     try:
         args.patterns_threads = [int(t) for t in names(args.patterns_threads)]
     except ValueError:

@@ -13,10 +13,12 @@ import re
 import shutil
 import statistics
 
+import bench_proxy
+
 CSV_COLUMNS = ["section", "case", "server", "backend", "config", "round", "requests_per_s",
                "mib_per_s", "cpu_us_per_request", "busy", "p50_us", "p90_us", "p99_us",
-               "p999_us", "max_us", "bytes_per_connection", "instructions_per_request", "status",
-               "note"]
+               "p999_us", "max_us", "bytes_per_connection", "instructions_per_request", "rss_kib",
+               "reuse_ratio", "status", "note"]
 
 
 # ------------------------------------------------------------------------- formatting
@@ -160,7 +162,7 @@ def write_csv(path, rows):
 def latency_cdfs(rows):
     """"<section>/<case>/<server>": the CDF of the run with the median requests/s."""
     out = {}
-    for section in ("echo", "http", "patterns", "client"):
+    for section in ("echo", "http", "patterns", "client", "proxy"):
         for case, servers in groups(rows, section).items():
             for server, g in servers.items():
                 r = g.median_row()
@@ -192,7 +194,8 @@ def table(header, rows):
     return "\n".join(out) + "\n"
 
 
-LEFT = {"server", "client", "config", "case", "backend", "runs", "server CPUs", "RSS before → after (KiB)"}
+LEFT = {"server", "client", "proxy", "config", "case", "backend", "runs", "server CPUs",
+        "RSS before → after (KiB)"}
 
 
 def H(*names):
@@ -332,10 +335,12 @@ INTRO = {
               "rounds interleaved: tern-bench must measure at least what wrk measures (÷ wrk ≥ "
               "1, and within 10% while the server is the bottleneck: busy ≈ 100%). Client CPU: "
               "the client's own utime+stime over its run (tern-bench's includes its warm-up).",
+    "proxy": bench_proxy.INTRO,
 }
 TITLES = {"echo": "Echo", "http": "HTTP/1.1", "memory": "Memory per idle connection",
           "patterns": "Concurrency models and event handling patterns",
-          "instructions": "Instructions per request", "client": "Client check: tern-bench vs wrk"}
+          "instructions": "Instructions per request", "client": "Client check: tern-bench vs wrk",
+          "proxy": "Proxies: tern-proxy vs HAProxy and nginx"}
 
 def render(meta, rows):
     m = meta["machine"]
@@ -361,7 +366,8 @@ def render(meta, rows):
                  "memory": lambda: section_memory(rows),
                  "patterns": lambda: section_patterns(rows, meta["server_cpu"]),
                  "instructions": lambda: section_instructions(rows),
-                 "client": lambda: section_client(rows)}
+                 "client": lambda: section_client(rows),
+                 "proxy": lambda: bench_proxy.section_proxy(rows, groups, table, H)}
     for s in meta["sections"]:
         out.append("## %s\n" % TITLES[s])
         skipped = [k for k in meta["skipped"] if k["section"] == s]
@@ -494,7 +500,8 @@ def render_section(meta, rows, section):
                  "memory": lambda: section_memory(rows),
                  "patterns": lambda: section_patterns(rows, meta["server_cpu"]),
                  "instructions": lambda: section_instructions(rows),
-                 "client": lambda: section_client(rows)}
+                 "client": lambda: section_client(rows),
+                 "proxy": lambda: bench_proxy.section_proxy(rows, groups, table, H)}
     return renderers[section]()
 
 
@@ -530,7 +537,7 @@ def render_region(subregions):
     return "".join(parts) + "\n"
 
 
-SECTION_ORDER = ["echo", "http", "memory", "patterns", "instructions", "client"]
+SECTION_ORDER = ["echo", "http", "memory", "patterns", "instructions", "client", "proxy"]
 
 
 def update_docs(docs_path, out, meta, rows):

@@ -16,6 +16,7 @@ requests_per_s, ..., status, note), as bench/bench.py writes it. Per section:
   <section>-cpu.png         server CPU time per request, bars with min-max
   <section>-series.png      throughput second by second over the measured interval, one line
                             per server, round 1 (results.json's runs[].series): steadiness
+  proxy-rss.png             the proxy's peak RSS during the run (proxy: -p99 too)
   memory.png                RSS per idle connection;  instructions.png  instructions per request
 tern's servers are drawn in blues, every other server (peers, raw loops, wrk) in oranges and
 browns (the patterns matrix, all tern: a hue per model, light -T1, dark -T2); a FAILED run is a
@@ -445,6 +446,7 @@ SECTION_TITLES = {
     "http": ("HTTP", "requests/s"),
     "patterns": ("tern-echo concurrency models (line protocol, 64 B)", "requests/s"),
     "client": ("Load generators against nginx /plaintext (client-side count)", "requests/s"),
+    "proxy": ("Proxies in front of two tern-httpd upstreams", "requests/s"),
 }
 
 
@@ -485,6 +487,7 @@ def plot_all(results_dir):
         medians = "median of %d round%s, whiskers min–max" % (rounds, "s" if rounds > 1 else "")
         note = "\n".join(x for x in (medians, stamp) if x)
         name, unit = SECTION_TITLES.get(section, (section, "requests/s"))
+        who = "proxy" if section == "proxy" else "server"
         order = in_order(r["server"] for r in rows)
         if section == "memory":
             cells = cells_of(rows, "bytes_per_connection", 1 / 1024)
@@ -505,13 +508,16 @@ def plot_all(results_dir):
         figures = [
             ("throughput", "requests_per_s", 1.0, "%s: throughput" % name,
              "%s (higher is better)" % unit),
-            ("cpu", "cpu_us_per_request", 1.0, "%s: server CPU time per request" % name,
-             "server CPU µs per %s (lower is better)" % ("echoed block" if section == "echo"
-                                                         else "request")),
+            ("cpu", "cpu_us_per_request", 1.0, "%s: %s CPU time per request" % (name, who),
+             "%s CPU µs per %s (lower is better)" % (who, "echoed block" if section == "echo"
+                                                     else "request")),
         ]
-        if section == "patterns":
+        if section in ("patterns", "proxy"):
             figures.append(("p99", "p99_us", 1.0, "%s: p99 latency" % name,
                             "p99 latency, µs (lower is better)"))
+        if section == "proxy":
+            figures.append(("rss", "rss_kib", 1 / 1024, "%s: proxy RSS under load" % name,
+                            "peak VmRSS during the run, MiB (lower is better)"))
         for suffix, column, scale, title, xlabel in figures:
             cells = cells_of(rows, column, scale)
             measured = any(c.values for cs in cells.values() for c in cs.values())

@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# Installs the Debian packages only the HTTP benchmark of make bench (bench/bench.py) needs: the peer
-# servers nginx and h2o, and wrk. Idempotent: it asks apt only for what is missing, and runs
+# Installs the Debian packages only the HTTP benchmarks of make bench (bench/bench.py) need: the
+# peer servers nginx and h2o, the peer proxies HAProxy and nginx's stream module (the proxy
+# section's TCP mode; Debian builds it as a dynamic module, which bench/proxy/nginx-tcp.conf
+# loads), and wrk. Idempotent: it asks apt only for what is missing, and runs
 # `apt-get update` only when something is. Kept apart from install-deps.sh (which `make test`
 # runs on every fresh machine) because these are web servers whose Debian packages start a
 # system service on port 80 when installed: no test needs them.
 #
-# Neither server may run as a service: packages are installed with a policy-rc.d that forbids
+# No server may run as a service: packages are installed with a policy-rc.d that forbids
 # starting services (unless one that does already exists), and a service that is running
 # anyway (installed earlier, outside this script) is stopped and disabled. The benchmark
-# starts its own nginx and h2o, as the user, on ports of its own, with its own configuration.
+# starts its own nginx, h2o and haproxy, as the user, on ports of its own, with its own
+# configuration.
 #
 # Usage: scripts/install-bench-deps.sh [--callgrind]   (--callgrind: valgrind too)
 set -euo pipefail
 
 # python3 runs bench/bench.py; wrk is in install-deps.sh too (the HTTP tests use it).
 # python3-matplotlib draws the plots (bench/plot.py); install-deps.sh has it too (its test).
-packages=(nginx h2o wrk python3 python3-matplotlib)
+packages=(nginx libnginx-mod-stream haproxy h2o wrk python3 python3-matplotlib)
 [[ ${1:-} == --callgrind ]] && packages+=(valgrind)
 
 missing=()
@@ -48,7 +51,7 @@ fi
 
 # Stop and disable the services if they run anyway (say, installed on a machine with systemd
 # before this script existed): the benchmark needs no server of the system's on any port.
-for svc in nginx h2o; do
+for svc in nginx h2o haproxy; do
   if command -v systemctl > /dev/null && [ -d /run/systemd/system ]; then
     if systemctl is-active --quiet "$svc" 2>/dev/null || systemctl is-enabled --quiet "$svc" 2>/dev/null; then
       echo "install-bench-deps: stopping and disabling the $svc service"

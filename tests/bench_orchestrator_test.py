@@ -3,11 +3,14 @@
 FAILED row with its reason, never a figure, and leaves no process behind.  The servers are
 small fakes (this file run with --fake-server MODE PORT) that misbehave in one way each; the
 client is the real tern-bench.  And the docs/benchmarks.md region it rewrites (on a copy):
-only the sections that ran, text outside the markers byte for byte, idempotent.  Run by CTest:
+only the sections that ran, text outside the markers byte for byte, idempotent.  The proxy
+section likewise, with a fake tern-proxy (this file run with --fake-proxy) in front of fake
+tern-httpd upstreams (--fake-httpd).  Run by CTest:
   python3 tests/bench_orchestrator_test.py --tern-bench build/apps/tern-bench"""
 
 import argparse
 import csv
+import http.server
 import json
 import os
 import shutil
@@ -17,12 +20,14 @@ import tempfile
 import threading
 import time
 import unittest
+from unittest import mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import bench          # noqa: E402
 import bench_procs    # noqa: E402
+import bench_proxy    # noqa: E402
 import bench_report   # noqa: E402
 
 TERN_BENCH = None
@@ -58,6 +63,76 @@ def fake_server(mode, port):
             continue
         threading.Thread(target=serve, args=(conn,), daemon=True).start()
     os._exit(3)
+
+
+def flag_value(argv, flag):
+    return argv[argv.index(flag) + 1] if flag in argv else None
+
+
+def http_server(port, routes):
+    """A keep-alive HTTP/1.1 server on 127.0.0.1:port answering GET path with routes[path]
+    (bytes, or a function giving them) and 200, anything else 404; served by threads of its
+    own."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = routes.get(self.path)
+            body = body() if callable(body) else body
+            self.send_response(200 if body is not None else 404)
+            body = body if body is not None else b"not found"
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def fake_httpd(mode, argv):
+    """tern-httpd's command line and banner, /plaintext; mode ok, or die (exit status 3 one
+    second after it is listening)."""
+    port = int(flag_value(argv, "--port"))
+    http_server(port, {"/plaintext": b"Hello, World!"})
+    print("tern-httpd: listening on 127.0.0.1:%d (backend epoll, model single)" % port, flush=True)
+    if mode == "die":
+        time.sleep(1.0)
+        os._exit(3)
+    threading.Event().wait()
+
+
+def fake_proxy(mode, argv):
+    """tern-proxy's command line, banners and admin API, answering /plaintext itself (what the
+    orchestrator checks is the same): mode ok; wrong-mode (its banner names the other mode);
+    no-admin (the admin port never listens); bad-admin (its JSON has no connect counters)."""
+    asked = flag_value(argv, "--mode")
+    port = int(flag_value(argv, "--listen").rsplit(":", 1)[1])
+    admin = int(flag_value(argv, "--admin").rsplit(":", 1)[1])
+    upstreams = [argv[i + 1] for i, a in enumerate(argv) if a == "--upstream"]
+    # Each GET /upstreams adds 1/99 and 4/46 connects/reuses to upstreams 1 and 2: between two
+    # GETs 145 of 150 checkouts reused a connection (another ratio than either one's alone,
+    # and than the totals since the start).
+    gets = []
+
+    def upstreams_json():
+        gets.append(1)
+        counts = [{"connects": 1 * len(gets), "reuses": 99 * len(gets)},
+                  {"connects": 4 * len(gets) + 7, "reuses": 46 * len(gets)}]
+        return json.dumps({"mode": asked, "balance": "round-robin", "loops": 1, "upstreams": [
+            dict(name=u, requests=100, **({} if mode == "bad-admin" else counts[i]))
+            for i, u in enumerate(upstreams)]}).encode()
+    http_server(port, {"/plaintext": b"Hello, World!"})
+    shown = {"http": "tcp", "tcp": "http"}[asked] if mode == "wrong-mode" else asked
+    print("tern-proxy: listening on 127.0.0.1:%d (mode %s, balance round-robin, backend %s, "
+          "model single, threads 1)" % (port, shown, flag_value(argv, "--backend")), flush=True)
+    if mode != "no-admin":
+        http_server(admin, {"/upstreams": upstreams_json})
+        print("tern-proxy: admin on 127.0.0.1:%d" % admin, flush=True)
+    threading.Event().wait()
 
 
 # ------------------------------------------------------------------------- the tests
@@ -169,6 +244,165 @@ class BenchOrchestratorTest(unittest.TestCase):
         series = doc["runs"][0].get("series")
         self.assertTrue(series, "results.json lost tern-bench's series")
         self.assertGreater(sum(p["requests"] for p in series), 0)
+
+
+class BenchProxySectionTest(unittest.TestCase):
+    """The proxy section: a tern-proxy not built, one that runs another mode, has no admin
+    port or a wrong admin JSON, an upstream that dies: each a FAILED row with its reason, and
+    no process left; a good one gives figures, the reuse ratio and the RSS."""
+
+    def setUp(self):
+        self.build = tempfile.mkdtemp(prefix="bench-proxy-test.")
+        self.addCleanup(shutil.rmtree, self.build, True)
+        os.makedirs(os.path.join(self.build, "apps"))
+        self.started = os.path.join(self.build, "started")  # "NAME PID" per fake started
+        self.addCleanup(bench_procs.kill_all_live)  # a failing test leaves no fake running
+
+    def fake(self, name, flag, mode):
+        """A fake build/apps/NAME: this file run with `flag mode` and the program's arguments."""
+        path = os.path.join(self.build, "apps", name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\necho \"%s $$\" >> '%s'\nexec '%s' '%s' %s %s \"$@\"\n" % (
+                name, self.started, sys.executable, os.path.abspath(__file__), flag, mode))
+        os.chmod(path, 0o755)
+
+    def started_pids(self):
+        if not os.path.exists(self.started):
+            return []
+        with open(self.started) as f:
+            return [(line.split()[0], int(line.split()[1])) for line in f if line.strip()]
+
+    def run_section(self, proxy_mode=None, httpd_mode="ok", peers=()):
+        """The section with one case (http, 4 connections) and the fakes; haproxy and nginx
+        are "not installed" unless named in `peers`.  -> (ctx, rows)."""
+        self.fake("tern-httpd", "--fake-httpd", httpd_mode)
+        if proxy_mode:
+            self.fake("tern-proxy", "--fake-proxy", proxy_mode)
+        real_which = shutil.which
+        with mock.patch.dict(bench_proxy.PROXY_CASES, {"http-4": ("http", 4, "test case")}), \
+                mock.patch("shutil.which", side_effect=lambda name: (
+                    None if name in ("haproxy", "nginx") and name not in peers
+                    else real_which(name))):
+            args = bench.parse_args(["--quick", "--port-base", "24000", "--build", self.build,
+                                     "--proxy-backends", "epoll", "--proxy-cases", "http-4"])
+            ctx = bench.Context(args, bench.Plan(args))
+            self.addCleanup(shutil.rmtree, ctx.tmp, True)
+            ctx.tern_bench = TERN_BENCH
+            bench.make_www(ctx)
+            bench.section_proxy(ctx)
+        self.assertEqual(bench_procs.LIVE, {}, "a process was left unreaped")
+        for name, pid in self.started_pids():
+            self.assertFalse(bench_procs.alive(pid), "%s %d still running" % (name, pid))
+        return ctx, [r for r in ctx.rows if r["section"] == "proxy"]
+
+    def one_row(self, rows):
+        self.assertEqual(len(rows), 1, rows)
+        return rows[0]
+
+    def test_a_proxy_not_built_is_a_failed_row_and_starts_nothing(self):
+        ctx, rows = self.run_section(proxy_mode=None)
+        row = self.one_row(rows)
+        self.assertEqual(row["status"], "FAILED")
+        self.assertIn("tern-proxy not built", row["note"])
+        self.assertEqual(self.started_pids(), [], "upstreams started for a proxy not built")
+        skipped = {what for section, what, _ in ctx.skipped if section == "proxy"}
+        self.assertEqual(skipped, {"haproxy", "nginx"})
+
+    def test_a_good_proxy_gives_figures_the_reuse_ratio_and_its_rss(self):
+        _, rows = self.run_section("ok")
+        row = self.one_row(rows)
+        self.assertEqual(row["status"], "ok", row["note"])
+        self.assertGreater(row["requests_per_s"], 0)
+        self.assertNotEqual(row["p99_us"], "")
+        self.assertNotEqual(row["cpu_us_per_request"], "")
+        self.assertAlmostEqual(row["reuse_ratio"], 145 / 150)  # summed over the 2 upstreams
+        self.assertGreater(row["rss_kib"], 1000)
+        self.assertIn("--mode http", row["config"])
+        self.assertEqual(sorted(n for n, _ in self.started_pids()),
+                         ["tern-httpd", "tern-httpd", "tern-proxy"])
+
+    def test_another_mode_than_asked_is_failed(self):
+        row = self.one_row(self.run_section("wrong-mode")[1])
+        self.assertEqual(row["status"], "FAILED")
+        self.assertIn("ran mode tcp, not http", row["note"])
+        self.assertEqual(row["requests_per_s"], "")
+
+    def test_an_admin_port_that_never_listens_is_failed(self):
+        row = self.one_row(self.run_section("no-admin")[1])
+        self.assertEqual(row["status"], "FAILED")
+        self.assertRegex(row["note"], r"admin port \d+ was not listening")
+
+    def test_an_admin_answer_without_counters_is_failed(self):
+        row = self.one_row(self.run_section("bad-admin")[1])
+        self.assertEqual(row["status"], "FAILED")
+        self.assertIn("lacks integer connects/reuses", row["note"])
+
+    def test_an_upstream_that_dies_is_failed(self):
+        row = self.one_row(self.run_section("ok", httpd_mode="die")[1])
+        self.assertEqual(row["status"], "FAILED")
+        self.assertIn("upstream 1 (tern-httpd) died during the run (exit status 3", row["note"])
+
+    def test_nginx_without_its_stream_module_runs_http_mode_only(self):
+        args = bench.parse_args(["--quick", "--build", self.build])
+        ctx = bench.Context(args, bench.Plan(args))
+        self.addCleanup(shutil.rmtree, ctx.tmp, True)
+        with mock.patch("shutil.which", side_effect=lambda name: "/usr/sbin/" + name), \
+                mock.patch.object(bench_proxy, "NGINX_STREAM_MODULES", [self.build + "/none.so"]):
+            kinds = {k.name: k for k in bench.proxy_kinds(ctx)}
+        self.assertEqual(sorted(kinds), ["haproxy", "nginx", "tern-proxy epoll",
+                                         "tern-proxy uring"])
+        self.assertEqual(kinds["nginx"].modes, ("http",))
+        self.assertEqual(kinds["haproxy"].modes, ("http", "tcp"))
+        self.assertIn("not built", kinds["tern-proxy uring"].missing)
+        self.assertIn(("proxy", "nginx, TCP mode"), [(s, w) for s, w, _ in ctx.skipped])
+
+
+class BenchProxyReportTest(unittest.TestCase):
+    def rows(self, tern_cpu, tern_p99=90.0):
+        rows = []
+        for server, cpu, p99, reuse in [("tern-proxy epoll", tern_cpu, tern_p99, 0.999),
+                                        ("haproxy", 12.0, 100.0, ""), ("nginx", 15.0, 120.0, "")]:
+            row = fake_row("proxy", "http-64", server, 1, 20000.0)
+            row.update(cpu_us_per_request=cpu, p99_us=p99, reuse_ratio=reuse, rss_kib=2048)
+            rows.append(row)
+        rows.append(fake_row("proxy", "http-64", "tern-proxy uring", 1, 0, "FAILED",
+                             "tern-proxy not built: build/apps/tern-proxy"))
+        return rows
+
+    def render(self, rows):
+        return bench_report.render_section({"server_cpu": 0}, rows, "proxy")
+
+    def test_the_table_and_the_goal_line(self):
+        text = self.render(self.rows(8.0))
+        self.assertIn("| tern-proxy epoll | 20,000 | – | 40.0 | 90.0 | 8.00 | – | 1.50 | 1.88 "
+                      "| 99% | 2.0 | 99.90% | 1/1 ok |", text)
+        self.assertIn("| tern-proxy uring | – |", text)
+        self.assertIn("0/1 ok, 1 FAILED", text)
+        self.assertIn("haproxy ÷ this 1.50 (goal 1.3: met), p99 90.0 against 100 µs (no worse)",
+                      text)
+        self.assertIn("Upstream reuse 99.90% (goal above 99%: met)", text)
+
+    def test_a_goal_not_met_says_so(self):
+        text = self.render(self.rows(10.0, tern_p99=110.0))
+        self.assertIn("haproxy ÷ this 1.20 (goal 1.3: NOT met), p99 110 against 100 µs "
+                      "(WORSE)", text)
+        self.assertIn("nginx ÷ this 1.50 (goal 1.3: met)", text)
+
+    def test_no_tern_proxy_figure_is_said(self):
+        rows = [r for r in self.rows(8.0) if r["server"] != "tern-proxy epoll"]
+        self.assertIn("no tern-proxy figure in this case", self.render(rows))
+
+    def test_reuse_between_two_admin_answers(self):
+        def doc(*counts):
+            return {"upstreams": [{"connects": c, "reuses": r} for c, r in counts]}
+        self.assertEqual(bench_proxy.reuse_between(doc((2, 0), (2, 0)), doc((3, 99), (5, 97))),
+                         (4, 196, 0.98, ""))
+        for bad in ({}, {"upstreams": []}, {"upstreams": [{"connects": 1}]}):
+            self.assertNotEqual(bench_proxy.reuse_between(bad, doc((1, 1)))[3], "", bad)
+            self.assertNotEqual(bench_proxy.reuse_between(doc((1, 1)), bad)[3], "", bad)
+        self.assertIn("no upstream connection", bench_proxy.reuse_between(doc((1, 1)),
+                                                                          doc((1, 1)))[3])
+        self.assertIn("went down", bench_proxy.reuse_between(doc((5, 5)), doc((1, 1)))[3])
 
 
 # ------------------------------------------------------------------------- docs/benchmarks.md
@@ -327,6 +561,8 @@ class BenchDocsRegionTest(unittest.TestCase):
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--fake-server":
         fake_server(sys.argv[2], int(sys.argv[3]))
+    if len(sys.argv) > 2 and sys.argv[1] in ("--fake-httpd", "--fake-proxy"):
+        (fake_httpd if sys.argv[1] == "--fake-httpd" else fake_proxy)(sys.argv[2], sys.argv[3:])
     parser = argparse.ArgumentParser()
     parser.add_argument("--tern-bench", required=True)
     known, rest = parser.parse_known_args()
