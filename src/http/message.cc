@@ -4,11 +4,6 @@
 #include "http/field_rules.h"
 
 namespace tern::http {
-namespace {
-
-constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
-
-}  // namespace
 
 // Methods are case-sensitive (RFC 9110 9.1): "get" is an extension method, not GET.
 Method parse_method(std::string_view token) noexcept {
@@ -56,14 +51,6 @@ std::string_view method_name(Method method) noexcept {
 
 std::string_view version_name(Version version) noexcept {
   return version == Version::http10 ? "HTTP/1.0" : "HTTP/1.1";
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
 }
 
 bool has_token(std::string_view list, std::string_view token) noexcept {

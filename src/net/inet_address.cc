@@ -68,15 +68,26 @@ socklen_t InetAddress::length() const noexcept {
 }
 
 std::string InetAddress::host() const {
-  char text[INET6_ADDRSTRLEN] = {};
   if (family() == AF_INET6) {
+    char text[INET6_ADDRSTRLEN] = {};
     ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, text,
                 sizeof text);
-  } else {
-    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, text,
-                sizeof text);
+    return text;
   }
-  return text;
+  // By hand: glibc's inet_ntop formats IPv4 through sprintf, and a proxy writes the client's
+  // address into every request it forwards (X-Forwarded-For).
+  const auto* bytes =
+      reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr);
+  char text[16];
+  size_t n = 0;
+  for (int i = 0; i < 4; ++i) {
+    unsigned value = bytes[i];
+    if (value >= 100) text[n++] = char('0' + value / 100);
+    if (value >= 10) text[n++] = char('0' + value / 10 % 10);
+    text[n++] = char('0' + value % 10);
+    if (i < 3) text[n++] = '.';
+  }
+  return std::string(text, n);
 }
 
 std::string InetAddress::to_string() const {

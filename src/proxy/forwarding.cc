@@ -8,10 +8,43 @@ namespace tern::proxy {
 namespace {
 
 // Fields that describe one connection, never the message (RFC 9110 7.6.1), and the framing
-// the next hop writes from the body it is given.
-constexpr std::string_view kHopByHop[] = {
-    "connection", "keep-alive", "proxy-connection", "te",
-    "trailer",    "transfer-encoding", "upgrade", "content-length",
+// the next hop writes from the body it is given. By length first: this runs for every field
+// of every proxied message, and most names have a length none of these has.
+bool is_fixed_hop_by_hop(std::string_view name) noexcept {
+  switch (name.size()) {
+    case 2: return http::iequals(name, "te");
+    case 7: return http::iequals(name, "trailer") || http::iequals(name, "upgrade");
+    case 10: return http::iequals(name, "connection") || http::iequals(name, "keep-alive");
+    case 14: return http::iequals(name, "content-length");
+    case 16: return http::iequals(name, "proxy-connection");
+    case 17: return http::iequals(name, "transfer-encoding");
+    default: return false;
+  }
+}
+
+// The hop-by-hop rule for the fields of one message: whether it has a Connection field at all
+// is found once, so a message without one (the usual case) costs one look per field.
+class HopByHop {
+ public:
+  explicit HopByHop(const http::Headers& headers) noexcept : headers_(headers) {
+    for (const http::Header& field : headers) {
+      if (http::iequals(field.name, "connection")) named_ = true;
+    }
+  }
+  bool operator()(std::string_view name) const noexcept {
+    if (is_fixed_hop_by_hop(name)) return true;
+    if (!named_) return false;
+    for (const http::Header& field : headers_) {
+      if (http::iequals(field.name, "connection") && http::has_token(field.value, name)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  const http::Headers& headers_;
+  bool named_ = false;  // some Connection field may name other fields
 };
 
 std::string_view protocol_version(http::Version version) noexcept {
@@ -55,15 +88,7 @@ bool rewritten_on_request(std::string_view name, const ForwardingOptions& option
 }  // namespace
 
 bool is_hop_by_hop(std::string_view name, const http::Headers& headers) noexcept {
-  for (std::string_view fixed : kHopByHop) {
-    if (http::iequals(name, fixed)) return true;
-  }
-  for (const http::Header& field : headers) {
-    if (http::iequals(field.name, "connection") && http::has_token(field.value, name)) {
-      return true;
-    }
-  }
-  return false;
+  return HopByHop(headers)(name);
 }
 
 bool is_idempotent(http::Method method) noexcept {
@@ -87,8 +112,9 @@ http::ClientRequest forward_request(const http::Request& request,
   if (request.method == http::Method::other) out.method_token = std::string(request.method_token);
   out.target = std::string(request.target);
   out.headers.reserve(request.headers.size() + 3);
+  HopByHop hop_by_hop(request.headers);
   for (const http::Header& field : request.headers) {
-    if (is_hop_by_hop(field.name, request.headers)) continue;
+    if (hop_by_hop(field.name)) continue;
     if (rewritten_on_request(field.name, options)) continue;
     out.header(std::string(field.name), std::string(field.value));
   }
@@ -107,8 +133,9 @@ http::ClientRequest forward_request(const http::Request& request,
 http::Response forward_response(const http::ParsedResponse& response,
                                 const ForwardingOptions& options) {
   http::Response out(response.status);
+  HopByHop hop_by_hop(response.headers);
   for (const http::Header& field : response.headers) {
-    if (is_hop_by_hop(field.name, response.headers)) continue;
+    if (hop_by_hop(field.name)) continue;
     if (!options.via.empty() && http::iequals(field.name, "via")) continue;
     out.header(field.name, field.value);  // it drops the fields the server protocol writes
   }

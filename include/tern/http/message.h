@@ -21,8 +21,17 @@ Method parse_method(std::string_view token) noexcept;
 std::string_view method_name(Method method) noexcept;  // "GET"; "" for other
 std::string_view version_name(Version version) noexcept;  // "HTTP/1.1"
 
-// ASCII case-insensitive equality (field names, tokens).
-bool iequals(std::string_view a, std::string_view b) noexcept;
+// ASCII case-insensitive equality (field names, tokens). Inline: field lookups call it once per
+// field, and most calls end at the size check.
+constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i] >= 'A' && a[i] <= 'Z' ? char(a[i] - 'A' + 'a') : a[i];
+    char y = b[i] >= 'A' && b[i] <= 'Z' ? char(b[i] - 'A' + 'a') : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
 // True if the comma-separated list `list` (Connection, Accept-Encoding, TE) holds `token`,
 // compared case-insensitively, parameters after ';' ignored.
 bool has_token(std::string_view list, std::string_view token) noexcept;
