@@ -1,7 +1,8 @@
 // HttpdConfig: everything tern-httpd can be told, with its embedded defaults (127.0.0.1:8080,
 // ./www), from three sources in rising precedence: the defaults, a TOML file (--config) and
-// the command line. The option table (httpd_config.cc) names each option once: its TOML key,
-// its flag, its help text, its check, and whether SIGHUP can change it without a restart.
+// the command line. The option table (httpd_config.cc, over config_options.h) names each option
+// once: its TOML key, its flag, its help text, its check, and whether SIGHUP can change it
+// without a restart.
 //
 //   HttpdCommandLine command_line;          // CLI11 app with every flag, --config among them
 //   command_line.parse(argc, argv) ...
@@ -53,7 +54,8 @@ struct HttpdConfig {
   static ServerFlags default_server_flags();
 };
 
-// The level named "debug", "info", "warn", "error" or "off".
+// The level named "debug", "info", "warn", "error" or "off" (defined with the option table's
+// checks, config_options.cc; tern-proxy names levels the same way).
 std::optional<LogLevel> parse_log_level(std::string_view name);
 
 // What the server runs with, derived from a config.

@@ -1,7 +1,7 @@
 // ProxyConfig: everything tern-proxy can be told, from three sources in rising precedence:
 // the defaults, a TOML file (--config) and the command line. The option table
-// (proxy_config.cc) names each option once: its TOML key, its flag, its help text, its check,
-// and whether SIGHUP applies it live. ProxySettings is a config turned into the library's
+// (proxy_options.cc, over apps/common/config_options.h) names each option once: its TOML key,
+// its flag, its help text, its check, and whether SIGHUP applies it live. ProxySettings is a config turned into the library's
 // option structs (the resolved, checked form the program runs with).
 //
 //   ProxyCommandLine command_line;          // CLI11 app with every flag, --config among them

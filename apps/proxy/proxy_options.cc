@@ -1,0 +1,180 @@
+#include "proxy_options.h"
+
+#include <limits>
+#include <string>
+#include <utility>
+
+namespace tern::apps {
+namespace {
+
+Check<std::string> host_port(bool empty_ok) {
+  return [empty_ok](const std::string& text) -> std::string {
+    std::string why;
+    if ((empty_ok && text.empty()) || parse_host_port(text, why)) return {};
+    return why;
+  };
+}
+
+// An HTTP path sent in the checks' request line: empty (no checks) or "/" and visible ASCII.
+Check<std::string> health_path() {
+  return [](const std::string& path) -> std::string {
+    if (path.empty()) return {};
+    if (path.front() != '/') return "'" + path + "' must start with '/'";
+    for (char c : path) {
+      if (c <= 0x20 || c > 0x7e) return "must be printable ASCII without spaces";
+    }
+    return {};
+  };
+}
+
+constexpr int kMaxMs = 24 * 3600 * 1000;  // a day: larger is surely a typo
+constexpr size_t kSizeMax = std::numeric_limits<size_t>::max();
+
+}  // namespace
+
+const std::vector<ConfigOption<ProxyConfig>>& proxy_options() {
+  static const std::vector<ConfigOption<ProxyConfig>> table = [] {
+    std::vector<ConfigOption<ProxyConfig>> t;
+    using R = Reload;
+    using C = ProxyConfig;
+    // add(key, flag, shared or own flag, reload rule, help, field, check): make_option's.
+    auto add = [&](auto&&... option) {
+      t.push_back(make_option<C>(std::forward<decltype(option)>(option)...));
+    };
+    // [proxy]
+    add("proxy.listen", "--listen", kOwnFlag, R::restart,
+        "address clients connect to: HOST:PORT (port 0: any free port)",
+        [](auto& c) -> auto& { return c.listen; }, host_port(false));
+    add("proxy.mode", "--mode", kOwnFlag, R::restart,
+        "http (requests re-framed and balanced one by one) or tcp (bytes relayed)",
+        [](auto& c) -> auto& { return c.mode; },
+        one_of(proxy::parse_mode, "http|tcp"));
+    add("proxy.balance", "--balance", kOwnFlag, R::restart,
+        "round-robin|least-outstanding|p2c|maglev",
+        [](auto& c) -> auto& { return c.balance; },
+        one_of(proxy::parse_algorithm, "round-robin|least-outstanding|p2c|maglev"));
+    add("proxy.hash-key", "--hash-key", kOwnFlag, R::restart,
+        "maglev's key: client|header:NAME|cookie:NAME|path (tcp: always client)",
+        [](auto& c) -> auto& { return c.hash_key; },
+        one_of(proxy::parse_hash_key, "client|header:NAME|cookie:NAME|path"));
+    add("proxy.admin", "--admin", kOwnFlag, R::restart,
+        "admin API listener, HOST:PORT on loopback (empty: off)",
+        [](auto& c) -> auto& { return c.admin; }, host_port(true));
+    add("proxy.upstream-max-connections", "--upstream-max-connections", kOwnFlag,
+        R::restart, "connections to one upstream from one loop (busy or idle)",
+        [](auto& c) -> auto& { return c.upstream_max_connections; },
+        in_range<size_t>(1, 1 << 20));
+    add("proxy.upstream-idle-timeout-ms", "--upstream-idle-timeout-ms", kOwnFlag,
+        R::restart, "close an idle upstream connection after this long (0: never)",
+        [](auto& c) -> auto& { return c.upstream_idle_timeout_ms; },
+        in_range(0, kMaxMs));
+    add("proxy.connect-timeout-ms", "--connect-timeout-ms", kOwnFlag, R::restart,
+        "one connect to an upstream",
+        [](auto& c) -> auto& { return c.connect_timeout_ms; }, in_range(1, kMaxMs));
+    add("proxy.queue-timeout-ms", "--queue-timeout-ms", kOwnFlag, R::restart,
+        "a request waiting for an upstream connection (all busy) gets 503 after this",
+        [](auto& c) -> auto& { return c.queue_timeout_ms; }, in_range(1, kMaxMs));
+    add("proxy.max-queued", "--max-queued", kOwnFlag, R::restart,
+        "requests that may wait for a connection to one upstream per loop (0: none)",
+        [](auto& c) -> auto& { return c.max_queued; }, in_range<size_t>(0, 1 << 20));
+    add("proxy.response-timeout-ms", "--response-timeout-ms", kOwnFlag, R::restart,
+        "a whole upstream response (504 past it)",
+        [](auto& c) -> auto& { return c.response_timeout_ms; },
+        in_range(1, kMaxMs));
+    add("proxy.max-attempts", "--max-attempts", kOwnFlag, R::restart,
+        "tries of one request in all, the first included (1: never retry)",
+        [](auto& c) -> auto& { return c.max_attempts; }, in_range(1, 10));
+    add("proxy.retry-budget", "--retry-budget", kOwnFlag, R::restart,
+        "retries in flight at most this share of requests in flight (0..1)",
+        [](auto& c) -> auto& { return c.retry_budget; }, in_range(0.0, 1.0));
+    add("proxy.eject-after", "--eject-after", kOwnFlag, R::restart,
+        "failures in a row (connect, reset, timeout, 5xx) that eject an upstream "
+        "(0: never)",
+        [](auto& c) -> auto& { return c.eject_after; }, in_range(0, 1000));
+    add("proxy.eject-base-ms", "--eject-base-ms", kOwnFlag, R::restart,
+        "the first ejection's length; each one in a row doubles it",
+        [](auto& c) -> auto& { return c.eject_base_ms; }, in_range(1, kMaxMs));
+    add("proxy.eject-max-ms", "--eject-max-ms", kOwnFlag, R::restart,
+        "the longest ejection",
+        [](auto& c) -> auto& { return c.eject_max_ms; }, in_range(1, kMaxMs));
+    add("proxy.slow-start-ms", "--slow-start-ms", kOwnFlag, R::restart,
+        "a re-admitted upstream's weight ramps from 10% to 100% over this (0: none)",
+        [](auto& c) -> auto& { return c.slow_start_ms; }, in_range(0, kMaxMs));
+    add("proxy.max-response-body", "--max-response-body", kOwnFlag, R::restart,
+        "largest upstream response body in bytes (502 past it)",
+        [](auto& c) -> auto& { return c.max_response_body; },
+        in_range<size_t>(0, size_t{1} << 40));
+    // [health]: live (the checkers are rebuilt on SIGHUP).
+    add("health.path", "--health-path", kOwnFlag, R::live,
+        "http mode: active checks GET this path (2xx/3xx healthy; empty: passive "
+        "checks only); tcp mode checks by connecting",
+        [](auto& c) -> auto& { return c.health_path; }, health_path());
+    add("health.interval-ms", "--health-interval-ms", kOwnFlag, R::live,
+        "time between two checks of one upstream",
+        [](auto& c) -> auto& { return c.health_interval_ms; }, in_range(1, kMaxMs));
+    add("health.timeout-ms", "--health-timeout-ms", kOwnFlag, R::live,
+        "one check: connect and whole response",
+        [](auto& c) -> auto& { return c.health_timeout_ms; }, in_range(1, kMaxMs));
+    add("health.rise", "--health-rise", kOwnFlag, R::live,
+        "checks passed in a row that bring a down upstream up",
+        [](auto& c) -> auto& { return c.health_rise; }, in_range(1, 1000));
+    add("health.fall", "--health-fall", kOwnFlag, R::live,
+        "checks failed in a row that take an up upstream down",
+        [](auto& c) -> auto& { return c.health_fall; }, in_range(1, 1000));
+    // [server]: the shared flags (server_flags.h); a restart changes them.
+    add("server.backend", "--backend", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.backend; },
+        one_of(parse_backend_kind, std::string(backend_kind_names())));
+    add("server.model", "--model", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.model; },
+        one_of(parse_model, "single|loops|hsha"));
+    add("server.pattern", "--pattern", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.pattern; },
+        one_of(parse_pattern, "reactor|proactor|emulated", /*empty_ok=*/true));
+    add("server.threads", "--threads", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.threads; }, in_range(1, 1024));
+    add("server.workers", "--workers", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.workers; }, in_range(0, 1024));
+    add("server.reuse-port", "--reuse-port", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.reuse_port; });
+    add("server.queue", "--queue", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.queue; }, in_range<size_t>(1, kSizeMax));
+    add("server.high-water", "--high-water", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.high_water; }, in_range<size_t>(1, kSizeMax));
+    add("server.max-connections", "--max-connections", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.max_connections; });
+    add("server.idle-timeout-ms", "--idle-timeout-ms", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.idle_timeout_ms; },
+        in_range(0, kMaxMs));
+    add("server.write-timeout-ms", "--write-timeout-ms", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.write_timeout_ms; },
+        in_range(0, kMaxMs));
+    add("server.drain-ms", "--drain-ms", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.drain_ms; }, in_range(0, kMaxMs));
+    add("server.strict", "--strict", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.strict; });
+    add("server.send-zc-threshold", "--send-zc-threshold", kSharedFlag,
+        R::restart, "",
+        [](auto& c) -> auto& { return c.server.send_zc_threshold; });
+    add("server.fixed-files", "--fixed-files", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.fixed_files; });
+    add("server.recv-buffers", "--recv-buffers", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.recv_buffers; },
+        Check<uint32_t>([](const uint32_t& n) -> std::string {
+          if (n == 0 || n > 32768 || (n & (n - 1)) != 0) {
+            return "must be a power of two, 1..32768";
+          }
+          return {};
+        }));
+    add("server.log-file", "--log-file", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.log_file; });
+    add("server.log-level", "--log-level", kOwnFlag, R::live,
+        "log level: debug|info|warn|error|off",
+        [](auto& c) -> auto& { return c.log_level; },
+        one_of(parse_log_level, "debug|info|warn|error|off"));
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace tern::apps
