@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include "backend/backend.h"
+#include "stream_producer.h"
 #include "test_support.h"
 #include "tern/tern.h"
 
@@ -32,6 +33,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::connect_blocking;
+using test::StreamProducer;
 
 struct Config {
   Model model;
@@ -63,39 +65,6 @@ class AioStallTest : public testing::TestWithParam<Config> {
   }
 };
 
-// Streams `chunks` pieces of `chunk_size` bytes, each after the connection is writable again
-// (the stream's backpressure): the first from its own thread, the rest from the loop.
-class Producer {
- public:
-  Producer(Reply reply, int chunks, size_t chunk_size, char fill)
-      : stream_(std::move(reply).stream("")), left_(chunks), chunk_(chunk_size, fill) {
-    thread_ = std::thread([this] { next(true); });
-  }
-  ~Producer() {
-    if (thread_.joinable()) thread_.join();
-  }
-  uint64_t produced() const { return produced_.load(); }
-
- private:
-  void next(bool open) {
-    if (!open) return;
-    if (left_ == 0) {
-      stream_.end();
-      return;
-    }
-    --left_;
-    produced_ += chunk_.size();
-    stream_.write(chunk_);
-    stream_.when_writable([this](bool still_open) { next(still_open); });
-  }
-
-  Reply::Stream stream_;
-  int left_;
-  std::string chunk_;
-  std::atomic<uint64_t> produced_{0};
-  std::thread thread_;
-};
-
 // A slow reader (small receive buffer, 16 KiB reads) of a 64 MiB stream whose producer waits
 // for when_writable: every byte arrives. A stall shows as a recv that times out (the test
 // socket has a 10 s receive timeout), so each run is bounded.
@@ -105,10 +74,10 @@ TEST_P(AioStallTest, LongStreamToSlowReaderNeverStalls) {
   ServerOptions o = options();
   o.high_water = 256 * 1024;
   std::mutex mutex;
-  std::unique_ptr<Producer> producer;
+  std::unique_ptr<StreamProducer> producer;
   Server server(o, Handler::async([&](Request, Reply reply) {
     std::lock_guard lock(mutex);
-    producer = std::make_unique<Producer>(std::move(reply), kChunks, kChunk, 'p');
+    producer = std::make_unique<StreamProducer>(std::move(reply), "", kChunks, kChunk, 'p');
   }));
   ASSERT_FALSE(server.start()) << server.error_detail();
   int fd = connect_blocking(server.local_address());

@@ -36,6 +36,8 @@
 #include <vector>
 
 #include "child_process.h"
+#include "loopback_client.h"
+#include "program_under_test.h"
 #include "test_support.h"
 
 #ifndef TERN_ECHO_PATH
@@ -72,19 +74,14 @@ class EchoChild {
     if (!child_.spawn(echo_path(), all, error, options)) {
       return ::testing::AssertionFailure() << "cannot start " << echo_path() << ": " << error;
     }
-    auto line = child_.read_stdout_line(kStartTimeout);
-    if (!line) {
-      if (wait_exit(Clock::now() + kStartTimeout)) {
-        return ::testing::AssertionFailure() << "tern-echo exited with " << exit_code_;
-      }
-      return ::testing::AssertionFailure() << "no 'listening on' line";
-    }
     // tern-echo: listening on 127.0.0.1:PORT (backend NAME, ...)
-    size_t colon = line->find("127.0.0.1:");
-    if (colon == std::string::npos) return ::testing::AssertionFailure() << *line;
-    port_ = static_cast<uint16_t>(std::atoi(line->c_str() + colon + 10));
-    if (port_ == 0) return ::testing::AssertionFailure() << *line;
-    return ::testing::AssertionSuccess();
+    std::string line;
+    port_ = tern::test::read_listening_port(child_, kStartTimeout, &line);
+    if (port_ != 0) return ::testing::AssertionSuccess();
+    if (line.empty() && wait_exit(Clock::now() + kStartTimeout)) {
+      return ::testing::AssertionFailure() << "tern-echo exited with " << exit_code_;
+    }
+    return ::testing::AssertionFailure() << "no 'listening on' line: '" << line << "'";
   }
 
   pid_t pid() const { return child_.pid(); }
@@ -112,73 +109,11 @@ class EchoChild {
   int exit_code_ = -1;
 };
 
-// A blocking loopback client; every call is bounded by SO_RCVTIMEO / SO_SNDTIMEO.
-class Client {
+// An echo client (tests/loopback_client.h): every call is bounded by its timeout.
+class Client : public tern::test::LoopbackClient {
  public:
-  Client() = default;
-  Client(Client&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Client& operator=(Client&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  ~Client() { close(); }
-
   bool connect(uint16_t port, int timeout_ms = kIoTimeoutMs) {
-    close();
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return false;
-    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int fd() const { return fd_; }
-  uint16_t local_port() const {
-    sockaddr_in address{};
-    socklen_t length = sizeof address;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    return ntohs(address.sin_port);
-  }
-
-  bool send_all(std::string_view data) {
-    for (size_t sent = 0; sent < data.size();) {
-      ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      sent += static_cast<size_t>(n);
-    }
-    return true;
-  }
-  // Reads until `count` bytes, EOF, an error or the timeout.
-  std::string receive(size_t count) {
-    std::string into;
-    char buf[65536];
-    while (into.size() < count) {
-      ssize_t n = ::recv(fd_, buf, std::min(sizeof buf, count - into.size()), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      into.append(buf, static_cast<size_t>(n));
-    }
-    return into;
-  }
-  // Reads until EOF; false on an error or the timeout first.
-  bool receive_to_eof(std::string& into) {
-    char buf[65536];
-    for (;;) {
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n == 0) return true;
-      if (n < 0) return false;
-      into.append(buf, static_cast<size_t>(n));
-    }
+    return LoopbackClient::connect(port, std::chrono::milliseconds(timeout_ms));
   }
   ::testing::AssertionResult echo(std::string_view message) {
     if (!send_all(message)) return ::testing::AssertionFailure() << "send: " << std::strerror(errno);
@@ -187,9 +122,6 @@ class Client {
     return ::testing::AssertionFailure() << "sent " << message.size() << " bytes, " << back.size()
                                          << " came back (" << std::strerror(errno) << ")";
   }
-
- private:
-  int fd_ = -1;
 };
 
 // --- /proc -----------------------------------------------------------------------------------

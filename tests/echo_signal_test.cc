@@ -36,6 +36,8 @@
 #include <vector>
 
 #include "child_process.h"
+#include "loopback_client.h"
+#include "program_under_test.h"
 
 #ifndef TERN_ECHO_PATH
 #error "TERN_ECHO_PATH must name the tern-echo binary"
@@ -83,14 +85,12 @@ class EchoProcess {
     if (!child_.spawn(echo_path(), args, error, options)) {
       return ::testing::AssertionFailure() << "cannot start " << echo_path() << ": " << error;
     }
-    auto line = child_.read_stdout_line(kStartLimit);
-    auto at = line ? line->rfind("127.0.0.1:") : std::string::npos;
-    if (at == std::string::npos) {
+    port_ = tern::test::read_listening_port(child_, kStartLimit);
+    if (port_ == 0) {
       return ::testing::AssertionFailure()
              << "no 'listening on' line from " << echo_path() << "; stdout: "
              << child_.stdout_text() << "; stderr: " << stderr_text();
     }
-    port_ = static_cast<uint16_t>(std::atoi(line->c_str() + at + 10));
     return ::testing::AssertionSuccess();
   }
 
@@ -114,68 +114,20 @@ class EchoProcess {
   uint16_t port_ = 0;
 };
 
-// A blocking loopback client; every call is bounded by SO_RCVTIMEO/SO_SNDTIMEO.
-class Client {
+// An echo client (tests/loopback_client.h): every call is bounded by its timeout.
+class Client : public tern::test::LoopbackClient {
  public:
-  explicit Client(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval timeout{kClientTimeoutMs / 1000, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-  Client(Client&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  ~Client() { close(); }
+  explicit Client(uint16_t port)
+      : LoopbackClient(port, std::chrono::milliseconds(kClientTimeoutMs)) {}
 
-  bool connected() const { return fd_ >= 0; }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  bool send(const std::string& data) {
-    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) ==
-           static_cast<ssize_t>(data.size());
-  }
-
-  // Up to `count` bytes, fewer if the server closes (or the timeout passes) first.
-  std::string receive(size_t count) {
-    std::string got;
-    char buffer[4096];
-    while (got.size() < count) {
-      ssize_t n = ::recv(fd_, buffer, std::min(sizeof buffer, count - got.size()), 0);
-      if (n <= 0) break;
-      got.append(buffer, static_cast<size_t>(n));
-    }
-    return got;
-  }
-
+  bool send(const std::string& data) { return send_all(data); }
   std::string echo(const std::string& data) { return send(data) ? receive(data.size()) : ""; }
 
   // Bytes sent but not yet acknowledged by the server's kernel.
   int unacknowledged() const {
     int bytes = -1;
-    return ::ioctl(fd_, SIOCOUTQ, &bytes) == 0 ? bytes : -1;
+    return ::ioctl(fd(), SIOCOUTQ, &bytes) == 0 ? bytes : -1;
   }
-
-  uint16_t local_port() const {
-    sockaddr_in address{};
-    socklen_t length = sizeof address;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    return ntohs(address.sin_port);
-  }
-
- private:
-  int fd_ = -1;
 };
 
 // The bytes waiting in the receive queue of the server's end of the connection from

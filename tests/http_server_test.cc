@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "read_until.h"
 #include "test_support.h"
 #include "tern/http/router.h"
 #include "tern/tern.h"
@@ -114,22 +115,7 @@ class Client {
  private:
   template <class Done>
   bool fill_until(Done done) {
-    auto give_up = std::chrono::steady_clock::now() + 10s;
-    while (!done()) {
-      if (eof_) return false;
-      pollfd p{fd_, POLLIN, 0};
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          give_up - std::chrono::steady_clock::now());
-      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) return false;
-      char chunk[16384];
-      ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-      if (n <= 0) {
-        eof_ = true;
-        return done();
-      }
-      buffer_.append(chunk, static_cast<size_t>(n));
-    }
-    return true;
+    return test::read_until(fd_, buffer_, eof_, 10s, done);
   }
 
   int fd_;

@@ -23,6 +23,9 @@
 #include <vector>
 
 #include "child_process.h"
+#include "loopback_client.h"
+#include "program_under_test.h"
+#include "temp_dir.h"
 #include "test_support.h"
 
 #ifndef TERN_HTTPD_PATH
@@ -34,7 +37,10 @@ namespace {
 using namespace std::chrono_literals;
 using tern::test::ChildProcess;
 using tern::test::CommandResult;
+using tern::test::read_file;
 using tern::test::run_command;
+using tern::test::TempDir;
+using tern::test::write_file;
 
 constexpr auto kStartTimeout = 15s;  // until the "listening on" line
 constexpr auto kExitTimeout = 30s;   // until a signalled child has exited
@@ -49,37 +55,6 @@ const char* httpd_path() {
 // ---------------------------------------------------------------------------------------------
 // Files
 
-void write_file(const std::filesystem::path& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// A directory under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "tern-httpd-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::string operator/(std::string_view name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 constexpr std::string_view kHello = "hello, tern\n";
 
@@ -155,49 +130,16 @@ struct HttpResponse {
   }
 };
 
+// An HTTP client over a LoopbackClient, every read bounded by its 20 s timeout.
 class RawClient {
  public:
-  explicit RawClient(uint16_t port, int receive_buffer = 0) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (receive_buffer > 0) {
-      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-    }
-    timeval timeout{20, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~RawClient() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  RawClient(const RawClient&) = delete;
-  RawClient& operator=(const RawClient&) = delete;
+  explicit RawClient(uint16_t port, int receive_buffer = 0)
+      : socket_(port, 20s, receive_buffer) {}
 
-  bool connected() const { return fd_ >= 0; }
-  int fd() const { return fd_; }
-  uint16_t local_port() const {
-    sockaddr_in address{};
-    socklen_t length = sizeof address;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    return ntohs(address.sin_port);
-  }
-
-  bool send_all(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
+  bool connected() const { return socket_.connected(); }
+  int fd() const { return socket_.fd(); }
+  uint16_t local_port() const { return socket_.local_port(); }
+  bool send_all(std::string_view data) { return socket_.send_all(data); }
 
   // Reads one response (the body by Content-Length; none for HEAD, 1xx, 204, 304).
   HttpResponse read_response(bool head_request = false) {
@@ -227,21 +169,14 @@ class RawClient {
   bool read_to_eof(std::string& got) {
     got = std::move(input_);
     input_.clear();
-    char buffer[65536];
-    for (;;) {
-      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n == 0) return true;
-      if (n < 0) return false;
-      got.append(buffer, static_cast<size_t>(n));
-    }
+    return socket_.receive_to_eof(got);
   }
 
   // Reads up to `n` bytes of the stream into the internal buffer.
   bool read_more() {
     char buffer[65536];
     for (;;) {
-      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      ssize_t n = ::recv(socket_.fd(), buffer, sizeof buffer, 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return false;
       input_.append(buffer, static_cast<size_t>(n));
@@ -251,7 +186,7 @@ class RawClient {
   std::string& input() { return input_; }
 
  private:
-  int fd_ = -1;
+  tern::test::LoopbackClient socket_;
   std::string input_;
 };
 
@@ -318,53 +253,26 @@ std::vector<std::string> row_args(const Row& row) {
   return args;
 }
 
-// A running tern-httpd.
+// A running tern-httpd (ProgramUnderTest: ends with SIGTERM, exit 0, no sanitizer report).
 class Httpd {
  public:
   // Starts it with `args`; check started() (and failure()) before use.
-  explicit Httpd(const std::vector<std::string>& args) {
-    std::string error;
-    if (!child_.spawn(httpd_path(), args, error)) {
-      failure_ = "cannot start " + std::string(httpd_path()) + ": " + error;
-      return;
-    }
-    auto line = child_.read_stdout_line(kStartTimeout);
-    const std::string marker = "listening on 127.0.0.1:";
-    size_t at = line ? line->find(marker) : std::string::npos;
-    if (at == std::string::npos) {
-      failure_ = "no listening line; stdout: " + child_.stdout_text() +
-                 " stderr: " + child_.stderr_text();
-      return;
-    }
-    listening_line_ = *line;
-    port_ = static_cast<uint16_t>(std::atoi(line->c_str() + at + marker.size()));
-  }
-  // Every server of a test ends as tern-httpd should: SIGTERM, then exit 0, with no report
-  // from a sanitizer (their options reach the child through the environment).
-  ~Httpd() {
-    if (!started()) return;
-    child_.send_signal(SIGTERM);
-    tern::test::ExitStatus status = child_.wait(kExitTimeout);
-    EXPECT_TRUE(status.exited_with(0)) << status.describe() << "\n" << child_.stderr_text();
-    EXPECT_EQ(child_.stderr_text().find("Sanitizer"), std::string::npos) << child_.stderr_text();
-  }
+  explicit Httpd(const std::vector<std::string>& args)
+      : program_(httpd_path(), args, kStartTimeout, kExitTimeout) {}
   Httpd(const Httpd&) = delete;
   Httpd& operator=(const Httpd&) = delete;
 
-  bool started() const { return port_ != 0; }
-  const std::string& failure() const { return failure_; }
-  const std::string& listening_line() const { return listening_line_; }
-  uint16_t port() const { return port_; }
+  bool started() const { return program_.started(); }
+  const std::string& failure() const { return program_.failure(); }
+  const std::string& listening_line() const { return program_.listening_line(); }
+  uint16_t port() const { return program_.port(); }
   std::string url(std::string_view path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+    return "http://127.0.0.1:" + std::to_string(port()) + std::string(path);
   }
-  ChildProcess& child() { return child_; }
+  ChildProcess& child() { return program_.child(); }
 
  private:
-  ChildProcess child_;
-  uint16_t port_ = 0;
-  std::string failure_;
-  std::string listening_line_;
+  tern::test::ProgramUnderTest program_;
 };
 
 CommandResult curl(std::vector<std::string> args) {

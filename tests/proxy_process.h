@@ -30,6 +30,8 @@
 
 #include "child_process.h"
 #include "json_value.h"
+#include "loopback_client.h"
+#include "program_under_test.h"
 
 namespace tern::test::proxy {
 
@@ -37,13 +39,6 @@ using namespace std::chrono_literals;
 
 inline constexpr auto kStartTimeout = 15s;  // until a child's "listening on" line
 inline constexpr auto kExitTimeout = 20s;   // until a signalled child has exited
-
-// The port in a line "...listening on 127.0.0.1:PORT..." (after `marker`), or 0.
-inline uint16_t port_after(std::string_view line, std::string_view marker) {
-  size_t at = line.find(marker);
-  if (at == std::string_view::npos) return 0;
-  return static_cast<uint16_t>(std::atoi(std::string(line.substr(at + marker.size())).c_str()));
-}
 
 // ---------------------------------------------------------------------------------------------
 // HTTP over one blocking keep-alive connection
@@ -74,28 +69,13 @@ struct HttpResponse {
 
 class HttpConnection {
  public:
-  explicit HttpConnection(uint16_t port, std::chrono::seconds timeout = 20s) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval limit{static_cast<time_t>(timeout.count()), 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~HttpConnection() {
-    if (fd_ >= 0) ::close(fd_);
-  }
+  explicit HttpConnection(uint16_t port, std::chrono::seconds timeout = 20s)
+      : socket_(port, timeout) {}
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
 
-  bool connected() const { return fd_ >= 0; }
-  int fd() const { return fd_; }
+  bool connected() const { return socket_.connected(); }
+  int fd() const { return socket_.fd(); }
 
   bool send_request(std::string_view method, std::string_view target,
                     std::string_view extra_fields = "", std::string_view body = "") {
@@ -119,16 +99,7 @@ class HttpConnection {
     return request("GET", target, extra_fields);
   }
 
-  bool send_all(std::string_view data) {
-    if (fd_ < 0) return false;
-    while (!data.empty()) {
-      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
+  bool send_all(std::string_view data) { return socket_.send_all(data); }
 
   // Reads one response: the body by Content-Length or chunked; none for HEAD, 1xx, 204, 304.
   HttpResponse read_response(bool head_request = false) {
@@ -165,20 +136,15 @@ class HttpConnection {
   // True when the peer closed the connection (EOF) before `timeout`, bytes received meanwhile
   // discarded; false on a timeout or reset.
   bool closed_by_peer() {
-    char buffer[4096];
-    for (;;) {
-      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n == 0) return true;
-      if (n < 0) return false;
-    }
+    std::string discarded;
+    return socket_.receive_to_eof(discarded);
   }
 
  private:
   bool read_more() {
     char buffer[65536];
     for (;;) {
-      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      ssize_t n = ::recv(socket_.fd(), buffer, sizeof buffer, 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return false;
       input_.append(buffer, static_cast<size_t>(n));
@@ -214,7 +180,7 @@ class HttpConnection {
     }
   }
 
-  int fd_ = -1;
+  LoopbackClient socket_;
   std::string input_;
 };
 
@@ -297,8 +263,7 @@ class Upstream {
       failure_ = "cannot start " + path_ + ": " + error;
       return false;
     }
-    auto line = child_->read_stdout_line(kStartTimeout);
-    port_ = line ? port_after(*line, "listening on 127.0.0.1:") : 0;
+    port_ = read_listening_port(*child_, kStartTimeout);
     if (port_ != 0) return true;
     failure_ = "no listening line from proxy-upstream " + name_ + "; stderr: " +
                child_->stderr_text();
@@ -323,52 +288,31 @@ class Upstream {
   std::string failure_;
 };
 
-// A tern-proxy child, started with `args` (plus nothing: the caller says everything).
+// A tern-proxy child, started with `args` (plus nothing: the caller says everything). Every
+// proxy of a test ends as it should (ProgramUnderTest): SIGTERM, then exit 0, no sanitizer
+// report.
 class ProxyProcess {
  public:
-  ProxyProcess(const std::string& path, const std::vector<std::string>& args) {
-    std::string error;
-    if (!child_.spawn(path, args, error)) {
-      failure_ = "cannot start " + path + ": " + error;
-      return;
-    }
+  ProxyProcess(const std::string& path, const std::vector<std::string>& args)
+      : program_(path, args, kStartTimeout, kExitTimeout) {
     bool wants_admin = false;
     for (const auto& arg : args) wants_admin = wants_admin || arg == "--admin";
-    auto line = child_.read_stdout_line(kStartTimeout);
-    port_ = line ? port_after(*line, "listening on 127.0.0.1:") : 0;
-    if (line) listening_line_ = *line;
-    if (port_ != 0 && (wants_admin || admin_in_config(args))) {
-      auto admin_line = child_.read_stdout_line(kStartTimeout);
+    if (program_.started() && (wants_admin || admin_in_config(args))) {
+      auto admin_line = program_.child().read_stdout_line(kStartTimeout);
       admin_port_ = admin_line ? port_after(*admin_line, "admin on 127.0.0.1:") : 0;
     }
-    if (port_ == 0) {
-      failure_ = "no listening line from tern-proxy; stdout: " + child_.stdout_text() +
-                 " stderr: " + child_.stderr_text();
-    }
-  }
-  // Every proxy of a test ends as it should: SIGTERM, then exit 0, no sanitizer report.
-  ~ProxyProcess() {
-    if (!started() || stopped_) return;
-    ExitStatus status = terminate();
-    EXPECT_TRUE(status.exited_with(0)) << status.describe() << "\n" << child_.stderr_text();
   }
   ProxyProcess(const ProxyProcess&) = delete;
   ProxyProcess& operator=(const ProxyProcess&) = delete;
 
-  bool started() const { return port_ != 0; }
-  const std::string& failure() const { return failure_; }
-  const std::string& listening_line() const { return listening_line_; }
-  uint16_t port() const { return port_; }
+  bool started() const { return program_.started(); }
+  const std::string& failure() const { return program_.failure(); }
+  const std::string& listening_line() const { return program_.listening_line(); }
+  uint16_t port() const { return program_.port(); }
   uint16_t admin_port() const { return admin_port_; }
-  ChildProcess& child() { return child_; }
+  ChildProcess& child() { return program_.child(); }
 
-  ExitStatus terminate() {
-    stopped_ = true;
-    child_.send_signal(SIGTERM);
-    ExitStatus status = child_.wait(kExitTimeout);
-    EXPECT_EQ(child_.stderr_text().find("Sanitizer"), std::string::npos) << child_.stderr_text();
-    return status;
-  }
+  ExitStatus terminate() { return program_.terminate(); }
 
   // GET /upstreams from the admin listener, parsed; nullopt when it did not answer JSON.
   std::optional<JsonValue> admin_json() const {
@@ -414,12 +358,8 @@ class ProxyProcess {
     return found;
   }
 
-  ChildProcess child_;
-  uint16_t port_ = 0;
+  ProgramUnderTest program_;
   uint16_t admin_port_ = 0;
-  bool stopped_ = false;
-  std::string failure_;
-  std::string listening_line_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@
 
 #include "tern/proxy/tcp_proxy.h"
 #include "test_support.h"
+#include "two_way_exchange.h"
 #include "upstream_listener.h"
 
 namespace tern::test {
@@ -31,6 +32,7 @@ using proxy::UpstreamConfig;
 using proxy::UpstreamSnapshot;
 
 constexpr auto kBound = 20s;  // liveness bound of every wait: a failure, not a measurement
+constexpr auto kExchangeBound = 60s;  // the same, for a two-way exchange of megabytes
 
 UpstreamConfig upstream_at(uint16_t port) {
   InetAddress address = InetAddress::loopback_v4(port);
@@ -93,69 +95,6 @@ class ProxyRig {
   LoopThread thread_;  // last: its setup fills the members above
 };
 
-// One end of a two-way exchange: sends `to_send` bytes of Pattern stream `index`, then
-// half-closes; checks what it receives against the other end's stream.
-struct Endpoint {
-  int fd;
-  size_t index;
-  size_t to_send;
-  size_t sent = 0;
-  bool shut = false;
-  size_t received = 0;
-  bool eof = false;
-};
-
-// Runs both ends at once until both have read end of stream: "" or what went wrong.
-std::string exchange(Endpoint& a, Endpoint& b) {
-  Endpoint* ends[2] = {&a, &b};
-  for (Endpoint* end : ends) ::fcntl(end->fd, F_SETFL, ::fcntl(end->fd, F_GETFL) | O_NONBLOCK);
-  const Pattern& pattern = Pattern::get();
-  std::vector<std::byte> buffer(64 * 1024);
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!a.eof || !b.eof) {
-    if (std::chrono::steady_clock::now() > deadline) return "timed out";
-    pollfd fds[2];
-    for (int i = 0; i < 2; ++i) {
-      fds[i].fd = ends[i]->eof && ends[i]->shut ? -1 : ends[i]->fd;
-      fds[i].events = static_cast<short>((ends[i]->eof ? 0 : POLLIN) | (ends[i]->shut ? 0 : POLLOUT));
-      fds[i].revents = 0;
-    }
-    if (::poll(fds, 2, 1000) < 0 && errno != EINTR) return "poll failed";
-    for (int i = 0; i < 2; ++i) {
-      Endpoint& me = *ends[i];
-      const Endpoint& peer = *ends[1 - i];
-      if ((fds[i].revents & POLLOUT) && me.sent < me.to_send) {
-        size_t chunk = std::min(buffer.size(), me.to_send - me.sent);
-        pattern.fill(me.index, me.sent, std::span(buffer).first(chunk));
-        ssize_t n = ::send(me.fd, buffer.data(), chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) me.sent += static_cast<size_t>(n);
-        else if (n < 0 && errno != EAGAIN) return "send: " + std::string(strerror(errno));
-      }
-      if (me.sent == me.to_send && !me.shut) {
-        ::shutdown(me.fd, SHUT_WR);
-        me.shut = true;
-      }
-      if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) && !me.eof) {
-        ssize_t n = ::recv(me.fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
-        if (n > 0) {
-          auto got = std::span(buffer).first(static_cast<size_t>(n));
-          if (me.received + got.size() > peer.to_send ||
-              !pattern.matches(peer.index, me.received, got)) {
-            return "wrong bytes at offset " + std::to_string(me.received);
-          }
-          me.received += got.size();
-        } else if (n == 0) {
-          me.eof = true;
-          if (me.received != peer.to_send) return "early end of stream at " + std::to_string(me.received);
-        } else if (errno != EAGAIN) {
-          return "recv: " + std::string(strerror(errno));
-        }
-      }
-    }
-  }
-  return "";
-}
-
 // A blocking client socket whose receive buffer is small (set before the handshake, so the
 // window is negotiated for it): a client that does not read fills it at once.
 int connect_with_small_window(const InetAddress& address) {
@@ -215,6 +154,34 @@ const UpstreamSnapshot* find(const std::vector<UpstreamSnapshot>& all, const Ups
   return nullptr;
 }
 
+// A client of the proxy and the upstream end of its relay; -1 where a step failed.
+struct RelayedPair {
+  int client = -1;
+  int upstream = -1;
+};
+
+// Connects a client to the proxy and accepts the connection the proxy opens for it upstream.
+RelayedPair connect_through(const ProxyRig& rig, UpstreamListener& upstream) {
+  RelayedPair pair;
+  pair.client = connect_blocking(rig.address);
+  if (pair.client >= 0) pair.upstream = upstream.accept_one();
+  return pair;
+}
+
+// True when a byte the client sends reaches the upstream: the relay runs.
+bool relay_runs(const RelayedPair& pair) {
+  char byte = 'q';
+  return ::send(pair.client, &byte, 1, MSG_NOSIGNAL) == 1 &&
+         ::recv(pair.upstream, &byte, 1, 0) == 1;
+}
+
+// Closes `fd` with a reset (RST) instead of a FIN.
+void close_with_reset(int fd) {
+  linger reset{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  ::close(fd);
+}
+
 class ProxyTcpTest : public BackendTest {};
 
 // 1 MiB each way at once, every byte checked, then both half-close: the relay ends in order,
@@ -228,9 +195,9 @@ TEST_P(ProxyTcpTest, BytesBothWaysExact) {
   ASSERT_GE(client, 0);
   int server_side = upstream.accept_one();
   ASSERT_GE(server_side, 0);
-  Endpoint from_client{client, 0, 1u << 20};
-  Endpoint from_upstream{server_side, 1, (1u << 20) + 17};
-  EXPECT_EQ(exchange(from_client, from_upstream), "");
+  ExchangeEnd from_client{client, 0, 1u << 20};
+  ExchangeEnd from_upstream{server_side, 1, (1u << 20) + 17};
+  EXPECT_EQ(exchange_both_ways(from_client, from_upstream, kExchangeBound), "");
   EXPECT_TRUE(rig.wait_for_stats([](const TcpProxyStats& s) { return s.connections == 1 && s.active == 0; }))
       << "the relay never ended";
   TcpProxyStats stats = rig.stats();
@@ -253,9 +220,8 @@ TEST_P(ProxyTcpTest, ClientHalfCloseStillGetsAnswer) {
   UpstreamListener upstream;
   ProxyRig rig(GetParam(), {upstream_at(upstream.port())});
   ASSERT_FALSE(rig.start_error);
-  int client = connect_blocking(rig.address);
+  auto [client, server_side] = connect_through(rig, upstream);
   ASSERT_GE(client, 0);
-  int server_side = upstream.accept_one();
   ASSERT_GE(server_side, 0);
   ASSERT_EQ(::send(client, "question", 8, MSG_NOSIGNAL), 8);
   ASSERT_EQ(::shutdown(client, SHUT_WR), 0);
@@ -440,20 +406,15 @@ TEST_P(ProxyTcpTest, UpstreamResetClosesClient) {
   UpstreamListener upstream;
   ProxyRig rig(GetParam(), {upstream_at(upstream.port())});
   ASSERT_FALSE(rig.start_error);
-  int client = connect_blocking(rig.address);
+  auto [client, server_side] = connect_through(rig, upstream);
   ASSERT_GE(client, 0);
-  int server_side = upstream.accept_one();
   ASSERT_GE(server_side, 0);
-  ASSERT_EQ(::send(client, "q", 1, MSG_NOSIGNAL), 1);
-  char byte = 0;
-  ASSERT_EQ(::recv(server_side, &byte, 1, 0), 1);  // the relay runs
+  ASSERT_TRUE(relay_runs({client, server_side}));
   ASSERT_EQ(::send(server_side, "partial", 7, MSG_NOSIGNAL), 7);
   char got[7];
   ASSERT_EQ(::recv(client, got, sizeof got, MSG_WAITALL), 7);
   EXPECT_EQ(std::string(got, 7), "partial");
-  linger reset{1, 0};
-  ::setsockopt(server_side, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-  ::close(server_side);
+  close_with_reset(server_side);
   EXPECT_TRUE(closed_by_peer(client)) << "the client stayed open";
   EXPECT_TRUE(rig.wait_for_stats([](const TcpProxyStats& s) { return s.active == 0; }));
   auto snapshot = rig.snapshot();
@@ -469,16 +430,11 @@ TEST_P(ProxyTcpTest, ClientResetIsNeutral) {
   UpstreamListener upstream;
   ProxyRig rig(GetParam(), {upstream_at(upstream.port())});
   ASSERT_FALSE(rig.start_error);
-  int client = connect_blocking(rig.address);
+  auto [client, server_side] = connect_through(rig, upstream);
   ASSERT_GE(client, 0);
-  int server_side = upstream.accept_one();
   ASSERT_GE(server_side, 0);
-  ASSERT_EQ(::send(client, "q", 1, MSG_NOSIGNAL), 1);
-  char byte = 0;
-  ASSERT_EQ(::recv(server_side, &byte, 1, 0), 1);
-  linger reset{1, 0};
-  ::setsockopt(client, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-  ::close(client);
+  ASSERT_TRUE(relay_runs({client, server_side}));
+  close_with_reset(client);
   EXPECT_TRUE(closed_by_peer(server_side));
   EXPECT_TRUE(rig.wait_for_stats([](const TcpProxyStats& s) { return s.active == 0; }));
   auto snapshot = rig.snapshot();
@@ -508,9 +464,10 @@ TEST_P(ProxyTcpTest, RemovedUpstreamKeepsItsRelaysUntilTheyEnd) {
   int second_upstream = new_upstream.accept_one();
   ASSERT_GE(second_upstream, 0) << "a new client did not go to the new upstream";
 
-  Endpoint from_client{first, 2, 256 * 1024};
-  Endpoint from_upstream{first_upstream, 3, 128 * 1024};
-  EXPECT_EQ(exchange(from_client, from_upstream), "") << "the removed upstream's relay broke";
+  ExchangeEnd from_client{first, 2, 256 * 1024};
+  ExchangeEnd from_upstream{first_upstream, 3, 128 * 1024};
+  EXPECT_EQ(exchange_both_ways(from_client, from_upstream, kExchangeBound), "")
+      << "the removed upstream's relay broke";
   EXPECT_TRUE(wait_until([&] { return rig.table_size() == 1; }, kBound))
       << "the removed upstream was never erased";
   auto snapshot = rig.snapshot();

@@ -13,6 +13,7 @@
 #include "tern/net/connection_pool.h"
 #include "tern/net/relay.h"
 #include "test_support.h"
+#include "two_way_exchange.h"
 #include "upstream_listener.h"
 
 namespace tern::test {
@@ -91,73 +92,6 @@ class RelayRig {
   LoopThread thread_;  // last: its setup fills the members above
 };
 
-// One end of a two-way exchange: sends `to_send` bytes of Pattern stream `index`, then
-// half-closes; checks what it receives against the other end's stream.
-struct PumpSide {
-  int fd;
-  size_t index;
-  size_t to_send;
-  size_t sent = 0;
-  bool shut = false;
-  size_t received = 0;
-  bool eof = false;
-};
-
-// Runs both ends at once (neither waits for the other: no deadlock however the relay
-// buffers) until both have read end of stream. "" or what went wrong.
-std::string pump(PumpSide& a, PumpSide& b, std::chrono::seconds limit) {
-  PumpSide* sides[2] = {&a, &b};
-  for (PumpSide* side : sides) ::fcntl(side->fd, F_SETFL, ::fcntl(side->fd, F_GETFL) | O_NONBLOCK);
-  const Pattern& pattern = Pattern::get();
-  std::vector<std::byte> buffer(64 * 1024);
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!a.eof || !b.eof) {
-    if (std::chrono::steady_clock::now() > deadline) return "timed out";
-    pollfd fds[2];
-    for (int i = 0; i < 2; ++i) {
-      PumpSide& me = *sides[i];
-      fds[i].fd = me.eof && me.shut ? -1 : me.fd;
-      fds[i].events = static_cast<short>((me.eof ? 0 : POLLIN) | (me.shut ? 0 : POLLOUT));
-      fds[i].revents = 0;
-    }
-    if (::poll(fds, 2, 1000) < 0 && errno != EINTR) return "poll failed";
-    for (int i = 0; i < 2; ++i) {
-      PumpSide& me = *sides[i];
-      const PumpSide& peer = *sides[1 - i];
-      if ((fds[i].revents & POLLOUT) && me.sent < me.to_send) {
-        size_t chunk = std::min(buffer.size(), me.to_send - me.sent);
-        pattern.fill(me.index, me.sent, std::span(buffer).first(chunk));
-        ssize_t n = ::send(me.fd, buffer.data(), chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) me.sent += static_cast<size_t>(n);
-        else if (n < 0 && errno != EAGAIN) return "send: " + std::string(strerror(errno));
-      }
-      if (me.sent == me.to_send && !me.shut) {
-        ::shutdown(me.fd, SHUT_WR);
-        me.shut = true;
-      }
-      if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) && !me.eof) {
-        ssize_t n = ::recv(me.fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
-        if (n > 0) {
-          auto got = std::span(buffer).first(static_cast<size_t>(n));
-          if (me.received + got.size() > peer.to_send ||
-              !pattern.matches(peer.index, me.received, got)) {
-            return "wrong bytes at offset " + std::to_string(me.received);
-          }
-          me.received += got.size();
-        } else if (n == 0) {
-          me.eof = true;
-          if (me.received != peer.to_send) {
-            return "early end of stream at " + std::to_string(me.received);
-          }
-        } else if (errno != EAGAIN) {
-          return "recv: " + std::string(strerror(errno));
-        }
-      }
-    }
-  }
-  return "";
-}
-
 class RelayTest : public BackendTest {};
 
 TEST_P(RelayTest, BytesBothWaysByteExact) {
@@ -168,9 +102,9 @@ TEST_P(RelayTest, BytesBothWaysByteExact) {
   ASSERT_GE(client, 0);
   int server_side = upstream.accept_one();
   ASSERT_GE(server_side, 0);
-  PumpSide from_client{client, 0, (4u << 20) + 123};
-  PumpSide from_upstream{server_side, 1, (3u << 20) + 4567};
-  EXPECT_EQ(pump(from_client, from_upstream, 120s), "");
+  ExchangeEnd from_client{client, 0, (4u << 20) + 123};
+  ExchangeEnd from_upstream{server_side, 1, (3u << 20) + 4567};
+  EXPECT_EQ(exchange_both_ways(from_client, from_upstream, 120s), "");
   EXPECT_TRUE(rig.finished.wait_until_at_least(1, kBound)) << "done never ran";
   RelayResult result = rig.result(0);
   EXPECT_FALSE(result.error) << result.error.message();

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "memcache_protocol.h"
+#include "stream_producer.h"
 #include "test_support.h"
 #include "tern/tern.h"
 
@@ -27,6 +28,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::connect_blocking;
+using test::StreamProducer;
 
 // The model matrix every protocol-level suite runs (test_support.h).
 using Config = test::ServerConfig;
@@ -259,54 +261,16 @@ TEST_P(SessionTest, CustomProtocolAnswersAMalformedCommandThenCloses) {
   EXPECT_EQ(map.count("k"), 1u) << "the delete after the bad command ran";
 }
 
-// Streams one response of `chunks` x `chunk_size` bytes from its own thread, a chunk per
-// when_writable callback (the backpressure a well-behaved producer uses), then ends it.
-class Producer {
- public:
-  // `on_chunk`, if given, runs after each chunk is counted (on the thread that wrote it).
-  Producer(Reply reply, std::string head, int chunks, size_t chunk_size, char fill,
-           std::function<void()> on_chunk = {})
-      : stream_(std::move(reply).stream(std::move(head))), left_(chunks),
-        chunk_(chunk_size, fill), on_chunk_(std::move(on_chunk)) {
-    thread_ = std::thread([this] { next(true); });
-  }
-  ~Producer() {
-    if (thread_.joinable()) thread_.join();
-  }
-  uint64_t produced() const { return produced_.load(); }
-
- private:
-  // On the producer's thread first, then on the connection's loop (the callback).
-  void next(bool open) {
-    if (!open) return;
-    if (left_ == 0) {
-      stream_.end();
-      return;
-    }
-    --left_;
-    produced_ += chunk_.size();
-    if (on_chunk_) on_chunk_();
-    stream_.write(chunk_);
-    stream_.when_writable([this](bool still_open) { next(still_open); });
-  }
-
-  Reply::Stream stream_;
-  int left_;
-  std::string chunk_;
-  std::function<void()> on_chunk_;
-  std::atomic<uint64_t> produced_{0};
-  std::thread thread_;
-};
-
 // A streamed response first in line goes out as it is produced; the pipelined request behind
 // it is answered after its end, in order, though its handler finished first.
 TEST_P(SessionTest, StreamedResponseKeepsPipelineOrder) {
   std::mutex mutex;
-  std::vector<std::unique_ptr<Producer>> producers;
+  std::vector<std::unique_ptr<StreamProducer>> producers;
   Server server(options(), Handler::async([&](Request request, Reply reply) {
     if (request == "stream") {
       std::lock_guard lock(mutex);
-      producers.push_back(std::make_unique<Producer>(std::move(reply), "head:", 50, 1000, 's'));
+      producers.push_back(
+          std::make_unique<StreamProducer>(std::move(reply), "head:", 50, 1000, 's'));
     } else {
       reply.send(std::string(request));
     }
@@ -326,12 +290,12 @@ TEST_P(SessionTest, StreamedResponseKeepsPipelineOrder) {
 // A stream behind another is held until it is first in line, whatever the producers' pace.
 TEST_P(SessionTest, TwoPipelinedStreamsDoNotInterleave) {
   std::mutex mutex;
-  std::vector<std::unique_ptr<Producer>> producers;
+  std::vector<std::unique_ptr<StreamProducer>> producers;
   Server server(options(Framing::raw), Handler::async([&](Request request, Reply reply) {
     std::lock_guard lock(mutex);
     char fill = request.front();
-    producers.push_back(std::make_unique<Producer>(std::move(reply), std::string(1, fill), 40,
-                                                   5000, fill));
+    producers.push_back(std::make_unique<StreamProducer>(std::move(reply), std::string(1, fill),
+                                                         40, 5000, fill));
   }));
   ASSERT_FALSE(server.start()) << server.error_detail();
   int fd = connect_blocking(server.local_address());
@@ -356,10 +320,10 @@ TEST_P(SessionTest, StreamProducerIsHeldBackBySlowReader) {
   ServerOptions o = options(Framing::raw);
   o.high_water = 256 * 1024;
   std::mutex mutex;
-  std::unique_ptr<Producer> producer;
+  std::unique_ptr<StreamProducer> producer;
   Server server(o, Handler::async([&](Request, Reply reply) {
     std::lock_guard lock(mutex);
-    producer = std::make_unique<Producer>(std::move(reply), "", kChunks, kChunk, 'p');
+    producer = std::make_unique<StreamProducer>(std::move(reply), "", kChunks, kChunk, 'p');
   }));
   ASSERT_FALSE(server.start()) << server.error_detail();
   int fd = connect_blocking(server.local_address());
@@ -404,14 +368,14 @@ TEST_P(SessionTest, StreamProducerIsHeldBackWhileAnotherHandlerRuns) {
   o.high_water = 256 * 1024;
   std::mutex mutex;
   std::condition_variable chunk_written;
-  std::unique_ptr<Producer> producer;
+  std::unique_ptr<StreamProducer> producer;
   uint64_t produced_while_blocked = 0;
   bool blocked_handler_done = false;
   Server server(o, Handler::async([&](Request request, Reply reply) {
     std::unique_lock lock(mutex);
     if (request == "stream") {
-      producer = std::make_unique<Producer>(std::move(reply), "", kChunks, kChunk, 's',
-                                            [&] { chunk_written.notify_all(); });
+      producer = std::make_unique<StreamProducer>(std::move(reply), "", kChunks, kChunk, 's',
+                                                  [&] { chunk_written.notify_all(); });
       return;
     }
     // Holds its thread (and, on the loop models, the loop) for a while: long enough for a

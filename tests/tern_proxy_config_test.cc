@@ -14,6 +14,7 @@
 
 #include "child_process.h"
 #include "proxy_config.h"
+#include "temp_dir.h"
 
 #ifndef TERN_PROXY_PATH
 #error "TERN_PROXY_PATH must name the tern-proxy binary"
@@ -27,32 +28,11 @@ using tern::apps::ProxyConfig;
 using tern::apps::ProxySettings;
 using tern::test::CommandResult;
 using tern::test::run_command;
+using tern::test::TempDir;
+using tern::test::write_file;
 
 constexpr auto kExitTimeout = 30s;
 
-// A directory under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "tern-proxy-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string operator/(std::string_view name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
-void write_file(const std::string& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 // Parses `args` and loads: the config, or the error line in `why`.
 std::optional<ProxyConfig> load(const std::vector<std::string>& args, std::string& why) {
@@ -62,6 +42,13 @@ std::optional<ProxyConfig> load(const std::vector<std::string>& args, std::strin
     return std::nullopt;
   }
   return command_line.load(why);
+}
+
+// Parses, loads and resolves `args`: the settings, or the error line in `why`.
+std::optional<ProxySettings> load_settings(const std::vector<std::string>& args,
+                                           std::string& why) {
+  auto config = load(args, why);
+  return config ? tern::apps::resolve(*config, why) : std::nullopt;
 }
 
 // The error line loading `file_text` (as a --config file, with `flags` after) gives.
@@ -83,9 +70,7 @@ constexpr std::string_view kMinimal =
 
 TEST(TernProxyConfigTest, ExampleFileLoads) {
   std::string why;
-  auto config = load({"--config", TERN_PROXY_EXAMPLE_CONFIG}, why);
-  ASSERT_TRUE(config) << why;
-  auto settings = tern::apps::resolve(*config, why);
+  auto settings = load_settings({"--config", TERN_PROXY_EXAMPLE_CONFIG}, why);
   ASSERT_TRUE(settings) << why;
   EXPECT_EQ(settings->listen.to_string(), "127.0.0.1:8080");
   ASSERT_EQ(settings->upstreams.size(), 2u);
@@ -115,9 +100,7 @@ TEST(TernProxyConfigTest, EveryKeyOfTheFileReachesItsOption) {
              "fall = 6\n"
              "[server]\nmodel = \"loops\"\nthreads = 3\ndrain-ms = 700\n");
   std::string why;
-  auto config = load({"--config", path}, why);
-  ASSERT_TRUE(config) << why;
-  auto s = tern::apps::resolve(*config, why);
+  auto s = load_settings({"--config", path}, why);
   ASSERT_TRUE(s) << why;
   EXPECT_EQ(s->listen.to_string(), "[::1]:0");
   EXPECT_EQ(s->http.balance, tern::proxy::Algorithm::maglev);
@@ -294,10 +277,8 @@ TEST(TernProxyConfigTest, TheWholeIsChecked) {
 
 TEST(TernProxyConfigTest, TcpModeAlwaysChecksByConnecting) {
   std::string why;
-  auto config = load({"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--mode", "tcp"},
-                     why);
-  ASSERT_TRUE(config) << why;
-  auto settings = tern::apps::resolve(*config, why);
+  auto settings =
+      load_settings({"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--mode", "tcp"}, why);
   ASSERT_TRUE(settings) << why;
   EXPECT_EQ(settings->mode, tern::proxy::Mode::tcp);
   ASSERT_TRUE(settings->health);

@@ -428,8 +428,7 @@ TEST_P(TernProxyTest, TcpModeRelaysBothWaysWithHalfClose) {
   ChildProcess echo;
   std::string error;
   ASSERT_TRUE(echo.spawn(TERN_ECHO_PATH, {"--port", "0"}, error)) << error;
-  auto line = echo.read_stdout_line(15s);
-  uint16_t echo_port = line ? tern::test::proxy::port_after(*line, "listening on 127.0.0.1:") : 0;
+  uint16_t echo_port = tern::test::read_listening_port(echo, 15s);
   ASSERT_NE(echo_port, 0) << echo.stderr_text();
   auto proxy = start_proxy(GetParam(), {"127.0.0.1:" + std::to_string(echo_port)},
                            {"--mode", "tcp"});
