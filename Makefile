@@ -52,7 +52,7 @@ test-tsan: deps
 # on 2 cores, QUICK=1: a two-minute subset): echo, HTTP, memory per idle connection, the
 # concurrency models, instructions per request, tern-bench against wrk, tern-proxy against
 # HAProxy and nginx. Writes
-# bench/results/<UTC date>[-quick]/ (report.md, results.csv, results.json, PNG plots).
+# bench/results/<UTC date>[-<sections>][-quick]/ (report.md, results.csv, results.json, PNG plots).
 # BENCH_FLAGS: more flags of bench/bench.py (--sections, --rounds, --seconds; --help).
 QUICK ?=
 BENCH_FLAGS ?=

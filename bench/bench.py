@@ -1191,7 +1191,8 @@ def parse_args(argv):
     a.add_argument("--server-cpu", type=int, default=0)
     a.add_argument("--client-cpu", type=int, default=1)
     a.add_argument("--port-base", type=int, default=19000)
-    a.add_argument("--out", default="", help="results dir [bench/results/<UTC date>, -quick with --quick]")
+    a.add_argument("--out", default="", help="results dir [bench/results/<UTC date>, then -<sections> when not all "
+                   "run, -quick with --quick]")
     a.add_argument("--command", default="", help="the command to show in the report [this one]")
     a.add_argument("--docs", default=os.path.join(ROOT, "docs", "benchmarks.md"),
                    help="the page whose 'make bench' region gets the latest tables and plots "
@@ -1265,12 +1266,22 @@ def on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
+def default_out(now, plan, sections):
+    """bench/results/<UTC date>[-<sections>][-quick]: a run of some sections only never
+    overwrites the day's full run (make bench-proxy after make bench)."""
+    name = now.strftime("%Y-%m-%d")
+    if sorted(sections) != sorted(SECTIONS):
+        name += "-" + "-".join(sections)
+    if plan.quick:
+        name += "-quick"
+    return os.path.join(ROOT, "bench", "results", name)
+
+
 def main(argv):
     args = parse_args(argv)
     plan = Plan(args)
     now = datetime.datetime.now(datetime.timezone.utc)
-    out = args.out or os.path.join(ROOT, "bench", "results",
-                                   now.strftime("%Y-%m-%d") + ("-quick" if plan.quick else ""))
+    out = args.out or default_out(now, plan, args.section_list)
     if shutil.which("taskset") is None:
         print("bench.py: taskset (util-linux) is required", file=sys.stderr)
         return 2
