@@ -36,17 +36,18 @@ test-asan: deps
 
 # The threaded parts under ThreadSanitizer: the model x pattern x backend matrix, the session
 # over every model (replies and streams from other threads), the loop and loop-group suites,
-# the client pipeline and the shared readiness set. Not the aio backend: glibc's POSIX AIO
+# the client pipeline, the shared readiness set and the proxy (hsha workers posting requests
+# back to their loops). Not the aio backend: glibc's POSIX AIO
 # helper threads start threads of their own that TSan does not see, and crash in its allocator
 # (a TSan limitation; the aio runs are covered by the normal and ASan builds).
 TSAN_TESTS := patterns_test session_test event_loop_test loop_group_test pipeline_test readiness_set_test \
-              http_server_test http_static_files_test
+              http_server_test http_static_files_test proxy_http_test proxy_tcp_test
 test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTERN_SANITIZE=thread -DTERN_BUILD_TESTS=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TESTS)
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600 \
-	  -R "PatternsTest|ServerTest|ServerOptionsTest|EventLoop|SessionTest|ReplyTest|LoopGroupTest|PipelineTest|ReadinessSet|HttpServerTest|StaticFiles|OpenFileCache" -E "aio"
+	  -R "PatternsTest|ServerTest|ServerOptionsTest|EventLoop|SessionTest|ReplyTest|LoopGroupTest|PipelineTest|ReadinessSet|HttpServerTest|StaticFiles|OpenFileCache|ProxyHttpTest|ProxyTcpTest" -E "aio"
 
 # tern against its peers, every figure measured by tern-bench (bench/bench.py; about 20 minutes
 # on 2 cores, QUICK=1: a two-minute subset): echo, HTTP, memory per idle connection, the
