@@ -396,6 +396,49 @@ TEST_P(HttpClientTest, KeepAliveReusesOneConnection) {
   PoolCounters counters = rig.counters();
   EXPECT_EQ(counters.connects, 1u);
   EXPECT_EQ(counters.reuses, 1u);
+  // The client kept the connection between the two: one checkout from the pool, not two.
+  EXPECT_EQ(rig.call([&](EventLoop&) { return rig.client->pool().counters().reuses; }), 0u);
+}
+
+// A kept connection goes back to the pool once it has been quiet for a sweep period (half
+// the idle timeout), and the pool's idle timeout then closes it.
+TEST_P(HttpClientTest, KeptConnectionGoesBackToThePoolAndTimesOut) {
+  http::ClientOptions options;
+  options.pool.idle_timeout = 100ms;
+  ClientRig rig(GetParam(), upstream.address(), options);
+  auto first = rig.send(ClientRequest::get("/1"));
+  Peer peer(upstream.accept_one());
+  ASSERT_TRUE(peer.ok());
+  EXPECT_EQ(peer.next_request(), get("/1"));
+  peer.send(ok("one"));
+  EXPECT_EQ(ClientRig::wait(first).body, "one");
+  EXPECT_TRUE(peer.client_closed()) << "the idle connection was never closed";
+  EXPECT_EQ(rig.call([&](EventLoop&) { return rig.client->pool().counters().idle_expired; }), 1u);
+  EXPECT_EQ(rig.call([&](EventLoop&) { return rig.client->connections_in_use(); }), 0u);
+}
+
+// The server closes a connection the client kept: the next request goes on a new connection
+// and succeeds (the FIN is seen, by the read or by the peek before reuse), never failing with
+// closed_before_response.
+TEST_P(HttpClientTest, KeptConnectionTheServerClosedIsNotUsed) {
+  ClientRig rig(GetParam(), upstream.address());
+  for (int round = 0; round < 20; ++round) {
+    auto first = rig.send(ClientRequest::get("/1"));
+    Peer peer(upstream.accept_one());
+    ASSERT_TRUE(peer.ok()) << "round " << round;
+    EXPECT_EQ(peer.next_request(), get("/1"));
+    peer.send(ok("one"));
+    ASSERT_EQ(ClientRig::wait(first).body, "one");
+    peer.shutdown_write();  // the FIN reaches the client while it keeps the connection
+    auto second = rig.send(ClientRequest::get("/2"));
+    Peer next(upstream.accept_one());
+    ASSERT_TRUE(next.ok()) << "round " << round << ": no new connection";
+    EXPECT_EQ(next.next_request(), get("/2"));
+    next.send(response("HTTP/1.1 200 OK", "Connection: close\r\n", "two"));
+    Answer got = ClientRig::wait(second);
+    ASSERT_FALSE(got.error) << "round " << round << ": " << got.error.message();
+    EXPECT_EQ(got.body, "two");
+  }
 }
 
 TEST_P(HttpClientTest, ConnectionCloseResponseMakesTheNextRequestConnectAgain) {

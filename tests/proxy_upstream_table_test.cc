@@ -41,7 +41,7 @@ class FakeTransport : public UpstreamTransport {
     ++log_.closes[name_];
     loop_.post([on_closed = std::move(on_closed)] { on_closed(); });  // later, on the loop
   }
-  const PoolCounters& counters() const noexcept override { return counters_; }
+  PoolCounters counters() const noexcept override { return counters_; }
   size_t open_connections() const noexcept override { return 3; }
   size_t idle_connections() const noexcept override { return 1; }
 

@@ -1,7 +1,9 @@
 // http::Client: requests queued in order, placed on lent connections with room, connections
-// checked out of the pool as the queue needs them and given back as soon as they are quiet.
+// checked out of the pool as the queue needs them, kept while requests keep coming and given
+// back once they have been quiet for a sweep period.
 #include "tern/http/client.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -50,6 +52,7 @@ Client::Client(EventLoop& loop, InetAddress upstream, ClientOptions options)
 Client::~Client() {
   destroying_ = true;
   closed_ = true;
+  if (sweep_timer_.valid()) loop_.cancel(sweep_timer_);
   fail_queued_beyond(0, make_error_code(client_errc::closed));
   // Each pipeline fails what waits on it (operation_canceled: closed) while its link is still
   // there to find the callbacks; the link, and with it the lease, goes after.
@@ -84,6 +87,9 @@ void Client::close(std::function<void()> on_closed) {
   loop_.assert_in_loop_thread("http::Client::close");
   closed_ = true;
   fail_queued_beyond(0, make_error_code(client_errc::closed));
+  release_idle(TimePoint::max());  // kept links go back now: the pool closes them
+  if (sweep_timer_.valid()) loop_.cancel(sweep_timer_);
+  sweep_timer_ = TimerId{};
   pool_.close(std::move(on_closed));
 }
 
@@ -115,14 +121,31 @@ void Client::dispatch() {
 std::optional<Slab<Client::Link>::Key> Client::link_with_room() {
   std::optional<Slab<Link>::Key> found;
   links_.for_each([&](Link& link) {
-    if (found || !link.reusable || link.pipeline->failed()) return;
-    if (link.callbacks.size() < options_.pipelining) found = link.key;
+    if (found || link.callbacks.size() >= options_.pipelining) return;
+    if (usable(link)) found = link.key;
   });
   return found;
 }
 
+// Whether `link` may carry another request: keep-alive so far and not failed; a kept link with
+// nothing outstanding is first peeked at, as the pool does before it lends one, so that a FIN
+// or stray bytes the loop has not read yet are never answered with a new request. One that
+// fails the peek is marked, and goes at the next sweep.
+bool Client::usable(Link& link) const noexcept {
+  if (!link.reusable || link.pipeline->failed()) return false;
+  if (!link.carried || !link.callbacks.empty()) return true;
+  TcpConnection* connection = link.lease.get();
+  if (connection == nullptr || connection->closing() || connection->input_pending()) {
+    link.reusable = false;
+    return false;
+  }
+  return true;
+}
+
 void Client::send_on(Slab<Link>::Key key, Queued queued) {
   Link* link = links_.find(key.slot, key.generation);
+  if (link->carried) ++kept_reuses_;
+  link->carried = true;
   if (queued.request.asks_close()) link->reusable = false;
   link->callbacks.push_back(std::move(queued.callback));
   ++outstanding_;
@@ -188,15 +211,60 @@ void Client::on_answer(Slab<Link>::Key key, std::error_code error,
   settle(key);
 }
 
-// A link with nothing outstanding goes back to the pool: to its idle list when it is clean,
-// closed otherwise.
+// A link with nothing outstanding stays, its pipeline reading, for the next request while it
+// is clean and the client open (the sweep gives it back to the pool once it has been quiet);
+// otherwise it goes back now, to be closed.
 void Client::settle(Slab<Link>::Key key) {
   Link* link = links_.find(key.slot, key.generation);
   if (link == nullptr || !link->callbacks.empty()) return;
+  bool clean = link->reusable && !link->pipeline->failed() && link->pipeline->buffered() == 0;
+  if (!clean || closed_) {
+    release(key);
+    return;
+  }
+  link->idle_since = loop_.now();
+  arm_sweep();
+}
+
+// Gives the link back to the pool: to its idle list when clean, closed otherwise.
+void Client::release(Slab<Link>::Key key) {
   auto owned = links_.erase(key.slot, key.generation);
+  if (!owned) return;
   bool clean = owned->reusable && !owned->pipeline->failed() && owned->pipeline->buffered() == 0;
   owned->pipeline.reset();  // stops reading: the pool reads an idle connection itself
   if (!clean) owned->lease.mark_broken();
+}
+
+// Gives back every link with nothing outstanding that went quiet before `idle_before`, and
+// every one that can carry nothing more.
+void Client::release_idle(TimePoint idle_before) {
+  std::vector<Slab<Link>::Key> quiet;
+  links_.for_each([&](Link& link) {
+    if (!link.callbacks.empty()) return;
+    bool spent = !link.reusable || link.pipeline->failed();
+    if (spent || link.idle_since < idle_before) quiet.push_back(link.key);
+  });
+  for (auto key : quiet) release(key);
+}
+
+void Client::arm_sweep() {
+  if (sweep_timer_.valid()) return;
+  sweep_timer_ = loop_.run_after(sweep_period(), [this] {
+    sweep_timer_ = TimerId{};
+    release_idle(loop_.now() - sweep_period());
+    bool kept = false;
+    links_.for_each([&](Link& link) { kept = kept || link.callbacks.empty(); });
+    if (kept) arm_sweep();
+  });
+}
+
+// Half the pool's idle timeout, at most a second: a kept link is back in the pool (which
+// times it out) well within the idle timeout the caller asked for.
+Duration Client::sweep_period() const noexcept {
+  constexpr Duration kMost = std::chrono::seconds(1);
+  Duration half = options_.pool.idle_timeout / 2;
+  if (half <= Duration::zero() || half > kMost) return kMost;
+  return std::max<Duration>(half, std::chrono::milliseconds(1));
 }
 
 // Fails waiting requests, oldest first, until `keep` are left: the oldest are those a failed

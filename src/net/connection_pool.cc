@@ -157,10 +157,7 @@ std::optional<uint32_t> ConnectionPool::take_idle() {
 // when it came back, and since then the idle read takes whatever arrives.
 bool ConnectionPool::fresh(uint32_t slot) const noexcept {
   const TcpConnection& conn = *slots_[slot].connection;
-  if (conn.closing()) return false;
-  std::byte probe;
-  ssize_t n = ::recv(conn.fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  return !conn.closing() && !conn.input_pending();
 }
 
 void ConnectionPool::lend(uint32_t slot, CheckoutCallback& callback) {

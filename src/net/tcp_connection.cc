@@ -2,9 +2,11 @@
 
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "backend/backend.h"
@@ -150,6 +152,12 @@ void TcpConnection::submit_recv() {
     stashed_end_ = error;  // reported through the read callback, from the loop
     kick(true);
   }
+}
+
+bool TcpConnection::input_pending() const noexcept {
+  std::byte probe;
+  ssize_t n = ::recv(socket_.fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
 }
 
 void TcpConnection::read_stop() noexcept {

@@ -25,7 +25,7 @@ class HttpUpstream final : public UpstreamTransport {
   // still waiting for a connection at once, and their callbacks (the proxy's retries, which
   // pick from the table) must not run inside the table's apply() that called this.
   void close(std::function<void()> on_closed) override;
-  const PoolCounters& counters() const noexcept override { return client_.counters(); }
+  PoolCounters counters() const noexcept override { return client_.counters(); }
   size_t open_connections() const noexcept override { return pool_.open_connections(); }
   size_t idle_connections() const noexcept override { return pool_.idle_connections(); }
 

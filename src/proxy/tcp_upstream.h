@@ -21,7 +21,7 @@ class TcpUpstream final : public UpstreamTransport {
   // Stops lending; open relays keep their connections until they end; `on_closed` runs on
   // the loop once the last one is gone.
   void close(std::function<void()> on_closed) override { pool_.close(std::move(on_closed)); }
-  const PoolCounters& counters() const noexcept override { return pool_.counters(); }
+  PoolCounters counters() const noexcept override { return pool_.counters(); }
   size_t open_connections() const noexcept override { return pool_.open_connections(); }
   size_t idle_connections() const noexcept override { return pool_.idle_connections(); }
 

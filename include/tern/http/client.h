@@ -12,9 +12,13 @@
 // Connections: a request goes on a connection already lent that has room (fewer than
 // `pipelining` requests outstanding on it and keep-alive so far), else waits, in order, for a
 // checkout from the pool (an idle connection first, else a new one; one checkout per
-// `pipelining` waiting requests). A connection goes back to the pool as soon as nothing is
-// outstanding on it and its last response allowed keep-alive; it is closed instead after
-// "Connection: close" (either side), an HTTP/1.0 response without keep-alive, a
+// `pipelining` waiting requests). A connection with nothing outstanding whose last response
+// allowed keep-alive stays lent, its pipeline reading, for the next request (a checkout and a
+// new pipeline per request cost a proxy a quarter of its instructions); before it carries
+// another request after a quiet spell it is checked for a FIN or stray bytes (one peek, as the
+// pool does). It goes back to the pool once it has been idle for a sweep period (half the
+// pool's idle timeout, at most a second), or when the client closes. It is closed instead
+// after "Connection: close" (either side), an HTTP/1.0 response without keep-alive, a
 // close-delimited body, any error, or bytes it received that no request asked for.
 //
 // With pipelining > 1 the requests on one connection share its fate: a response that closes
@@ -107,9 +111,15 @@ class Client {
   size_t outstanding() const noexcept { return outstanding_; }  // sent, not answered
   size_t queued() const noexcept { return queue_.size(); }      // waiting for a connection
   size_t connections_in_use() const noexcept { return links_.size(); }
-  // The pool's counters (connects, reuses, ...) and health: a proxy reports its reuse ratio
-  // and balances on them.
-  const PoolCounters& counters() const noexcept { return pool_.counters(); }
+  // The pool's counters (connects, waits, ...), with `reuses` counting both the checkouts of a
+  // used connection and the requests sent on a connection the client kept from an earlier
+  // one: reuse_ratio() is the share of requests that needed no new connection. A proxy
+  // reports it and balances on the health.
+  PoolCounters counters() const noexcept {
+    PoolCounters counters = pool_.counters();
+    counters.reuses += kept_reuses_;
+    return counters;
+  }
   const PoolHealth& health() const noexcept { return pool_.health(); }
   ConnectionPool& pool() noexcept { return pool_; }
 
@@ -122,6 +132,8 @@ class Client {
     std::unique_ptr<Pipeline<ClientProtocol>> pipeline;
     std::deque<Callback> callbacks;
     bool reusable = true;  // may carry more requests and go back to the pool
+    bool carried = false;  // has carried a request
+    TimePoint idle_since{};  // when its last answer came (meaningful while nothing is outstanding)
   };
   struct Queued {
     ClientRequest request;
@@ -135,6 +147,11 @@ class Client {
   void on_checkout(Result<PooledConnection> lease);
   void on_answer(Slab<Link>::Key key, std::error_code error, const ParsedResponse* response);
   void settle(Slab<Link>::Key key);
+  bool usable(Link& link) const noexcept;
+  void release(Slab<Link>::Key key);
+  void release_idle(TimePoint idle_before);
+  void arm_sweep();
+  Duration sweep_period() const noexcept;
   void fail_queued_beyond(size_t keep, std::error_code error);
 
   EventLoop& loop_;
@@ -145,6 +162,8 @@ class Client {
   std::deque<Queued> queue_;  // waiting for a connection, oldest first
   size_t checkouts_ = 0;      // checkouts asked of the pool and not answered yet
   size_t outstanding_ = 0;
+  uint64_t kept_reuses_ = 0;  // requests sent on a link kept from an earlier request
+  TimerId sweep_timer_;       // gives links idle for a sweep period back to the pool
   bool dispatching_ = false;  // dispatch() is running: a nested call asks it to look again
   bool redispatch_ = false;
   bool closed_ = false;

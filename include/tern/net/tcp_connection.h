@@ -116,6 +116,10 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   void close_gracefully(Duration linger) noexcept;
   void on_close(ConnectionCallback callback) { on_close_ = std::move(callback); }
   bool closing() const noexcept { return closing_; }
+  // Whether the kernel holds anything unread for this socket: bytes, the peer's FIN or an
+  // error (one recv(MSG_PEEK) system call). A read callback learns of them only once the loop
+  // gets to them; a pool asks before it lends an idle connection.
+  bool input_pending() const noexcept;
 
   // --- about
   EventLoop& loop() const noexcept { return loop_; }

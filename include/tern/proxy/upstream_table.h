@@ -45,7 +45,7 @@ class UpstreamTransport {
   // Take no new work, let what is in flight finish, close the connections, then call
   // `on_closed` on the loop (never inside close()). The table destroys it after that.
   virtual void close(std::function<void()> on_closed) = 0;
-  virtual const PoolCounters& counters() const noexcept = 0;
+  virtual PoolCounters counters() const noexcept = 0;
   virtual size_t open_connections() const noexcept = 0;
   virtual size_t idle_connections() const noexcept = 0;
 };
