@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -392,14 +393,11 @@ class ProxyLoad {
   // Waits until `n` more requests than now have been answered; false if the load ended first.
   bool wait_for_progress(uint64_t n, std::chrono::milliseconds limit = 20s) {
     uint64_t target = answered() + n;
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (answered() < target) {
-      if (finished_.load() == threads_.size() || std::chrono::steady_clock::now() > until) {
-        return false;
-      }
-      std::this_thread::sleep_for(1ms);  // paces the re-reads of a counter
-    }
-    return true;
+    std::unique_lock lock(progress_mutex_);
+    progress_.wait_for(lock, limit, [&] {
+      return answered() >= target || finished_.load() == threads_.size();
+    });
+    return answered() >= target;
   }
 
   // Lets the clients run to their count (or time limit), then sums what they saw.
@@ -438,6 +436,7 @@ class ProxyLoad {
         ++result.requests;
         ++result.by_upstream[response.upstream()];
         answered_.fetch_add(1);
+        signal_progress();
         continue;
       }
       ++result.failures;
@@ -450,6 +449,14 @@ class ProxyLoad {
       if (!response.complete) break;  // that connection is gone: a dropped client
     }
     finished_.fetch_add(1);
+    signal_progress();
+  }
+
+  // Wakes wait_for_progress (under the lock, so a waiter between its check and its wait
+  // cannot miss it).
+  void signal_progress() {
+    std::lock_guard lock(progress_mutex_);
+    progress_.notify_all();
   }
 
   std::chrono::steady_clock::time_point deadline_;
@@ -458,6 +465,8 @@ class ProxyLoad {
   std::atomic<uint64_t> issued_{0};
   std::atomic<uint64_t> answered_{0};
   std::atomic<size_t> finished_{0};
+  std::mutex progress_mutex_;
+  std::condition_variable progress_;  // a request answered or a client finished
   std::vector<LoadResult> results_;
   std::vector<std::thread> threads_;
 };
