@@ -286,21 +286,23 @@ TEST(TernProxyConfigTest, TcpModeAlwaysChecksByConnecting) {
 }
 
 // What SIGHUP applies live and what it logs as needing a restart.
-TEST(TernProxyConfigTest, ReloadAppliesUpstreamsAndHealthAndNamesTheRest) {
+TEST(TernProxyConfigTest, ReloadAppliesUpstreamsBalanceAndHealthAndNamesTheRest) {
   std::string why;
   auto running = load({"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"}, why);
   auto loaded = load({"--listen", "127.0.0.1:5", "--upstream", "127.0.0.1:2", "--balance",
-                      "maglev", "--health-path", "/health", "--drain-ms", "100"},
+                      "maglev", "--hash-key", "path", "--health-path", "/health", "--drain-ms",
+                      "100"},
                      why);
   ASSERT_TRUE(running && loaded) << why;
   auto restart = tern::apps::restart_only_changes(*running, *loaded);
   EXPECT_EQ(restart,
-            (std::vector<std::string>{"proxy.listen", "proxy.balance", "server.drain-ms"}));
+            (std::vector<std::string>{"proxy.listen", "proxy.hash-key", "server.drain-ms"}));
   ProxyConfig next = tern::apps::with_live_changes(*running, *loaded);
   EXPECT_EQ(next.upstreams, std::vector<std::string>{"127.0.0.1:2"});
   EXPECT_EQ(next.health_path, "/health");
   EXPECT_EQ(next.listen, "127.0.0.1:0");
-  EXPECT_EQ(next.balance, "round-robin");
+  EXPECT_EQ(next.balance, "maglev");
+  EXPECT_EQ(next.hash_key, "client");
   EXPECT_EQ(next.server.drain_ms, 5000);
 }
 

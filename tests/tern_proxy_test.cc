@@ -537,6 +537,42 @@ TEST_F(TernProxyProgramTest, MaglevKeepsKeysInPlaceWhenAnUpstreamLeaves) {
               moved, kKeys, stayed, others);
 }
 
+// SIGHUP changes the algorithm in place: round-robin sends a key wherever the rotation is, maglev
+// (after the reload, on the connections and loops already there) always to the same upstream.
+TEST_F(TernProxyProgramTest, ReloadSwitchesRoundRobinToMaglev) {
+  auto up = start_upstreams(3);
+  auto file = [&](const char* balance) {
+    return "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nbalance = \"" +
+           std::string(balance) + "\"\nhash-key = \"header:X-Key\"\n" +
+           server_table(kDefaultRow) + upstream_tables({up[0].get(), up[1].get(), up[2].get()});
+  };
+  TempFile config(file("round-robin"));
+  ProxyProcess proxy(proxy_path(), {"--config", config.path()});
+  ASSERT_TRUE(proxy.started()) << proxy.failure();
+  ASSERT_NE(proxy.admin_port(), 0);
+
+  constexpr int kKeys = 90;  // a multiple of 3: round-robin gives each key another upstream
+  EXPECT_NE(maglev_map(proxy.port(), kKeys), maglev_map(proxy.port(), kKeys, 1))
+      << "round-robin placed every key the same way twice";
+
+  config.write(file("maglev"));
+  ASSERT_TRUE(proxy.child().send_signal(SIGHUP));
+  ASSERT_TRUE(wait_until([&] {
+    auto doc = proxy.admin_json();
+    const JsonValue* balance = doc ? doc->get("balance") : nullptr;
+    return balance != nullptr && balance->text == "maglev";
+  }, kStateTimeout)) << proxy.child().stderr_text();
+  EXPECT_FALSE(proxy.child().stderr_text().find("proxy.balance") != std::string::npos)
+      << "the change was logged as needing a restart: " << proxy.child().stderr_text();
+
+  auto first = maglev_map(proxy.port(), kKeys);
+  EXPECT_EQ(maglev_map(proxy.port(), kKeys, 7), first);
+  std::map<std::string, int> per_upstream;
+  for (const auto& [key, name] : first) ++per_upstream[name];
+  EXPECT_EQ(per_upstream.size(), 3u) << "the keys are not hashed: they all land on one upstream";
+  EXPECT_EQ(per_upstream.count("failed"), 0u);
+}
+
 // SIGHUP adding an upstream under load: no client connection is dropped, no request fails, and
 // the new upstream receives traffic.
 TEST_F(TernProxyProgramTest, ReloadUnderLoadAddsAnUpstreamAndDropsNoConnection) {

@@ -205,6 +205,9 @@ std::string upstreams_json(proxy::Mode mode, proxy::Algorithm balance,
     tcp.bytes_to_upstream += report.tcp.bytes_to_upstream;
     tcp.bytes_to_client += report.tcp.bytes_to_client;
   }
+  for (const LoopReport& report : reports) {  // what the loops balance with now
+    if (report.balance) balance = *report.balance;
+  }
   bool is_tcp = mode == proxy::Mode::tcp;
   Json json;
   json.open('{')

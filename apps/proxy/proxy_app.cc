@@ -244,18 +244,24 @@ std::error_code ProxyApp::reload(const ProxyCommandLine& command_line) {
   config_ = std::move(next);
   settings_.upstreams = settings->upstreams;
   settings_.health = settings->health;
+  settings_.http.balance = settings->http.balance;
+  settings_.tcp.balance = settings->tcp.balance;
   set_log_level(configured_log_level(config_));
-  apply_upstreams(settings_);
-  log(LogLevel::info, "SIGHUP: upstreams %s; health %s",
-      upstream_names(settings_.upstreams).c_str(),
+  apply_balancing(settings_);
+  log(LogLevel::info, "SIGHUP: upstreams %s; balance %s; health %s",
+      upstream_names(settings_.upstreams).c_str(), proxy::algorithm_name(settings_.http.balance),
       settings_.health ? "checks on" : "passive only");
   return {};
 }
 
-void ProxyApp::apply_upstreams(const ProxySettings& settings) {
+void ProxyApp::apply_balancing(const ProxySettings& settings) {
   auto upstreams = settings.upstreams;
-  loops_.post_all([upstreams] {
-    if (proxy::UpstreamTable* table = loop_upstream_table()) table->apply(upstreams);
+  proxy::Algorithm balance = settings.http.balance;  // tcp's is the same
+  loops_.post_all([upstreams, balance] {
+    proxy::UpstreamTable* table = loop_upstream_table();
+    if (table == nullptr) return;
+    table->set_algorithm(balance);
+    table->apply(upstreams);
   });
   if (health_group_) {
     auto health = settings.health;

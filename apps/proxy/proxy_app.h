@@ -5,8 +5,9 @@
 // makes one, and waits for signals.
 //
 // What SIGHUP (reload) changes without a restart: the upstream list and weights (every loop's
-// UpstreamTable::apply: new ones take traffic, removed ones drain), the [health] options (the
-// checkers are reconciled) and the log level. Everything else (listen, mode, balance, hash key,
+// UpstreamTable::apply: new ones take traffic, removed ones drain), the balancing algorithm
+// (every table's set_algorithm), the [health] options (the checkers are reconciled) and the log
+// level. Everything else (listen, mode, hash key,
 // pools, retries, ejection, backend, model, threads, admin) is the proxy's shape: a changed
 // value is logged as ignored until a restart. A file that does not load changes nothing and
 // logs why, with its line.
@@ -64,8 +65,8 @@ class ProxyApp {
   void drain_tcp();
   // Runs on the health loop: tells every serving loop an upstream's new verdict.
   void on_verdict(const std::string& name, bool healthy);
-  // Posts the upstream list and the health options to every loop concerned.
-  void apply_upstreams(const ProxySettings& settings);
+  // Posts the algorithm, the upstream list and the health options to every loop concerned.
+  void apply_balancing(const ProxySettings& settings);
 
   struct TcpLoop;
 

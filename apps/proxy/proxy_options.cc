@@ -49,7 +49,7 @@ const std::vector<ConfigOption<ProxyConfig>>& proxy_options() {
         "http (requests re-framed and balanced one by one) or tcp (bytes relayed)",
         [](auto& c) -> auto& { return c.mode; },
         one_of(proxy::parse_mode, "http|tcp"));
-    add("proxy.balance", "--balance", kOwnFlag, R::restart,
+    add("proxy.balance", "--balance", kOwnFlag, R::live,
         "round-robin|least-outstanding|p2c|maglev",
         [](auto& c) -> auto& { return c.balance; },
         one_of(proxy::parse_algorithm, "round-robin|least-outstanding|p2c|maglev"));

@@ -43,9 +43,11 @@ LoopReport loop_report() {
   if (proxy::HttpProxy* http = proxy::loop_proxy()) {
     report.upstreams = http->upstreams().snapshot();
     report.http = http->stats();
+    report.balance = http->upstreams().balancer().algorithm();
   } else if (tcp_proxy_of_this_loop != nullptr) {
     report.upstreams = tcp_proxy_of_this_loop->upstreams().snapshot();
     report.tcp = tcp_proxy_of_this_loop->stats();
+    report.balance = tcp_proxy_of_this_loop->upstreams().balancer().algorithm();
   }
   return report;
 }

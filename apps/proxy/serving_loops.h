@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "tern/loop/loop_handle.h"
@@ -26,6 +27,7 @@ struct LoopReport {
   proxy::HttpProxyStats http;
   proxy::TcpProxyStats tcp;
   bool found = false;  // an admin POST named an upstream this loop has
+  std::optional<proxy::Algorithm> balance;  // the loop's table's (a reload may change it)
 };
 
 // The calling loop's TcpProxy (tcp mode; http mode uses proxy::set_loop_proxy). Loop thread.

@@ -127,7 +127,7 @@ class HttpProxy::Impl {
     exchange->reply = std::move(reply);
     exchange->head = request.method == http::Method::head;
     exchange->idempotent = is_idempotent(request.method);
-    if (options_.balance == Algorithm::maglev) {
+    if (table_->balancer().algorithm() == Algorithm::maglev) {  // SIGHUP may change it
       exchange->key = hash_request(options_.hash_key, request);
     }
     budget_.request_started();

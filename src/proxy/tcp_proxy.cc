@@ -74,7 +74,7 @@ void TcpProxy::serve(TcpConnection& connection) {
   ++stats_.connections;
   auto client = std::make_unique<Client>();
   client->connection = &connection;
-  if (options_.balance == Algorithm::maglev) client->hash = hash_client(connection.peer_address());
+  if (table_.balancer().algorithm() == Algorithm::maglev) client->hash = hash_client(connection.peer_address());
   client->tried.reserve(static_cast<size_t>(std::max(1, options_.retry.max_attempts)));
   ClientKey key = clients_.insert(std::move(client));
   budget_.request_started();

@@ -206,6 +206,10 @@ std::vector<UpstreamSnapshot> UpstreamTable::snapshot() const {
   return result;
 }
 
+void UpstreamTable::set_algorithm(Algorithm algorithm) {
+  if (algorithm != balancer_.algorithm()) balancer_ = Balancer(algorithm);
+}
+
 const Balancer& UpstreamTable::balancer() const noexcept { return balancer_; }
 
 void UpstreamTable::set_clock(ClockFunction clock) { clock_ = std::move(clock); }

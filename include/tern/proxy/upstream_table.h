@@ -122,6 +122,9 @@ class UpstreamTable {
   // back up starts slow start). Admin: drain / enable.
   bool set_healthy(std::string_view name, bool healthy);
   bool set_admin(std::string_view name, AdminState state);
+  // Balances with `algorithm` from the next pick on (SIGHUP): a new balancer, its state built
+  // afresh from the entries as they are; what is in flight is not moved.
+  void set_algorithm(Algorithm algorithm);
 
   size_t available() const noexcept;   // entries that could be picked now
   size_t size() const noexcept;        // entries, removed-and-draining ones included
