@@ -1,7 +1,9 @@
 // The proxy's message rewriting alone (src/proxy/forwarding.h), no sockets: which fields a
 // forwarded request and a forwarded response keep, drop and gain, and which methods may be
 // sent twice.
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -16,13 +18,15 @@ using http::Header;
 // The fields of a ClientRequest as "Name: value" lines, in order.
 std::vector<std::string> lines_of(const http::ClientRequest& request) {
   std::vector<std::string> lines;
-  for (const auto& field : request.headers) lines.push_back(field.name + ": " + field.value);
+  request.for_each_field([&](std::string_view name, std::string_view value) {
+    lines.push_back(std::string(name) + ": " + std::string(value));
+  });
   return lines;
 }
 
 std::string field(const http::ClientRequest& request, std::string_view name) {
-  const http::Field* found = request.find(name);
-  return found ? found->value : "<none>";
+  std::optional<std::string_view> found = request.field_value(name);
+  return found ? std::string(*found) : "<none>";
 }
 
 http::Request request_with(const std::vector<Header>& fields,
@@ -124,6 +128,21 @@ TEST(ProxyForwarding, ResponseDropsHopByHopFieldsAndAppendsVia) {
   EXPECT_EQ(out.content_type_line(), "Content-Type: application/json\r\n");
   EXPECT_EQ(out.fields(), "Cache-Control: no-store\r\nVia: 1.1 origin-cache, 1.1 tern-proxy\r\n");
   EXPECT_EQ(out.owned_body(), "{}");
+}
+
+// The fields the serving side writes itself (Date, Server, the framing) are its own: the
+// upstream's are not passed on beside them, whatever their case.
+TEST(ProxyForwarding, ResponseLeavesDateServerAndFramingToTheServer) {
+  std::vector<Header> fields = {
+      {"server", "origin/1.0"}, {"Date", "Mon, 30 Nov 2026 23:00:00 GMT"}, {"TE", "trailers"},
+      {"X-Kept", "1"},          {"Content-Type", "text/plain"},           {"Via", ""},
+  };
+  http::ParsedResponse response;
+  response.status = 200;
+  response.headers = http::Headers(fields);
+  http::Response out = forward_response(response, {});
+  EXPECT_EQ(out.fields(), "X-Kept: 1\r\nVia: 1.1 tern-proxy\r\n");
+  EXPECT_EQ(out.content_type_line(), "Content-Type: text/plain\r\n");
 }
 
 TEST(ProxyForwarding, OnlyIdempotentMethodsMayBeSentTwice) {

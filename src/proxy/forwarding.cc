@@ -1,6 +1,8 @@
 // Request and response rewriting for the HTTP proxy (see forwarding.h for the rules).
 #include "forwarding.h"
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -77,12 +79,39 @@ std::string via_value(const http::Headers& headers, http::Version version,
   return appended(joined_values(headers, "via"), ours);
 }
 
-// Fields this proxy writes itself on a request (from the client's values where they matter).
-bool rewritten_on_request(std::string_view name, const ForwardingOptions& options) noexcept {
-  if (http::iequals(name, "expect")) return true;
-  if (!options.via.empty() && http::iequals(name, "via")) return true;
-  return options.forwarded_headers &&
-         (http::iequals(name, "x-forwarded-for") || http::iequals(name, "x-forwarded-proto"));
+// The request fields this proxy writes itself (from the client's values where they matter).
+enum class Rewritten : uint8_t { no, expect, via, forwarded_for, forwarded_proto };
+
+// By length first, as is_fixed_hop_by_hop: this runs for every field of every request.
+Rewritten rewritten_on_request(std::string_view name, const ForwardingOptions& options) noexcept {
+  switch (name.size()) {
+    case 3:
+      return !options.via.empty() && http::iequals(name, "via") ? Rewritten::via : Rewritten::no;
+    case 6:
+      return http::iequals(name, "expect") ? Rewritten::expect : Rewritten::no;
+    case 15:
+      return options.forwarded_headers && http::iequals(name, "x-forwarded-for")
+                 ? Rewritten::forwarded_for
+                 : Rewritten::no;
+    case 17:
+      return options.forwarded_headers && http::iequals(name, "x-forwarded-proto")
+                 ? Rewritten::forwarded_proto
+                 : Rewritten::no;
+    default:
+      return Rewritten::no;
+  }
+}
+
+// Bytes of field lines the request forwarded for `request` needs (one reservation): the
+// client's lines, at most, and the three this proxy adds.
+size_t forwarded_field_bytes(const http::Request& request, const ForwardingOptions& options) {
+  constexpr size_t kAdded = sizeof("X-Forwarded-For: \r\nX-Forwarded-Proto: http\r\nVia: 1.1 \r\n");
+  constexpr size_t kLongestAddress = 46;  // an IPv6 address as text
+  size_t bytes = kAdded + kLongestAddress + options.via.size();
+  for (const http::Header& field : request.headers) {
+    bytes += field.name.size() + field.value.size() + 4;
+  }
+  return bytes;
 }
 
 }  // namespace
@@ -105,42 +134,86 @@ bool is_idempotent(http::Method method) noexcept {
   }
 }
 
+// The fields go into the request's field block, one buffer for all of them. The client's own
+// were checked by the parser that produced `request` (parsed_field: not checked again); Via
+// holds the configured pseudonym, which is checked (field): a bad one makes the request
+// invalid, answered 502 by the proxy.
 http::ClientRequest forward_request(const http::Request& request,
                                     const ForwardingOptions& options) {
   http::ClientRequest out;
+  forward_request(request, options, out);
+  return out;
+}
+
+void forward_request(const http::Request& request, const ForwardingOptions& options,
+                     http::ClientRequest& out) {
+  out.clear();
   out.method = request.method;
-  if (request.method == http::Method::other) out.method_token = std::string(request.method_token);
-  out.target = std::string(request.target);
-  out.headers.reserve(request.headers.size() + 3);
+  if (request.method == http::Method::other) out.method_token.assign(request.method_token);
+  out.target.assign(request.target);
+  out.reserve_fields(forwarded_field_bytes(request, options));
   HopByHop hop_by_hop(request.headers);
+  bool had_forwarded_for = false;
+  bool had_via = false;
   for (const http::Header& field : request.headers) {
     if (hop_by_hop(field.name)) continue;
-    if (rewritten_on_request(field.name, options)) continue;
-    out.header(std::string(field.name), std::string(field.value));
+    switch (rewritten_on_request(field.name, options)) {
+      case Rewritten::no:
+        out.parsed_field(field.name, field.value);
+        break;
+      case Rewritten::forwarded_for:
+        had_forwarded_for = true;
+        break;
+      case Rewritten::via:
+        had_via = true;
+        break;
+      case Rewritten::expect:
+      case Rewritten::forwarded_proto:
+        break;
+    }
   }
   if (options.forwarded_headers) {
-    out.header("X-Forwarded-For", appended(joined_values(request.headers, "x-forwarded-for"),
-                                           request.remote.host()));
-    out.header("X-Forwarded-Proto", "http");
+    std::string address = request.remote.host();
+    if (had_forwarded_for) {
+      out.parsed_field("X-Forwarded-For",
+                       appended(joined_values(request.headers, "x-forwarded-for"), address));
+    } else {
+      out.parsed_field("X-Forwarded-For", address);
+    }
+    out.parsed_field("X-Forwarded-Proto", "http");
   }
   if (!options.via.empty()) {
-    out.header("Via", via_value(request.headers, request.version, options.via));
+    if (had_via) {
+      out.field("Via", {via_value(request.headers, request.version, options.via)});
+    } else {
+      out.field("Via", {protocol_version(request.version), " ", options.via});
+    }
   }
-  out.body = std::string(request.body);
-  return out;
+  out.body.assign(request.body);
 }
 
 http::Response forward_response(const http::ParsedResponse& response,
                                 const ForwardingOptions& options) {
   http::Response out(response.status);
   HopByHop hop_by_hop(response.headers);
+  bool had_via = false;
   for (const http::Header& field : response.headers) {
     if (hop_by_hop(field.name)) continue;
-    if (!options.via.empty() && http::iequals(field.name, "via")) continue;
+    if (!options.via.empty() && field.name.size() == 3 && http::iequals(field.name, "via")) {
+      had_via = true;
+      continue;
+    }
     out.header(field.name, field.value);  // it drops the fields the server protocol writes
   }
   if (!options.via.empty()) {
-    out.header("Via", via_value(response.headers, response.version, options.via));
+    if (had_via) {
+      out.header("Via", via_value(response.headers, response.version, options.via));
+    } else {
+      std::string ours(protocol_version(response.version));  // no allocation while short
+      ours += ' ';
+      ours += options.via;
+      out.header("Via", ours);
+    }
   }
   if (!response.body.empty()) out.body(std::string(response.body));
   return out;

@@ -36,9 +36,15 @@ bool is_hop_by_hop(std::string_view name, const http::Headers& headers) noexcept
 // (RFC 9110 9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE).
 bool is_idempotent(http::Method method) noexcept;
 
-// The request to send upstream for the client's `request` (its views are copied).
+// The request to send upstream for the client's `request` (its views are copied). Its fields
+// are in the request's field block (http::ClientRequest::for_each_field, field_value), copied
+// without a second check: `request` must come from tern's HTTP parser (a server's Request, or
+// an OwnedRequest copied from one), which has checked every name and value.
 http::ClientRequest forward_request(const http::Request& request,
                                     const ForwardingOptions& options);
+// The same, written into `out` (cleared first; its buffers' capacity is reused).
+void forward_request(const http::Request& request, const ForwardingOptions& options,
+                     http::ClientRequest& out);
 
 // The response to send the client for the upstream's `response` (its views are copied).
 http::Response forward_response(const http::ParsedResponse& response,

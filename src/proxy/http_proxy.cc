@@ -94,7 +94,40 @@ struct Exchange {
   bool idempotent = false;
   bool retry_in_flight = false;  // the current attempt holds a place in the retry budget
   int attempts = 0;
-  std::vector<UpstreamId> tried;
+  std::vector<UpstreamId> tried;  // its capacity survives recycling: no allocation per request
+
+  // Back to the state of a new exchange, capacity kept.
+  void reset() noexcept {
+    request.clear();
+    reply = http::Reply();
+    key = 0;
+    head = idempotent = retry_in_flight = false;
+    attempts = 0;
+    tried.clear();
+  }
+};
+
+// Finished exchanges kept for the next requests: an exchange (and its list of upstreams tried)
+// allocated per request was two of a proxied request's allocations, and a kept exchange's
+// request keeps its buffers (ClientRequest::clear, at most kKeptCapacity each). Bounded: a
+// burst of concurrent requests leaves at most kKept exchanges behind.
+class ExchangePool {
+ public:
+  std::unique_ptr<Exchange> take() {
+    if (spare_.empty()) return std::make_unique<Exchange>();
+    std::unique_ptr<Exchange> exchange = std::move(spare_.back());
+    spare_.pop_back();
+    return exchange;
+  }
+  void give_back(std::unique_ptr<Exchange> exchange) {
+    if (spare_.size() >= kKept) return;
+    exchange->reset();
+    spare_.push_back(std::move(exchange));
+  }
+
+ private:
+  static constexpr size_t kKept = 256;
+  std::vector<std::unique_ptr<Exchange>> spare_;
 };
 
 }  // namespace
@@ -122,8 +155,8 @@ class HttpProxy::Impl {
 
   void handle(const http::Request& request, http::Reply reply) {
     ++stats_.requests;
-    auto exchange = std::make_unique<Exchange>();
-    exchange->request = forward_request(request, forwarding_);
+    std::unique_ptr<Exchange> exchange = exchanges_.take();
+    forward_request(request, forwarding_, exchange->request);
     exchange->reply = std::move(reply);
     exchange->head = request.method == http::Method::head;
     exchange->idempotent = is_idempotent(request.method);
@@ -134,7 +167,7 @@ class HttpProxy::Impl {
     std::optional<UpstreamId> id = table_->pick(exchange->key);
     if (!id) {
       ++stats_.status_503;
-      finish(*exchange, no_upstream_response());
+      finish(std::move(exchange), no_upstream_response());
       return;
     }
     attempt(std::move(exchange), *id);
@@ -175,7 +208,7 @@ class HttpProxy::Impl {
             return;
           }
           table_->end(id, outcome_of(response->status));
-          finish(*exchange, forward_response(*response, forwarding_));
+          finish(std::move(exchange), forward_response(*response, forwarding_));
         });
   }
 
@@ -203,7 +236,7 @@ class HttpProxy::Impl {
     }
     http::Response response = failure_response(error);
     count_own_answer(response.status_code());
-    finish(*exchange, std::move(response));
+    finish(std::move(exchange), std::move(response));
   }
 
   void count_own_answer(int status) noexcept {
@@ -218,16 +251,17 @@ class HttpProxy::Impl {
     budget_.retry_finished();
   }
 
-  void finish(Exchange& exchange, http::Response response) {
-    end_retry(exchange);
+  void finish(std::unique_ptr<Exchange> exchange, http::Response response) {
+    end_retry(*exchange);
     budget_.request_finished();
-    if (exchange.head) {
+    if (exchange->head) {
       // A HEAD answer has the GET's fields and no body. Sent as a stream head so the server
       // writes no Content-Length of its own (it would say 0, which the GET would not).
-      std::move(exchange.reply).stream(std::move(response)).end();
-      return;
+      std::move(exchange->reply).stream(std::move(response)).end();
+    } else {
+      exchange->reply.send(std::move(response));
     }
-    exchange.reply.send(std::move(response));
+    exchanges_.give_back(std::move(exchange));
   }
 
   EventLoop& loop_;
@@ -235,6 +269,7 @@ class HttpProxy::Impl {
   ForwardingOptions forwarding_;  // views options_.via
   RetryBudget budget_;
   HttpProxyStats stats_;
+  ExchangePool exchanges_;  // before table_: the callbacks the table's transports run give back
   std::optional<UpstreamTable> table_;  // last: its transports call back into the members above
   bool destroying_ = false;
 };
