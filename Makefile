@@ -6,7 +6,8 @@ JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build run test test-fast test-asan test-tsan bench bench-patterns clean
-.PHONY: fuzz test-fuzz bench-http bench-check bench-record bench-proxy
+.PHONY: fuzz fuzz-resp test-fuzz bench-http bench-check bench-record bench-proxy bench-storage
+.PHONY: cluster
 
 all: build
 
@@ -21,8 +22,8 @@ run: build
 	./$(BUILD)/apps/tern-httpd --host 127.0.0.1 --port 8080 --root www
 
 # Every test, then the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer,
-# then the concurrency models' suite under ThreadSanitizer, then a minute of fuzzing the HTTP
-# parser.
+# then the concurrency models' suite under ThreadSanitizer, then 45 seconds of fuzzing each of
+# the HTTP and the RESP parsers.
 test: test-fast test-asan test-tsan test-fuzz
 
 test-fast: build
@@ -91,8 +92,10 @@ bench-check bench-record: deps
 
 # The HTTP parser's libFuzzer target (fuzz/), built with Debian's clang apart from the g++
 # build: only the parser's own sources, with ASan and UBSan. `make fuzz` runs FUZZ_SECONDS;
-# `make test-fuzz` 60 seconds and fails on a crash (the input is left in $(FUZZ_BUILD)/crash-*).
+# `make test-fuzz` 45 seconds and fails on a crash (the input is left in $(FUZZ_BUILD)/crash-*).
 # New inputs go to $(FUZZ_BUILD)/corpus; fuzz/corpus holds the seeds.
+# The RESP parser's target the same way: `make fuzz-resp`, 45 seconds in `make test-fuzz`, new
+# inputs in $(FUZZ_BUILD)/corpus-resp, seeds in fuzz/corpus-resp.
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_SOURCES := fuzz/http_parser_fuzz.cc src/http/message.cc src/http/message_parser.cc \
@@ -108,9 +111,25 @@ fuzz: $(FUZZ_BUILD)/http_parser_fuzz
 	mkdir -p $(FUZZ_BUILD)/corpus
 	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS)
 
-test-fuzz: $(FUZZ_BUILD)/http_parser_fuzz
-	mkdir -p $(FUZZ_BUILD)/corpus
-	$(FUZZ_RUN) -max_total_time=60
+RESP_FUZZ_SOURCES := fuzz/resp_parser_fuzz.cc src/redis/resp.cc src/redis/resp_parser.cc \
+                     src/redis/command.cc
+RESP_FUZZ_RUN = ./$(FUZZ_BUILD)/resp_parser_fuzz -timeout=10 -rss_limit_mb=2048 \
+                -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ \
+                $(FUZZ_BUILD)/corpus-resp fuzz/corpus-resp
+$(FUZZ_BUILD)/resp_parser_fuzz: $(RESP_FUZZ_SOURCES) include/tern/redis/resp.h \
+    include/tern/redis/resp_parser.h include/tern/redis/command.h | deps
+	mkdir -p $(FUZZ_BUILD)
+	clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Iinclude -Isrc $(RESP_FUZZ_SOURCES) -o $@
+
+fuzz-resp: $(FUZZ_BUILD)/resp_parser_fuzz
+	mkdir -p $(FUZZ_BUILD)/corpus-resp
+	$(RESP_FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS)
+
+test-fuzz: $(FUZZ_BUILD)/http_parser_fuzz $(FUZZ_BUILD)/resp_parser_fuzz
+	mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/corpus-resp
+	$(FUZZ_RUN) -max_total_time=45
+	$(RESP_FUZZ_RUN) -max_total_time=45
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -11,6 +11,8 @@ packages=(
   clang libclang-rt-14-dev  # make fuzz: clang++ and libFuzzer (libclang_rt.fuzzer)
   libevent-dev libuv1-dev libasio-dev  # the echo peers of make bench (bench/peers/)
   python3-matplotlib  # bench/plot.py; its test (plot_demo) runs in make test
+  libsqlite3-dev  # tern::store's embedded storage (SQLite in WAL mode)
+  redis-server redis-tools  # the database server of the cluster form; its tests start one
 )
 
 missing=()

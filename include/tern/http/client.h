@@ -1,6 +1,9 @@
 // http::Client: HTTP/1.1 requests to one upstream (host:port) from one loop, over persistent
 // connections. One client per loop per upstream; it keeps its connections in a ConnectionPool
 // (tern/net/connection_pool.h) and runs a Pipeline<ClientProtocol> on each one it has lent.
+// The link logic is PooledClient's (tern/protocol/pooled_client.h, shared with redis::Client);
+// this class adds what is HTTP's: the request's validation, the Host default, keep-alive and
+// "Connection: close" as the policy, and its error codes.
 //
 //   http::Client client(loop, upstream, {.response_timeout = 5s});
 //   client.request(http::ClientRequest::get("/plaintext"),
@@ -36,15 +39,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <memory>
-#include <optional>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "tern/base/clock.h"
-#include "tern/base/slab.h"
 #include "tern/base/unique_function.h"
 #include "tern/http/client_error.h"
 #include "tern/http/client_protocol.h"
@@ -53,6 +53,7 @@
 #include "tern/net/connection_pool.h"
 #include "tern/net/inet_address.h"
 #include "tern/protocol/pipeline.h"
+#include "tern/protocol/pooled_client.h"
 
 namespace tern {
 class EventLoop;
@@ -79,6 +80,26 @@ struct ClientOptions {
   std::string host;
 };
 
+// What HTTP's messages mean to PooledClient (the hooks are listed in pooled_client.h).
+// Thread rule: const, any thread.
+struct ClientPolicy {
+  bool keeps_connection(const ParsedResponse& response) const noexcept {
+    return response.keep_alive;
+  }
+  bool asks_close(const ClientRequest& request) const noexcept { return request.asks_close(); }
+  std::error_code answer_error(const ParsedResponse&) const noexcept { return {}; }
+  std::error_code checkout_error(std::error_code error) const noexcept;
+  std::error_code transport_error(std::error_code error) const noexcept;
+  std::error_code closed_error() const noexcept { return make_error_code(client_errc::closed); }
+  std::error_code queue_full_error() const noexcept {
+    return make_error_code(client_errc::queue_full);
+  }
+  std::vector<ClientRequest> greeting() const { return {}; }
+  std::error_code greeting_answer(size_t, std::error_code, const ParsedResponse*) const noexcept {
+    return {};
+  }
+};
+
 class Client {
  public:
   // `response` is null when `error` is set; its views are valid during the call only.
@@ -103,71 +124,26 @@ class Client {
   // already sent finish, then their connections close. `on_closed` runs on the loop once every
   // connection is gone (the client may be destroyed from it). Loop thread only.
   void close(std::function<void()> on_closed = {});
-  bool closed() const noexcept { return closed_; }
+  bool closed() const noexcept { return links_.closed(); }
 
   // --- about (loop thread only)
-  const InetAddress& upstream() const noexcept { return pool_.upstream(); }
+  const InetAddress& upstream() const noexcept { return links_.upstream(); }
   const ClientOptions& options() const noexcept { return options_; }
-  size_t outstanding() const noexcept { return outstanding_; }  // sent, not answered
-  size_t queued() const noexcept { return queue_.size(); }      // waiting for a connection
-  size_t connections_in_use() const noexcept { return links_.size(); }
+  size_t outstanding() const noexcept { return links_.outstanding(); }  // sent, not answered
+  size_t queued() const noexcept { return links_.queued(); }  // waiting for a connection
+  size_t connections_in_use() const noexcept { return links_.connections_in_use(); }
   // The pool's counters (connects, waits, ...), with `reuses` counting both the checkouts of a
   // used connection and the requests sent on a connection the client kept from an earlier
   // one: reuse_ratio() is the share of requests that needed no new connection. A proxy
   // reports it and balances on the health.
-  PoolCounters counters() const noexcept {
-    PoolCounters counters = pool_.counters();
-    counters.reuses += kept_reuses_;
-    return counters;
-  }
-  const PoolHealth& health() const noexcept { return pool_.health(); }
-  ConnectionPool& pool() noexcept { return pool_; }
+  PoolCounters counters() const noexcept { return links_.counters(); }
+  const PoolHealth& health() const noexcept { return links_.health(); }
+  ConnectionPool& pool() noexcept { return links_.pool(); }
 
  private:
-  // A connection lent by the pool, with the pipeline on it and the callbacks of the requests
-  // outstanding there, in the order sent.
-  struct Link {
-    Slab<Link>::Key key;
-    PooledConnection lease;                               // before the pipeline: outlives it
-    std::unique_ptr<Pipeline<ClientProtocol>> pipeline;
-    std::deque<Callback> callbacks;
-    bool reusable = true;  // may carry more requests and go back to the pool
-    bool carried = false;  // has carried a request
-    TimePoint idle_since{};  // when its last answer came (meaningful while nothing is outstanding)
-  };
-  struct Queued {
-    ClientRequest request;
-    Callback callback;
-  };
-
-  void dispatch();
-  std::optional<Slab<Link>::Key> link_with_room();
-  void send_on(Slab<Link>::Key key, Queued queued);
-  void start_checkouts();
-  void on_checkout(Result<PooledConnection> lease);
-  void on_answer(Slab<Link>::Key key, std::error_code error, const ParsedResponse* response);
-  void settle(Slab<Link>::Key key);
-  bool usable(Link& link) const noexcept;
-  void release(Slab<Link>::Key key);
-  void release_idle(TimePoint idle_before);
-  void arm_sweep();
-  Duration sweep_period() const noexcept;
-  void fail_queued_beyond(size_t keep, std::error_code error);
-
   EventLoop& loop_;
   ClientOptions options_;
-  ClientProtocolOptions protocol_options_;
-  ConnectionPool pool_;  // before links_: outlives the leases
-  Slab<Link> links_;
-  std::deque<Queued> queue_;  // waiting for a connection, oldest first
-  size_t checkouts_ = 0;      // checkouts asked of the pool and not answered yet
-  size_t outstanding_ = 0;
-  uint64_t kept_reuses_ = 0;  // requests sent on a link kept from an earlier request
-  TimerId sweep_timer_;       // gives links idle for a sweep period back to the pool
-  bool dispatching_ = false;  // dispatch() is running: a nested call asks it to look again
-  bool redispatch_ = false;
-  bool closed_ = false;
-  bool destroying_ = false;
+  PooledClient<ClientProtocol, ClientPolicy> links_;
 };
 
 }  // namespace tern::http
