@@ -21,6 +21,7 @@ build: deps
 run: build
 	./$(BUILD)/apps/tern-httpd --host 127.0.0.1 --port 8080 --root www
 
+
 # Every test, then the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer,
 # then the concurrency models' suite under ThreadSanitizer, then 45 seconds of fuzzing each of
 # the HTTP and the RESP parsers.
@@ -79,6 +80,13 @@ bench-http: build
 bench-proxy: build
 	./scripts/install-bench-deps.sh
 	$(BENCH_COMMAND) --sections proxy --command "make bench-proxy$(if $(BENCH_QUICK), QUICK=1)"
+
+# The storage unit (issue 12; bench/bench_storage.py): tern's RESP client against redis-benchmark
+# (client CPU per op), tern-kv on SQLite, group commit (bench/store_bench), the cluster through
+# tern-proxy with a tern-kv killed halfway (about 5 minutes; QUICK=1: under a minute). `build`
+# installs redis-server and redis-tools (scripts/install-deps.sh).
+bench-storage: build
+	$(BENCH_COMMAND) --sections storage --command "make bench-storage$(if $(BENCH_QUICK), QUICK=1)"
 
 # Instructions per request under valgrind's callgrind (bench/instructions.sh, about a minute and
 # a half): tern-httpd /plaintext (depth 1 and pipelined) and a 512-byte tern-echo echo, against

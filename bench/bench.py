@@ -22,6 +22,9 @@ Sections (--sections, default all; each skipped visibly when what it needs is mi
                 client CPU with tern-bench: HTTP mode and TCP mode, 64 and 256 connections;
                 req/s, p99, proxy CPU per request, proxy RSS, tern-proxy's upstream
                 connection reuse ratio (its admin API); a tern-proxy not built is a FAILED row
+  storage       (bench/bench_storage.py) tern's RESP client vs redis-benchmark (client CPU per
+                op), tern-kv on SQLite, group commit (bench/store_bench), the cluster through
+                tern-proxy with a tern-kv killed halfway; a program not built is a FAILED row
 
 Method (each lesson of the scripts this replaces is kept):
 - the server pinned to --server-cpu [0] with taskset, the client to --client-cpu [1] (the
@@ -72,11 +75,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the working tree
 import bench_procs as procs   # noqa: E402
 import bench_proxy            # noqa: E402
+import bench_storage          # noqa: E402
 import bench_report as report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "127.0.0.1"  # loopback only
-SECTIONS = ["echo", "http", "memory", "patterns", "instructions", "client", "proxy"]
+SECTIONS = ["echo", "http", "memory", "patterns", "instructions", "client", "proxy", "storage"]
 START = time.monotonic()
 
 
@@ -112,6 +116,7 @@ class Plan:
         self.proxy_cases = a.proxy_cases or (bench_proxy.QUICK_CASES if q else
                                              list(bench_proxy.PROXY_CASES))
         self.proxy_backends = a.proxy_backends or ["epoll", "uring"]
+        self.storage_cases = bench_storage.QUICK_CASES if q else list(bench_storage.CASES)
 
 
 HTTP_CASES = {  # name -> (connections, pipeline depth, path, label)
@@ -1083,6 +1088,10 @@ def section_proxy(ctx):
                     one_run)
 
 
+def section_storage(ctx):
+    bench_storage.section(ctx, sys.modules[__name__])
+
+
 # ------------------------------------------------------------------------- main
 def estimate_seconds(plan, sections):
     run = plan.warmup + plan.seconds + 0.8
@@ -1102,6 +1111,8 @@ def estimate_seconds(plan, sections):
         t += len(CLIENT_CASES) * plan.client_rounds * 2 * (plan.warmup + plan.client_seconds + 1.5)
     if "proxy" in sections:
         t += len(plan.proxy_cases) * (len(plan.proxy_backends) + 2) * plan.rounds * (run + 1.0)
+    if "storage" in sections:
+        t += bench_storage.estimate_seconds(plan)
     return t
 
 

@@ -14,11 +14,12 @@ import shutil
 import statistics
 
 import bench_proxy
+import bench_storage
 
 CSV_COLUMNS = ["section", "case", "server", "backend", "config", "round", "requests_per_s",
                "mib_per_s", "cpu_us_per_request", "busy", "p50_us", "p90_us", "p99_us",
                "p999_us", "max_us", "bytes_per_connection", "instructions_per_request", "rss_kib",
-               "reuse_ratio", "status", "note"]
+               "reuse_ratio", "client_cpu_us_per_request", "status", "note"]
 
 
 # ------------------------------------------------------------------------- formatting
@@ -162,7 +163,7 @@ def write_csv(path, rows):
 def latency_cdfs(rows):
     """"<section>/<case>/<server>": the CDF of the run with the median requests/s."""
     out = {}
-    for section in ("echo", "http", "patterns", "client", "proxy"):
+    for section in ("echo", "http", "patterns", "client", "proxy", "storage"):
         for case, servers in groups(rows, section).items():
             for server, g in servers.items():
                 r = g.median_row()
@@ -336,11 +337,13 @@ INTRO = {
               "1, and within 10% while the server is the bottleneck: busy ≈ 100%). Client CPU: "
               "the client's own utime+stime over its run (tern-bench's includes its warm-up).",
     "proxy": bench_proxy.INTRO,
+    "storage": bench_storage.INTRO,
 }
 TITLES = {"echo": "Echo", "http": "HTTP/1.1", "memory": "Memory per idle connection",
           "patterns": "Concurrency models and event handling patterns",
           "instructions": "Instructions per request", "client": "Client check: tern-bench vs wrk",
-          "proxy": "Proxies: tern-proxy vs HAProxy and nginx"}
+          "proxy": "Proxies: tern-proxy vs HAProxy and nginx",
+          "storage": "Storage: RESP client, tern-kv, group commit, cluster"}
 
 def render(meta, rows):
     m = meta["machine"]
@@ -367,7 +370,8 @@ def render(meta, rows):
                  "patterns": lambda: section_patterns(rows, meta["server_cpu"]),
                  "instructions": lambda: section_instructions(rows),
                  "client": lambda: section_client(rows),
-                 "proxy": lambda: bench_proxy.section_proxy(rows, groups, table, H)}
+                 "proxy": lambda: bench_proxy.section_proxy(rows, groups, table, H),
+                 "storage": lambda: bench_storage.section_storage(rows, groups, table, H)}
     for s in meta["sections"]:
         out.append("## %s\n" % TITLES[s])
         skipped = [k for k in meta["skipped"] if k["section"] == s]
@@ -501,7 +505,8 @@ def render_section(meta, rows, section):
                  "patterns": lambda: section_patterns(rows, meta["server_cpu"]),
                  "instructions": lambda: section_instructions(rows),
                  "client": lambda: section_client(rows),
-                 "proxy": lambda: bench_proxy.section_proxy(rows, groups, table, H)}
+                 "proxy": lambda: bench_proxy.section_proxy(rows, groups, table, H),
+                 "storage": lambda: bench_storage.section_storage(rows, groups, table, H)}
     return renderers[section]()
 
 
@@ -537,7 +542,8 @@ def render_region(subregions):
     return "".join(parts) + "\n"
 
 
-SECTION_ORDER = ["echo", "http", "memory", "patterns", "instructions", "client", "proxy"]
+SECTION_ORDER = ["echo", "http", "memory", "patterns", "instructions", "client", "proxy",
+                 "storage"]
 
 
 def update_docs(docs_path, out, meta, rows):

@@ -5,7 +5,10 @@ small fakes (this file run with --fake-server MODE PORT) that misbehave in one w
 client is the real tern-bench.  And the docs/benchmarks.md region it rewrites (on a copy):
 only the sections that ran, text outside the markers byte for byte, idempotent.  The proxy
 section likewise, with a fake tern-proxy (this file run with --fake-proxy) in front of fake
-tern-httpd upstreams (--fake-httpd).  Run by CTest:
+tern-httpd upstreams (--fake-httpd).  And the storage section, with a fake redis-server
+(--fake-redis, a small RESP server), redis-benchmark (--fake-redis-benchmark), tern-kv
+(--fake-kv), tern-proxy (--fake-kv-proxy) and store_bench (--fake-store-bench), and a few
+thousand operations at most.  Run by CTest:
   python3 tests/bench_orchestrator_test.py --tern-bench build/apps/tern-bench"""
 
 import argparse
@@ -29,6 +32,7 @@ import bench          # noqa: E402
 import bench_procs    # noqa: E402
 import bench_proxy    # noqa: E402
 import bench_report   # noqa: E402
+import bench_storage  # noqa: E402
 
 TERN_BENCH = None
 
@@ -133,6 +137,153 @@ def fake_proxy(mode, argv):
         http_server(admin, {"/upstreams": upstreams_json})
         print("tern-proxy: admin on 127.0.0.1:%d" % admin, flush=True)
     threading.Event().wait()
+
+
+# ------------------------------------------------------------------------- storage fakes
+def kv_http_server(port, get_routes=None):
+    """tern-kv's API over a dict on 127.0.0.1:port (PUT /kv/K: 201 new, 204 replaced; GET
+    /kv/K: 200 the value, 404), plus GET get_routes[path] (a function giving the bytes)."""
+    store, lock = {}, threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def reply(self, status, body=b""):
+            self.send_response(status)
+            if status != 204:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if status != 204:
+                self.wfile.write(body)
+
+        def do_PUT(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with lock:
+                new = self.path not in store
+                store[self.path] = body
+            self.reply(201 if new else 204)
+
+        def do_GET(self):
+            if get_routes and self.path in get_routes:
+                return self.reply(200, get_routes[self.path]())
+            with lock:
+                body = store.get(self.path)
+            self.reply(404, b"no such key") if body is None else self.reply(200, body)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def fake_kv(mode, argv):
+    """tern-kv's command line, banner and API (mode ok)."""
+    port = int(flag_value(argv, "--port"))
+    kv_http_server(port)
+    print("tern-kv: listening on 127.0.0.1:%d (store %s (durability %s), backend %s, model "
+          "single)" % (port, flag_value(argv, "--store"), flag_value(argv, "--durability"),
+                       flag_value(argv, "--backend")), flush=True)
+    threading.Event().wait()
+
+
+def fake_kv_proxy(mode, argv):
+    """tern-proxy's command line, banners and admin API, answering tern-kv's API itself; each
+    GET /upstreams adds 3 retries (so a run between two GETs shows 3)."""
+    port = int(flag_value(argv, "--listen").rsplit(":", 1)[1])
+    admin = int(flag_value(argv, "--admin").rsplit(":", 1)[1])
+    gets = []
+
+    def upstreams_json():
+        gets.append(1)
+        return json.dumps({"mode": "http", "requests": 10, "retries": 3 * len(gets),
+                           "retry_budget_refused": 0, "status_502": 0, "status_503": 0,
+                           "status_504": 0, "upstreams": []}).encode()
+    kv_http_server(port)
+    print("tern-proxy: listening on 127.0.0.1:%d (mode http, balance round-robin, backend %s, "
+          "model single, threads 1)" % (port, flag_value(argv, "--backend")), flush=True)
+    kv_http_server(admin, {"/upstreams": upstreams_json})
+    print("tern-proxy: admin on 127.0.0.1:%d" % admin, flush=True)
+    threading.Event().wait()
+
+
+def resp_commands(buf):
+    """The complete RESP commands (arrays of bulk strings) at the start of buf -> (commands,
+    the bytes left)."""
+    out = []
+    while buf.startswith(b"*"):
+        end = buf.find(b"\r\n")
+        if end < 0:
+            break
+        count, pos, args = int(buf[1:end]), end + 2, []
+        for _ in range(count):
+            end = buf.find(b"\r\n", pos)
+            if end < 0:
+                return out, buf
+            size = int(buf[pos + 1:end])
+            if len(buf) < end + 2 + size + 2:
+                return out, buf
+            args.append(buf[end + 2:end + 2 + size])
+            pos = end + 2 + size + 2
+        out.append(args)
+        buf = buf[pos:]
+    return out, buf
+
+
+def fake_redis(mode, argv):
+    """redis-server CONFIG: listens on the config's port, prints its ready line, answers SET
+    (+OK), GET (a 3-byte value), PING and anything else (+OK)."""
+    with open(argv[0]) as f:
+        port = int(next(l.split()[1] for l in f if l.startswith("port ")))
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(128)
+    print("1:M * Ready to accept connections tcp", flush=True)
+    replies = {b"SET": b"+OK\r\n", b"GET": b"$3\r\nxxx\r\n", b"PING": b"+PONG\r\n"}
+
+    def serve(conn):
+        buf = b""
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            commands, buf = resp_commands(buf + data)
+            if commands:
+                conn.sendall(b"".join(replies.get(c[0].upper(), b"+OK\r\n") for c in commands))
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+def fake_redis_benchmark(mode, argv):
+    """redis-benchmark -t CMD --csv: prints its CSV (mode ok) or nothing (silent), exit 0."""
+    if mode == "ok":
+        print('"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",'
+              '"p95_latency_ms","p99_latency_ms","max_latency_ms"')
+        print('"%s","12345.60","0.500","0.100","0.400","1.000","2.500","3.000"' %
+              flag_value(argv, "-t").upper())
+    sys.exit(0)
+
+
+def fake_store_bench(mode, argv):
+    """store_bench's round lines (group commit 40x one transaction per PUT); mode fail: a put
+    failed, exit status 1."""
+    for rnd in range(1, int(flag_value(argv, "--rounds")) + 1):
+        print("round %d %-22s %10.0f puts/s  %6.1f puts/transaction" % (rnd, "group commit",
+                                                                       4000 * rnd, 40.0))
+        print("round %d %-22s %10.0f puts/s  %6.1f puts/transaction" % (
+            rnd, "one transaction/put", 100 * rnd, 1.0))
+    if mode == "fail":
+        print("  3 puts failed")
+        sys.exit(1)
+    sys.exit(0)
+
+
+STORAGE_FAKES = {"--fake-kv": fake_kv, "--fake-kv-proxy": fake_kv_proxy,
+                 "--fake-redis": fake_redis, "--fake-redis-benchmark": fake_redis_benchmark,
+                 "--fake-store-bench": fake_store_bench}
 
 
 # ------------------------------------------------------------------------- the tests
@@ -405,6 +556,202 @@ class BenchProxyReportTest(unittest.TestCase):
         self.assertIn("went down", bench_proxy.reuse_between(doc((5, 5)), doc((1, 1)))[3])
 
 
+class BenchStorageSectionTest(unittest.TestCase):
+    """The storage section against fakes: each kind of case gives its figures (the client's
+    CPU per operation, the kill halfway, store_bench's rounds), a program not built is a
+    FAILED row that starts nothing, a peer not installed is skipped visibly; no process is
+    left behind."""
+
+    def setUp(self):
+        self.build = tempfile.mkdtemp(prefix="bench-storage-test.")
+        self.addCleanup(shutil.rmtree, self.build, True)
+        for d in ("apps", "bench", "bin"):
+            os.makedirs(os.path.join(self.build, d))
+        self.started = os.path.join(self.build, "started")
+        self.which = {}   # program name -> fake path, or None: not installed
+        self.addCleanup(bench_procs.kill_all_live)
+
+    def fake(self, where, name, flag, mode="ok"):
+        path = os.path.join(self.build, where, name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\necho \"%s $$\" >> '%s'\nexec '%s' '%s' %s %s \"$@\"\n" % (
+                name, self.started, sys.executable, os.path.abspath(__file__), flag, mode))
+        os.chmod(path, 0o755)
+        if where == "bin":
+            self.which[name] = path
+
+    def started_pids(self):
+        if not os.path.exists(self.started):
+            return []
+        with open(self.started) as f:
+            return [(line.split()[0], int(line.split()[1])) for line in f if line.strip()]
+
+    def run_section(self, cases):
+        real_which = shutil.which
+        with mock.patch("shutil.which", side_effect=lambda name: (
+                self.which[name] if name in self.which else real_which(name))), \
+                mock.patch.object(bench_storage, "MIN_OPS", 500), \
+                mock.patch.object(bench_storage, "MAX_OPS", 2000), \
+                mock.patch.object(bench_storage, "CALIBRATION_SECONDS", 0.2), \
+                mock.patch.object(bench_storage, "RESP_CONNECTIONS", 4), \
+                mock.patch.object(bench_storage, "KV_CONNECTIONS", 4):
+            args = bench.parse_args(["--quick", "--port-base", "25000", "--build", self.build,
+                                     "--sections", "storage", "--cases", ",".join(cases)])
+            ctx = bench.Context(args, bench.Plan(args))
+            self.addCleanup(shutil.rmtree, ctx.tmp, True)
+            ctx.tern_bench = TERN_BENCH
+            ctx.plan.storage_cases = list(bench_storage.CASES)
+            bench.section_storage(ctx)
+        self.assertEqual(bench_procs.LIVE, {}, "a process was left unreaped")
+        for name, pid in self.started_pids():
+            self.assertFalse(bench_procs.alive(pid), "%s %d still running" % (name, pid))
+        return ctx, {(r["case"], r["server"]): r for r in ctx.rows if r["section"] == "storage"}
+
+    def test_resp_both_clients_give_their_cpu_per_operation(self):
+        self.fake("bin", "redis-server", "--fake-redis")
+        self.fake("bin", "redis-benchmark", "--fake-redis-benchmark")
+        _, rows = self.run_section(["resp-set-p1"])
+        self.assertEqual(set(rows), {("resp-set-p1", bench_storage.TERN_CLIENT),
+                                     ("resp-set-p1", bench_storage.PEER_CLIENT)})
+        for row in rows.values():
+            self.assertEqual(row["status"], "ok", row["note"])
+            self.assertGreater(row["client_cpu_us_per_request"], 0)
+            self.assertNotEqual(row["cpu_us_per_request"], "")
+            self.assertRegex(row["config"], r"SET, -c 4, depth 1, \d+ ops")
+        peer = rows[("resp-set-p1", bench_storage.PEER_CLIENT)]
+        self.assertEqual((peer["requests_per_s"], peer["p50_us"], peer["p99_us"]),
+                         (12345.6, 400.0, 2500.0))
+        tern = rows[("resp-set-p1", bench_storage.TERN_CLIENT)]
+        self.assertGreater(tern["requests_per_s"], 0)
+        self.assertEqual(tern["config"], peer["config"])  # the same N for both
+        self.assertEqual([n for n, _ in self.started_pids()], ["redis-server"] * 3 +
+                         ["redis-benchmark"])  # calibration, one per run: a fresh server each
+
+    def test_redis_benchmark_without_its_csv_line_is_failed(self):
+        self.fake("bin", "redis-server", "--fake-redis")
+        self.fake("bin", "redis-benchmark", "--fake-redis-benchmark", "silent")
+        _, rows = self.run_section(["resp-get-p16"])
+        row = rows[("resp-get-p16", bench_storage.PEER_CLIENT)]
+        self.assertEqual(row["status"], "FAILED")
+        self.assertIn("printed no CSV line for GET", row["note"])
+        self.assertEqual(rows[("resp-get-p16", bench_storage.TERN_CLIENT)]["status"], "ok")
+
+    def test_a_missing_peer_or_server_is_skipped_visibly(self):
+        self.fake("bin", "redis-server", "--fake-redis")
+        self.which["redis-benchmark"] = None
+        ctx, rows = self.run_section(["resp-set-p1"])
+        self.assertEqual(list(rows), [("resp-set-p1", bench_storage.TERN_CLIENT)])
+        self.assertIn(("storage", "redis-benchmark"), [(s, w) for s, w, _ in ctx.skipped])
+        self.which["redis-server"] = None
+        ctx, rows = self.run_section(["resp-set-p1"])
+        self.assertEqual(rows, {})
+        self.assertTrue(any("redis-server not installed" in why for _, _, why in ctx.skipped))
+
+    def test_tern_kv_not_built_is_a_failed_row_and_starts_nothing(self):
+        _, rows = self.run_section(["kv-put-full", "cluster-get"])
+        for case in ("kv-put-full", "cluster-get"):
+            row = next(r for (c, _), r in rows.items() if c == case)
+            self.assertEqual(row["status"], "FAILED")
+            self.assertIn("tern-kv not built", row["note"])
+        self.assertEqual(self.started_pids(), [])
+
+    def test_tern_kv_put_gives_figures(self):
+        self.fake("apps", "tern-kv", "--fake-kv")
+        _, rows = self.run_section(["kv-put-normal"])
+        row = rows[("kv-put-normal", "tern-kv epoll")]
+        self.assertEqual(row["status"], "ok", row["note"])
+        self.assertGreater(row["requests_per_s"], 0)
+        self.assertNotEqual(row["p99_us"], "")
+        self.assertEqual(row["config"], "durability normal")
+
+    def test_group_commit_rows_come_from_store_bench(self):
+        self.fake("bench", "store_bench", "--fake-store-bench")
+        _, rows = self.run_section(["group-commit"])
+        self.assertEqual(rows[("group-commit", bench_storage.GROUP)]["requests_per_s"], 4000.0)
+        self.assertEqual(rows[("group-commit", bench_storage.SINGLE)]["requests_per_s"], 100.0)
+        self.assertTrue(all(r["status"] == "ok" for r in rows.values()))
+        text = bench_report.render_section({}, list(rows.values()), "storage")
+        self.assertIn("| group commit | 4,000 | – | 40.0 | 1/1 ok |", text)
+        self.assertIn("group commit ÷ one transaction per PUT = 40.0 (goal at least 10: met)",
+                      text)
+
+    def test_store_bench_failing_or_missing_is_failed(self):
+        self.fake("bench", "store_bench", "--fake-store-bench", "fail")
+        _, rows = self.run_section(["group-commit"])
+        self.assertEqual(rows[("group-commit", "store_bench")]["status"], "FAILED")
+        self.assertIn("store_bench exit status 1: ", rows[("group-commit", "store_bench")]["note"])
+        self.assertIn("3 puts failed", rows[("group-commit", "store_bench")]["note"])
+        os.remove(os.path.join(self.build, "bench", "store_bench"))
+        _, rows = self.run_section(["group-commit"])
+        self.assertEqual(sorted(s for _, s in rows), [bench_storage.GROUP, bench_storage.SINGLE])
+        for row in rows.values():
+            self.assertEqual(row["status"], "FAILED")
+            self.assertIn("store_bench not built", row["note"])
+
+    def test_the_cluster_without_tern_proxy_is_failed_and_starts_nothing(self):
+        self.fake("apps", "tern-kv", "--fake-kv")
+        self.fake("bin", "redis-server", "--fake-redis")
+        _, rows = self.run_section(["cluster-put"])
+        row = self.only(rows)
+        self.assertEqual(row["status"], "FAILED")
+        self.assertIn("tern-proxy not built", row["note"])
+        self.assertEqual(self.started_pids(), [])
+
+    def only(self, rows):
+        self.assertEqual(len(rows), 1, rows)
+        return next(iter(rows.values()))
+
+    def test_the_cluster_kill_case_kills_the_second_tern_kv_halfway(self):
+        self.fake("apps", "tern-kv", "--fake-kv")
+        self.fake("apps", "tern-proxy", "--fake-kv-proxy")
+        self.fake("bin", "redis-server", "--fake-redis")
+        _, rows = self.run_section(["cluster-put-kill"])
+        row = self.only(rows)
+        self.assertEqual(row["status"], "ok", row["note"])
+        self.assertGreater(row["requests_per_s"], 0)
+        self.assertRegex(row["note"], r"tern-kv 2 SIGKILLed 0\.\d s into the measured interval")
+        self.assertEqual(row["_retries"], 3)       # the proxy's, between before and after
+        self.assertEqual(row["_client_errors"], 0)  # the fake proxy answers itself
+        self.assertEqual([n for n, _ in self.started_pids()],
+                         ["redis-server", "tern-kv", "tern-kv", "tern-proxy"])
+
+
+class BenchStorageReportTest(unittest.TestCase):
+    def resp_rows(self, case, tern_cpu, peer_cpu):
+        rows = []
+        for client, cpu in ((bench_storage.TERN_CLIENT, tern_cpu),
+                            (bench_storage.PEER_CLIENT, peer_cpu)):
+            row = fake_row("storage", case, client, 1, 100000.0)
+            row["client_cpu_us_per_request"] = cpu
+            rows.append(row)
+        return rows
+
+    def test_the_client_cpu_goal_per_case_and_at_both_depths(self):
+        rows = (self.resp_rows("resp-set-p1", 2.0, 3.0) + self.resp_rows("resp-get-p1", 2.0, 2.5)
+                + self.resp_rows("resp-set-p16", 0.5, 0.4))
+        text = bench_report.render_section({}, rows, "storage")
+        self.assertIn("| tern-bench (tern RESP) | 100,000 | – | 2.00 | – | 1.50 | 3.00 |", text)
+        self.assertIn("redis-benchmark ÷ tern = 1.50 (3.00 against 2.00 µs; goal above 1: met)",
+                      text)
+        self.assertIn("redis-benchmark ÷ tern = 0.80 (0.40 against 0.50 µs; goal above 1: NOT "
+                      "met)", text)
+        self.assertIn("depth 1 (SET, GET): met; depth 16 (SET): NOT met.", text)
+        group = fake_row("storage", "group-commit", bench_storage.GROUP, 1, 5000.0)
+        text = bench_report.render_section({}, rows + [group], "storage")
+        self.assertLess(text.index("depth 16 (SET): NOT met."), text.index("Durable PUTs/s"))
+
+    def test_a_missing_figure_is_said_not_met(self):
+        rows = self.resp_rows("resp-get-p16", 1.0, 2.0)
+        rows[1].update(status="FAILED", client_cpu_us_per_request="")
+        text = bench_report.render_section({}, rows, "storage")
+        self.assertIn("no redis-benchmark figure in this case", text)
+        self.assertIn("depth 16 (GET): not measured in every case", text)
+        group = [fake_row("storage", "group-commit", bench_storage.GROUP, 1, 5000.0),
+                 fake_row("storage", "group-commit", bench_storage.SINGLE, 1, 1000.0)]
+        self.assertIn("= 5.0 (goal at least 10: NOT met)",
+                      bench_report.render_section({}, group, "storage"))
+
+
 # ------------------------------------------------------------------------- docs/benchmarks.md
 PAGE = ("# Benchmarks\n\nIntro, edited by hand.\n\n## How to run: `make bench`\n\n"
         "```sh\nmake bench\n```\n\n## Echo throughput (issue 2)\n\nOld figures, by hand.\n")
@@ -563,6 +910,8 @@ if __name__ == "__main__":
         fake_server(sys.argv[2], int(sys.argv[3]))
     if len(sys.argv) > 2 and sys.argv[1] in ("--fake-httpd", "--fake-proxy"):
         (fake_httpd if sys.argv[1] == "--fake-httpd" else fake_proxy)(sys.argv[2], sys.argv[3:])
+    if len(sys.argv) > 2 and sys.argv[1] in STORAGE_FAKES:
+        STORAGE_FAKES[sys.argv[1]](sys.argv[2], sys.argv[3:])
     parser = argparse.ArgumentParser()
     parser.add_argument("--tern-bench", required=True)
     known, rest = parser.parse_known_args()

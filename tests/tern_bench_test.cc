@@ -28,6 +28,7 @@
 #include "child_process.h"
 #include "counting_http_server.h"
 #include "json_value.h"
+#include "redis_server.h"
 #include "test_support.h"
 
 #ifndef TERN_BENCH_PATH
@@ -289,6 +290,56 @@ TEST(BenchEcho, PipelinedBlocksAreCountedExactly) {
   EXPECT_EQ(number(run, "errors.mismatch"), 0);
 }
 
+// ---------------------------------------------------------------------------------------------
+// 1c. redis: RESP commands against a redis-server child, every one counted by the server
+
+// The server's count of `command` calls ("cmdstat_set:calls=N,..." in INFO commandstats).
+long command_calls(RedisServer& redis, const std::string& command) {
+  std::string stats = redis.cli({"INFO", "commandstats"});
+  std::string marker = "cmdstat_" + command + ":calls=";
+  size_t at = stats.find(marker);
+  return at == std::string::npos ? 0 : std::atol(stats.c_str() + at + marker.size());
+}
+
+TEST(BenchRedis, SetThenGetAreCountedByTheServerOneForOne) {
+  constexpr int kCommands = 2000;
+  auto redis = RedisServer::start();
+  if (!redis) return;
+  std::string target = "127.0.0.1:" + std::to_string(redis->port());
+  BenchRun set = run_bench({"redis", "-n", std::to_string(kCommands), "-d", "0", "-c", "4", "-p",
+                            "8", "--value-size", "100", "--key", "bench:k", "--json", target});
+  ASSERT_TRUE(set.status.exited_with(0)) << set.describe();
+  EXPECT_EQ(number(set, "totals.replies"), kCommands) << set.describe();
+  EXPECT_EQ(number(set, "errors.mismatch"), 0);
+  EXPECT_EQ(set.json->at("mode")->text, "redis");
+  EXPECT_EQ(command_calls(*redis, "set"), kCommands);
+  EXPECT_EQ(redis->cli({"STRLEN", "bench:k"}), "100\n");
+
+  BenchRun get = run_bench({"redis", "-n", std::to_string(kCommands), "-d", "0", "-c", "2",
+                            "--command", "get", "--key", "bench:k", "--json", target});
+  ASSERT_TRUE(get.status.exited_with(0)) << get.describe();
+  EXPECT_EQ(number(get, "totals.replies"), kCommands) << get.describe();
+  // *2 $3 GET $7 bench:k: 26 bytes a command; "$100" CRLF, the value, CRLF: 108 bytes a reply.
+  EXPECT_EQ(number(get, "totals.bytes_sent"), kCommands * 26.0);
+  EXPECT_EQ(number(get, "totals.bytes_received"), kCommands * 108.0);
+  EXPECT_EQ(command_calls(*redis, "get"), kCommands);
+}
+
+// An error reply (GET of a key that holds a list: WRONGTYPE) is a mismatch, never a success.
+TEST(BenchRedis, AnErrorReplyIsAMismatch) {
+  auto redis = RedisServer::start();
+  if (!redis) return;
+  ASSERT_EQ(redis->cli({"RPUSH", "bench:list", "a"}), "1\n");
+  BenchRun run = run_bench({"redis", "-n", "20", "-d", "0", "-c", "1", "--command", "get",
+                            "--key", "bench:list", "--timeout", "2", "--json",
+                            "127.0.0.1:" + std::to_string(redis->port())});
+  EXPECT_FALSE(run.status.exited_with(0)) << run.describe();
+  EXPECT_GT(number(run, "errors.mismatch"), 0) << run.describe();
+  const JsonValue* first_error = run.json ? run.json->at("first_error") : nullptr;
+  ASSERT_NE(first_error, nullptr) << run.describe();
+  EXPECT_NE(first_error->text.find("WRONGTYPE"), std::string::npos) << run.describe();
+}
+
 struct RrRow {
   const char* framing;  // tern-bench --framing
   const char* codec;    // tern-echo --codec
@@ -429,7 +480,9 @@ INSTANTIATE_TEST_SUITE_P(
         UsageRow{"url_without_host", {"http", "http://"}, "http://"},
         UsageRow{"port_not_a_number", {"echo", "host:notaport"}, "notaport"},
         UsageRow{"https", {"http", "https://x"}, "https"},
-        UsageRow{"bad_number", {"http", "-c", "many", "http://127.0.0.1:1/"}, "many"}),
+        UsageRow{"bad_number", {"http", "-c", "many", "http://127.0.0.1:1/"}, "many"},
+        UsageRow{"redis_http_target", {"redis", "http://127.0.0.1:1/"}, "HOST:PORT"},
+        UsageRow{"redis_bad_command", {"redis", "--command", "del", "127.0.0.1:1"}, "del"}),
     [](const testing::TestParamInfo<UsageRow>& row) { return std::string(row.param.name); });
 
 class BenchUnreachable : public testing::TestWithParam<const char*> {};
@@ -448,7 +501,7 @@ TEST_P(BenchUnreachable, FailsWithExitOneAndAClearMessage) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, BenchUnreachable,
-                         testing::Values("http", "echo", "rr", "connrate"),
+                         testing::Values("http", "echo", "rr", "connrate", "redis"),
                          [](const testing::TestParamInfo<const char*>& row) {
                            return std::string(row.param);
                          });

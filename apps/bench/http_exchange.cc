@@ -1,13 +1,10 @@
 #include "http_exchange.h"
 
-#include <cstring>
-
 #include "tern/net/tcp_connection.h"
 
 namespace tern::bench {
 namespace {
 
-constexpr size_t kInitialBuffer = 4 * 1024;  // grows when a read fills it
 constexpr size_t kLargestResponse = 64u << 20;  // a response larger than this is a parse error
 
 bool has_header(const std::vector<std::string>& headers, std::string_view name) {
@@ -54,7 +51,7 @@ std::unique_ptr<Exchange> HttpWorkload::make_exchange(uint32_t) {
 }
 
 HttpExchange::HttpExchange(const HttpWorkload& workload)
-    : workload_(workload), parser_(workload.limits()) {}
+    : workload_(workload), parser_(workload.limits()), buffer_(kLargestResponse) {}
 
 std::error_code HttpExchange::send(TcpConnection& conn, uint64_t, size_t count, size_t& bytes) {
   bytes = workload_.request_size() * count;
@@ -64,25 +61,13 @@ std::error_code HttpExchange::send(TcpConnection& conn, uint64_t, size_t count, 
                                 bytes));
 }
 
-std::span<std::byte> HttpExchange::read_space(size_t suggested) {
-  if (buffer_.empty()) buffer_.resize(kInitialBuffer);  // on the first read: idle costs none
-  if (end_ == buffer_.size()) {
-    if (begin_ > 0) {
-      compact();
-    } else if (buffer_.size() < kLargestResponse + kInitialBuffer) {
-      buffer_.resize(buffer_.size() * 2);  // a response larger than the buffer: grow
-    }
-  }
-  size_t room = buffer_.size() - end_;
-  (void)suggested;
-  return {buffer_.data() + end_, room};
-}
+std::span<std::byte> HttpExchange::read_space(size_t) { return buffer_.space(); }
 
 void HttpExchange::receive(std::span<const std::byte> data, ReplySink& sink) {
-  end_ += data.size();  // the bytes were read into read_space()
+  buffer_.commit(data.size());  // the bytes were read into read_space()
   if (broken_) return;
-  while (end_ > begin_) {
-    http::ParseStatus status = parser_.parse(pending(), workload_.method());
+  while (!buffer_.empty()) {
+    http::ParseStatus status = parser_.parse(buffer_.pending(), workload_.method());
     if (status == http::ParseStatus::need_more) break;
     if (status == http::ParseStatus::error) {
       broken_ = true;
@@ -91,7 +76,7 @@ void HttpExchange::receive(std::span<const std::byte> data, ReplySink& sink) {
     }
     const int code = parser_.response().status;
     const bool keep_alive = parser_.response().keep_alive;
-    begin_ += parser_.consumed();
+    buffer_.consume(parser_.consumed());
     parser_.reset();
     if (!sink.reply(code)) {
       broken_ = true;
@@ -103,35 +88,24 @@ void HttpExchange::receive(std::span<const std::byte> data, ReplySink& sink) {
       return;
     }
   }
-  if (begin_ == end_) {
-    begin_ = end_ = 0;
-  } else if (begin_ >= buffer_.size() / 2) {
-    compact();
-  }
+  buffer_.settle();
 }
 
 void HttpExchange::end_of_input(ReplySink& sink) {
-  if (broken_ || end_ == begin_) return;
-  http::ParseStatus status = parser_.end_of_input(pending());
+  if (broken_ || buffer_.empty()) return;
+  http::ParseStatus status = parser_.end_of_input(buffer_.pending());
   if (status == http::ParseStatus::complete) {
     const int code = parser_.response().status;
-    begin_ = end_;
+    buffer_.clear();
     parser_.reset();
     sink.reply(code);
     sink.last_reply();
   }
 }
 
-void HttpExchange::compact() noexcept {
-  // The parser keeps offsets from the message's first byte, so moving that byte to 0 is safe.
-  std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
-  end_ -= begin_;
-  begin_ = 0;
-}
-
 void HttpExchange::reset() noexcept {
   parser_.reset();
-  begin_ = end_ = 0;
+  buffer_.clear();
   broken_ = false;
 }
 

@@ -9,6 +9,7 @@
 
 #include "exchange.h"
 #include "options.h"
+#include "receive_buffer.h"
 #include "tern/http/message.h"
 #include "tern/http/parser.h"
 
@@ -44,20 +45,13 @@ class HttpExchange final : public Exchange {
   std::span<std::byte> read_space(size_t suggested) override;
   void receive(std::span<const std::byte> data, ReplySink& sink) override;
   void end_of_input(ReplySink& sink) override;
-  bool mid_reply() const noexcept override { return end_ > begin_; }
+  bool mid_reply() const noexcept override { return !buffer_.empty(); }
   void reset() noexcept override;
 
  private:
-  std::string_view pending() const noexcept {
-    return {reinterpret_cast<const char*>(buffer_.data()) + begin_, end_ - begin_};
-  }
-  void compact() noexcept;
-
   const HttpWorkload& workload_;
   http::ResponseParser parser_;
-  std::vector<std::byte> buffer_;  // received, [begin_, end_) not yet consumed
-  size_t begin_ = 0;
-  size_t end_ = 0;
+  ReceiveBuffer buffer_;
   bool broken_ = false;
 };
 

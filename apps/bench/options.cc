@@ -19,6 +19,7 @@ const char* to_string(Mode mode) noexcept {
     case Mode::rr: return "rr";
     case Mode::idle: return "idle";
     case Mode::connrate: return "connrate";
+    case Mode::redis: return "redis";
   }
   return "?";
 }
@@ -31,6 +32,7 @@ struct RawFlags {
   std::string framing = "line";
   std::string body_file;
   std::string request_file;
+  std::string redis_command = "set";
 };
 
 void add_common(CLI::App& app, BenchOptions& o, RawFlags& raw) {
@@ -123,7 +125,7 @@ int finish(BenchOptions& o, RawFlags& raw) {
   if ((o.mode == Mode::http) && !o.target.is_http) {
     return usage_error("bad target '" + o.target_text + "': http mode needs http://HOST:PORT/path");
   }
-  if ((o.mode == Mode::echo || o.mode == Mode::rr) && o.target.is_http) {
+  if ((o.mode == Mode::echo || o.mode == Mode::rr || o.mode == Mode::redis) && o.target.is_http) {
     return usage_error("bad target '" + o.target_text + "': " + to_string(o.mode) +
                        " mode needs HOST:PORT");
   }
@@ -141,6 +143,7 @@ int finish(BenchOptions& o, RawFlags& raw) {
                : raw.progress == "never" ? ProgressMode::never
                                          : ProgressMode::auto_;
   o.framing = raw.framing == "length" ? Framing::length : Framing::line;
+  o.redis_command = raw.redis_command == "get" ? RedisCommand::get : RedisCommand::set;
   if (!raw.body_file.empty() && !read_file(raw.body_file, o.body)) {
     return usage_error("cannot read --body-file '" + raw.body_file + "'");
   }
@@ -173,10 +176,10 @@ int finish(BenchOptions& o, RawFlags& raw) {
 bool names_unknown_mode(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') return false;
   const std::string word = argv[1];
-  for (Mode mode : {Mode::http, Mode::echo, Mode::rr, Mode::idle, Mode::connrate}) {
+  for (Mode mode : {Mode::http, Mode::echo, Mode::rr, Mode::idle, Mode::connrate, Mode::redis}) {
     if (word == to_string(mode)) return false;
   }
-  std::fprintf(stderr, "tern-bench: unknown mode '%s' (modes: http, echo, rr, idle, connrate)\n",
+  std::fprintf(stderr, "tern-bench: unknown mode '%s' (modes: http, echo, rr, idle, connrate, redis)\n",
                word.c_str());
   return true;
 }
@@ -186,7 +189,7 @@ bool names_unknown_mode(int argc, char** argv) {
 int parse_command_line(int argc, char** argv, BenchOptions& o) {
   if (names_unknown_mode(argc, argv)) return 2;
   RawFlags raw;
-  CLI::App app{"tern-bench: a load generator built on tern (http, echo, rr, idle, connrate)"};
+  CLI::App app{"tern-bench: a load generator built on tern (http, echo, rr, idle, connrate, redis)"};
   app.require_subcommand(1, 1);
   app.set_help_all_flag("--help-all", "help for every mode");
 
@@ -222,6 +225,18 @@ int parse_command_line(int argc, char** argv, BenchOptions& o) {
   add_http_flags(*connrate, o, raw);
   add_size(*connrate, o, 512);
 
+  auto* redis = app.add_subcommand("redis", "RESP commands to a Redis server (TARGET HOST:PORT)");
+  add_common(*redis, o, raw);
+  add_pipeline(*redis, o);
+  redis->add_option("--command", raw.redis_command, "set (SET key value) or get (GET key)")
+      ->capture_default_str()->check(CLI::IsMember({"set", "get"}));
+  redis->add_option("--key", o.key, "the key")->capture_default_str()
+      ->check(CLI::Validator([](std::string& key) -> std::string {
+        return key.empty() ? "the key is empty" : "";
+      }, "KEY"));
+  redis->add_option("--value-size", o.value_size, "bytes of SET's value")
+      ->capture_default_str()->check(CLI::Range(size_t{1}, size_t{64} << 20));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -243,6 +258,7 @@ int parse_command_line(int argc, char** argv, BenchOptions& o) {
     o.mode = Mode::rr;
     if (rr->count("--size") == 0) o.size = 64;
   } else if (idle->parsed()) o.mode = Mode::idle;
+  else if (redis->parsed()) o.mode = Mode::redis;
   else o.mode = Mode::connrate;
   return finish(o, raw);
 }

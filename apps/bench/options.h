@@ -11,10 +11,11 @@
 
 namespace tern::bench {
 
-enum class Mode { http, echo, rr, idle, connrate };
+enum class Mode { http, echo, rr, idle, connrate, redis };
 const char* to_string(Mode mode) noexcept;
 
 enum class Framing { line, length };
+enum class RedisCommand { set, get };
 enum class ProgressMode { auto_, always, never };
 
 struct BenchOptions {
@@ -47,6 +48,11 @@ struct BenchOptions {
   size_t size = 512;
   bool stream = false;
   Framing framing = Framing::line;
+
+  // redis (HOST:PORT): SET key value or GET key
+  RedisCommand redis_command = RedisCommand::set;
+  std::string key = "key:tern-bench";
+  size_t value_size = 3;  // redis-benchmark's default (-d 3)
 
   // idle
   bool send_request = false;

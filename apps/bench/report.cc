@@ -32,7 +32,8 @@ std::string mode_line(const BenchOptions& o) {
   std::string line = format("tern-bench %s %s: %d thread%s, %d connection%s", to_string(o.mode),
                             o.target_text.c_str(), o.threads, o.threads == 1 ? "" : "s",
                             o.connections, o.connections == 1 ? "" : "s");
-  if (o.mode == Mode::http || o.mode == Mode::echo || o.mode == Mode::rr) {
+  if (o.mode == Mode::http || o.mode == Mode::echo || o.mode == Mode::rr ||
+      o.mode == Mode::redis) {
     line += format(", pipeline %d", o.pipeline);
   }
   if (o.mode != Mode::idle) {
