@@ -138,6 +138,11 @@ http::Router test_router() {
   router.get("/files/{*path}", [](const http::Request& r) {
     return http::Response::text(200, "file " + std::string(r.param("path").value_or("?")));
   });
+  // A literal route added after a tail route on the same prefix: it still serves "/files".
+  router.get("/files", [](const http::Request&) { return http::Response::text(200, "list"); });
+  router.get("/docs/{*page}", [](const http::Request& r) {
+    return http::Response::text(200, "page " + std::string(r.param("page").value_or("?")));
+  });
   router.put("/users/{id}", [](const http::Request&) { return http::Response(204); });
   router.get_async("/later", [](const http::Request&, http::Reply reply) {
     std::thread([reply = std::move(reply)]() mutable {
@@ -265,6 +270,24 @@ TEST_P(HttpServerTest, RouterMatchesLiteralsBeforeParamsAndPrefixes) {
   EXPECT_EQ(c.read().body, "me");
   EXPECT_EQ(c.read().body, "user a b");
   EXPECT_EQ(c.read().body, "file a/b/c.txt");
+}
+
+// Regression: "GET /files" went to "/files/{*path}" (an empty rest, scored above the literal
+// "/files" route). A tail needs its slash; the literal route serves the bare path.
+TEST_P(HttpServerTest, RouterTailNeedsItsSlashAndLosesToALiteral) {
+  Client c(start());
+  c.send("GET /files HTTP/1.1\r\nHost: x\r\n\r\n"
+         "GET /files/ HTTP/1.1\r\nHost: x\r\n\r\n"
+         "GET /files/a/b HTTP/1.1\r\nHost: x\r\n\r\n"
+         "GET /docs HTTP/1.1\r\nHost: x\r\n\r\n"
+         "GET /docs/ HTTP/1.1\r\nHost: x\r\n\r\n"
+         "GET /docs/intro HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.read().body, "list");
+  EXPECT_EQ(c.read().body, "file ");  // an empty rest
+  EXPECT_EQ(c.read().body, "file a/b");
+  EXPECT_EQ(c.read().status(), 404);  // no literal "/docs" route, and the tail needs its slash
+  EXPECT_EQ(c.read().body, "page ");
+  EXPECT_EQ(c.read().body, "page intro");
 }
 
 TEST_P(HttpServerTest, UnknownPathsAndMethodsGet404And405WithAllow) {

@@ -1,9 +1,9 @@
 // ConfigOption: one option of a program's configuration, named once: its TOML key, its flag,
 // its help text, its check, and whether SIGHUP applies it live. A program (tern-httpd,
-// tern-proxy) keeps a table of them over its own Config struct; the functions below read a
-// TOML file into a Config through the table (with "PATH:LINE:COLUMN: KEY: what is wrong"
-// errors), add the table's flags to a CLI11 app, lay the given flags over a Config, and tell
-// which changes a reload applies.
+// tern-proxy, tern-kv) keeps a table of them over its own Config struct (the rows they share:
+// server_rows.h); the functions below read a TOML file into a Config through the table (with
+// "PATH:LINE:COLUMN: KEY: what is wrong" errors), add the table's flags to a CLI11 app, lay the
+// given flags over a Config, and tell which changes a reload applies.
 //
 //   const std::vector<ConfigOption<MyConfig>>& options();  // the program's table
 //   options.push_back(make_option<MyConfig>("section.key", "--key", kOwnFlag, Reload::live,
@@ -187,6 +187,53 @@ std::optional<std::string> read_option(const std::string& path, const ConfigOpti
   std::string why = option->read(node, config);
   if (!why.empty()) return position(path, node.source()) + ": " + key + ": " + why;
   return std::nullopt;
+}
+
+// Whether some option of `options` has a key in the section `name` ("name.KEY").
+template <class Config>
+bool is_section(const std::vector<ConfigOption<Config>>& options, std::string_view name) {
+  std::string prefix = std::string(name) + ".";
+  for (const ConfigOption<Config>& option : options) {
+    if (option.key.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
+// Reads every key of `table` (the file's root, or its [section]) into `config` through
+// `options`, whose keys are "SECTION.NAME": a root key naming a section must be a table.
+template <class Config>
+std::optional<std::string> read_sections(const std::string& path,
+                                         const std::vector<ConfigOption<Config>>& options,
+                                         const toml::table& table, const std::string& section,
+                                         Config& config) {
+  for (auto&& [name, node] : table) {
+    std::string key = section.empty() ? std::string(name.str())
+                                      : section + "." + std::string(name.str());
+    if (section.empty() && is_section(options, key)) {
+      if (!node.is_table()) {
+        return position(path, where_of(name, node)) + ": " + key + ": expected a [" + key +
+               "] table";
+      }
+      if (auto error = read_sections(path, options, *node.as_table(), key, config)) return error;
+      continue;
+    }
+    if (auto error = read_option(path, find_option(options, key), key, name, node, config)) {
+      return error;
+    }
+  }
+  return std::nullopt;
+}
+
+// Reads the TOML file `path` over `config` through `options` (read_sections): every key known,
+// every value checked. On failure returns "PATH:LINE:COLUMN: KEY: what is wrong" (or the
+// parser's message at its position).
+template <class Config>
+std::optional<std::string> read_sectioned_file(const std::string& path,
+                                               const std::vector<ConfigOption<Config>>& options,
+                                               Config& config) {
+  toml::table file;
+  if (auto error = parse_toml_file(path, file)) return error;
+  return read_sections(path, options, file, "", config);
 }
 
 // Adds the flag of every option that is not a shared flag, storing into `flags`.

@@ -17,6 +17,11 @@ std::function<std::string(const std::string&)> one_of(Parse parse, std::string n
 
 }  // namespace
 
+std::string recv_buffers_problem(uint64_t n) {
+  if (n == 0 || n > 32768 || (n & (n - 1)) != 0) return "must be a power of two, 1..32768";
+  return {};
+}
+
 void add_server_flags(CLI::App& app, ServerFlags& flags) {
   app.add_option("--host", flags.host, "address to listen on (IPv4 or IPv6 literal)")
       ->capture_default_str();
@@ -92,9 +97,7 @@ void add_server_flags(CLI::App& app, ServerFlags& flags) {
                  "uring: buffers in the receive ring (a power of two; 16 KiB each)")
       ->capture_default_str()
       ->check([](const std::string& text) -> std::string {
-        unsigned long n = std::strtoul(text.c_str(), nullptr, 10);
-        if (n == 0 || n > 32768 || (n & (n - 1)) != 0) return "must be a power of two, 1..32768";
-        return {};
+        return recv_buffers_problem(std::strtoull(text.c_str(), nullptr, 10));
       });
   app.add_flag("--fixed-files", flags.fixed_files,
                "uring: register fds in the ring's fixed-file table (two syscalls per connection)");

@@ -39,6 +39,9 @@ struct ServerFlags {
 
 // Adds the flags (with their checks) to `app`.
 void add_server_flags(CLI::App& app, ServerFlags& flags);
+// "" when `n` is a power of two in 1..32768 (--recv-buffers: the receive ring's buffers), else
+// what is wrong. Any thread.
+std::string recv_buffers_problem(uint64_t n);
 // The options, or a message (the combination checked, with the valid ones listed).
 Result<ServerOptions> to_server_options(const ServerFlags& flags, std::string& why);
 // The line a program prints once it accepts: address, backend in use, model, pattern.

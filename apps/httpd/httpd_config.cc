@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "config_options.h"
+#include "server_rows.h"
 
 namespace tern::apps {
 namespace {
@@ -26,6 +27,12 @@ Check<std::string> field_value() {
   };
 }
 
+// The shared rows tern-httpd offers (server_rows.h): all of them.
+const ServerRows& server_rows() {
+  static const ServerRows rows{};
+  return rows;
+}
+
 // Every option of tern-httpd, in the order --help and docs/httpd.md list them.
 const std::vector<Option>& options() {
   static const std::vector<Option> table = [] {
@@ -36,54 +43,6 @@ const std::vector<Option>& options() {
     auto add = [&](auto&&... option) {
       t.push_back(make_option<C>(std::forward<decltype(option)>(option)...));
     };
-    // [server]: the shared flags (server_flags.h); a restart changes them.
-    add("server.host", "--host", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.host; },
-        Check<std::string>([](const std::string& host) -> std::string {
-          if (InetAddress::parse(host, 0)) return {};
-          return "'" + host + "' is not an IPv4 or IPv6 address";
-        }));
-    add("server.port", "--port", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.port; });
-    add("server.backend", "--backend", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.backend; },
-        one_of(parse_backend_kind, std::string(backend_kind_names())));
-    add("server.model", "--model", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.model; },
-        one_of(parse_model, "single|loops|hsha|lf"));
-    add("server.pattern", "--pattern", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.pattern; },
-        one_of(parse_pattern, "reactor|proactor|emulated", /*empty_ok=*/true));
-    add("server.threads", "--threads", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.threads; }, at_least(1));
-    add("server.workers", "--workers", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.workers; }, at_least(0));
-    add("server.balance", "--balance", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.balance; },
-        one_of(parse_balancing, "round-robin|reuse-port"));
-    add("server.queue", "--queue", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.queue; }, at_least<size_t>(1));
-    add("server.high_water", "--high-water", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.high_water; }, at_least<size_t>(1));
-    add("server.max_connections", "--max-connections", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.max_connections; });
-    add("server.drain_ms", "--drain-ms", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.drain_ms; }, at_least(0));
-    add("server.strict", "--strict", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.strict; });
-    add("server.send_zc_threshold", "--send-zc-threshold", kSharedFlag,
-        R::restart, "",
-        [](auto& c) -> auto& { return c.server.send_zc_threshold; });
-    add("server.fixed_files", "--fixed-files", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.fixed_files; });
-    add("server.recv_buffers", "--recv-buffers", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.recv_buffers; },
-        Check<uint32_t>([](const uint32_t& n) -> std::string {
-          if (n == 0 || n > 32768 || (n & (n - 1)) != 0) {
-            return "must be a power of two, 1..32768";
-          }
-          return {};
-        }));
     // [site]: what the handlers read, swapped whole on SIGHUP.
     add("site.root", "--root", kOwnFlag, R::live, "directory of the files served",
         [](auto& c) -> auto& { return c.root; }, not_empty());
@@ -109,10 +68,6 @@ const std::vector<Option>& options() {
     add("http.body_timeout_ms", "--body-timeout-ms", kOwnFlag, R::restart,
         "a request's whole body must arrive within this (408; 0: never)",
         [](auto& c) -> auto& { return c.body_timeout_ms; }, at_least(0));
-    add("http.idle_timeout_ms", "--idle-timeout-ms", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.idle_timeout_ms; }, at_least(0));
-    add("http.write_timeout_ms", "--write-timeout-ms", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.write_timeout_ms; }, at_least(0));
     add("http.max_request_line", "--max-request-line", kOwnFlag, R::restart,
         "longest request line (414)",
         [](auto& c) -> auto& { return c.max_request_line; }, at_least<size_t>(16));
@@ -133,48 +88,12 @@ const std::vector<Option>& options() {
         "append an access log (Combined Log Format) to this file (empty: off; "
         "turning it on from off needs a restart)",
         [](auto& c) -> auto& { return c.access_log; });
-    add("log.error", "--log-file", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.log_file; });
-    add("log.level", "--log-level", kOwnFlag, R::live,
-        "error log level: debug|info|warn|error|off",
-        [](auto& c) -> auto& { return c.log_level; },
-        one_of(parse_log_level, "debug|info|warn|error|off"));
+    // [server], the connection timeouts in [http], log.error and log.level: the shared rows.
+    add_server_rows(t, server_rows());
     return t;
   }();
   return table;
 }
-
-bool is_section(std::string_view name) {
-  std::string prefix = std::string(name) + ".";
-  for (const Option& option : options()) {
-    if (option.key.starts_with(prefix)) return true;
-  }
-  return false;
-}
-
-// Reads every key of `table` (the file's root, or a [section] of it) into `config`.
-std::optional<std::string> read_table(const std::string& path, const toml::table& table,
-                                      const std::string& section, HttpdConfig& config) {
-  for (auto&& [name, node] : table) {
-    std::string key = section.empty() ? std::string(name.str())
-                                      : section + "." + std::string(name.str());
-    if (section.empty() && is_section(key)) {
-      if (!node.is_table()) {
-        return position(path, where_of(name, node)) + ": " + key + ": expected a [" + key +
-               "] table";
-      }
-      if (auto error = read_table(path, *node.as_table(), key, config)) return error;
-      continue;
-    }
-    if (auto error = read_option(path, find_option(options(), key), key, name, node, config)) {
-      return error;
-    }
-  }
-  return std::nullopt;
-}
-
-// The shared flags that configure the built-in framings, which HTTP replaces: not offered.
-constexpr std::string_view kFramingFlags[] = {"--codec", "--max-message", "--read-timeout-ms"};
 
 }  // namespace
 
@@ -187,9 +106,7 @@ ServerFlags HttpdConfig::default_server_flags() {
 }
 
 std::optional<std::string> read_config_file(const std::string& path, HttpdConfig& config) {
-  toml::table file;
-  if (auto error = parse_toml_file(path, file)) return error;
-  return read_table(path, file, "", config);
+  return read_sectioned_file(path, options(), config);
 }
 
 http::ProtocolOptions protocol_options(const HttpdConfig& config, http::AccessLog* access_log) {
@@ -237,11 +154,7 @@ HttpdCommandLine::HttpdCommandLine()
   app_.add_option("--config", config_path_,
                   "TOML file with the options below (docs/httpd.md); flags override it; "
                   "SIGHUP rereads it");
-  add_server_flags(app_, flags_.server);
-  // The built-in framings' flags: HTTP replaces them (its limits and timeouts are below).
-  for (std::string_view flag : kFramingFlags) {
-    app_.remove_option(app_.get_option(std::string(flag)));
-  }
+  add_server_flags(app_, flags_.server, server_rows());
   add_option_flags(options(), app_, flags_);
 }
 

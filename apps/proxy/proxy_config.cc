@@ -98,13 +98,6 @@ std::optional<std::string> read_root(const std::string& path, const toml::table&
   return std::nullopt;
 }
 
-// The shared flags tern-proxy does not take: --listen replaces --host and --port, --balance
-// is the proxy's (--reuse-port says how loops share clients), and HTTP or the relay replace
-// the built-in framings.
-constexpr std::string_view kReplacedFlags[] = {"--host",        "--port",        "--balance",
-                                               "--codec",       "--max-message",
-                                               "--read-timeout-ms"};
-
 std::chrono::milliseconds ms(int value) { return std::chrono::milliseconds(value); }
 
 std::optional<std::vector<proxy::UpstreamConfig>> resolve_upstreams(const ProxyConfig& config,
@@ -309,10 +302,7 @@ ProxyCommandLine::ProxyCommandLine()
   app_.add_option("--upstream", flags_.upstreams,
                   "an upstream: HOST:PORT or HOST:PORT,weight=W (1..1000); repeat for more; "
                   "replaces the file's [[upstream]] list");
-  add_server_flags(app_, flags_.server);
-  for (std::string_view flag : kReplacedFlags) {
-    app_.remove_option(app_.get_option(std::string(flag)));
-  }
+  add_server_flags(app_, flags_.server, proxy_server_rows());
   app_.get_option("--reuse-port")
       ->description("loops, hsha: a SO_REUSEPORT listener per loop (the kernel spreads clients)");
   add_option_flags(proxy_options(), app_, flags_);

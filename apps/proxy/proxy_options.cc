@@ -1,6 +1,5 @@
 #include "proxy_options.h"
 
-#include <limits>
 #include <string>
 #include <utility>
 
@@ -28,9 +27,19 @@ Check<std::string> health_path() {
 }
 
 constexpr int kMaxMs = 24 * 3600 * 1000;  // a day: larger is surely a typo
-constexpr size_t kSizeMax = std::numeric_limits<size_t>::max();
 
 }  // namespace
+
+const ServerRows& proxy_server_rows() {
+  static const ServerRows rows{
+      .layout = KeyLayout::server_section,
+      .listen_address = false,
+      .model = one_of(parse_model, "single|loops|hsha"),  // lf: refused by resolve(), saying why
+      .max_threads = 1024,
+      .max_ms = kMaxMs,
+  };
+  return rows;
+}
 
 const std::vector<ConfigOption<ProxyConfig>>& proxy_options() {
   static const std::vector<ConfigOption<ProxyConfig>> table = [] {
@@ -121,57 +130,8 @@ const std::vector<ConfigOption<ProxyConfig>>& proxy_options() {
     add("health.fall", "--health-fall", kOwnFlag, R::live,
         "checks failed in a row that take an up upstream down",
         [](auto& c) -> auto& { return c.health_fall; }, in_range(1, 1000));
-    // [server]: the shared flags (server_flags.h); a restart changes them.
-    add("server.backend", "--backend", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.backend; },
-        one_of(parse_backend_kind, std::string(backend_kind_names())));
-    add("server.model", "--model", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.model; },
-        one_of(parse_model, "single|loops|hsha"));
-    add("server.pattern", "--pattern", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.pattern; },
-        one_of(parse_pattern, "reactor|proactor|emulated", /*empty_ok=*/true));
-    add("server.threads", "--threads", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.threads; }, in_range(1, 1024));
-    add("server.workers", "--workers", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.workers; }, in_range(0, 1024));
-    add("server.reuse-port", "--reuse-port", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.reuse_port; });
-    add("server.queue", "--queue", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.queue; }, in_range<size_t>(1, kSizeMax));
-    add("server.high-water", "--high-water", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.high_water; }, in_range<size_t>(1, kSizeMax));
-    add("server.max-connections", "--max-connections", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.max_connections; });
-    add("server.idle-timeout-ms", "--idle-timeout-ms", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.idle_timeout_ms; },
-        in_range(0, kMaxMs));
-    add("server.write-timeout-ms", "--write-timeout-ms", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.write_timeout_ms; },
-        in_range(0, kMaxMs));
-    add("server.drain-ms", "--drain-ms", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.drain_ms; }, in_range(0, kMaxMs));
-    add("server.strict", "--strict", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.strict; });
-    add("server.send-zc-threshold", "--send-zc-threshold", kSharedFlag,
-        R::restart, "",
-        [](auto& c) -> auto& { return c.server.send_zc_threshold; });
-    add("server.fixed-files", "--fixed-files", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.fixed_files; });
-    add("server.recv-buffers", "--recv-buffers", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.recv_buffers; },
-        Check<uint32_t>([](const uint32_t& n) -> std::string {
-          if (n == 0 || n > 32768 || (n & (n - 1)) != 0) {
-            return "must be a power of two, 1..32768";
-          }
-          return {};
-        }));
-    add("server.log-file", "--log-file", kSharedFlag, R::restart, "",
-        [](auto& c) -> auto& { return c.server.log_file; });
-    add("server.log-level", "--log-level", kOwnFlag, R::live,
-        "log level: debug|info|warn|error|off",
-        [](auto& c) -> auto& { return c.log_level; },
-        one_of(parse_log_level, "debug|info|warn|error|off"));
+    // [server]: the shared rows, every one under [server] (server.log-level among them).
+    add_server_rows(t, proxy_server_rows());
     return t;
   }();
   return table;

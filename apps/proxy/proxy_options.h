@@ -11,9 +11,16 @@
 
 #include "config_options.h"
 #include "proxy_config.h"
+#include "server_rows.h"
 
 namespace tern::apps {
 
 const std::vector<ConfigOption<ProxyConfig>>& proxy_options();
+
+// The shared rows tern-proxy offers (server_rows.h): every one under [server] in kebab-case;
+// not --host, --port nor the loops' --balance (--listen and the upstreams' --balance are its
+// own; server.reuse-port says how loops share clients); threads and workers up to 1024, times
+// up to a day.
+const ServerRows& proxy_server_rows();
 
 }  // namespace tern::apps

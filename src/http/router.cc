@@ -79,7 +79,10 @@ struct Router::Table {
 
   // Walks `route` along `path`: the match's score (-1: no match), binding the params into
   // `match` when given. Literals score above params at the same depth, so "/users/me" beats
-  // "/users/{id}", and both beat "/users/{*rest}".
+  // "/users/{id}", and both beat "/users/{*rest}". A {*rest} needs the slash before it:
+  // "/kv/{*key}" matches "/kv/" (an empty rest) and "/kv/a/b", never "/kv"; so a tail covers
+  // at least one segment more than its route's other segments, and a literal route beats a
+  // tail route on any path both match.
   static int walk(const Route& route, std::string_view path, Match* match) {
     if (path.empty() || path.front() != '/') return -1;
     std::string_view rest = path.substr(1);
@@ -87,11 +90,13 @@ struct Router::Table {
     int score = 0;
     for (const Segment& segment : route.segments) {
       score *= 3;
+      // The path ended before the route: "/kv" for "/kv/{id}", and for "/kv/{*key}" too (a
+      // tail needs its slash).
+      if (path_ended) return -1;
       if (segment.kind == Segment::Kind::rest) {
         if (match != nullptr && !bind(*match, segment.text, rest)) return -1;
         return score;
       }
-      if (path_ended) return -1;
       size_t slash = rest.find('/');
       std::string_view raw = rest.substr(0, slash);
       if (segment.kind == Segment::Kind::literal) {

@@ -16,10 +16,12 @@
 //   tern::Server server(options, http::service(std::move(router), protocol_options));
 //
 // Matching: segments are literals or {name} (one segment, percent-decoded into the request's
-// params); a last {*name} takes the rest of the path. A literal beats a {param} at the same
-// place, and among routes that match equally the first added wins. No route for the path: 404;
-// a route for the path but not the method: 405 with Allow. HEAD is served by a GET route (the
-// protocol drops the body) unless a HEAD route is added; OPTIONS without a route: 204 with Allow.
+// params); a last {*name} takes the rest of the path after its slash ("/kv/{*key}" matches
+// "/kv/" with an empty rest and "/kv/a/b" with "a/b", never "/kv"). A literal beats a {param}
+// at the same place, a literal route beats a {*name} route on the same path, and among routes
+// that match equally the first added wins. No route for the path: 404; a route for the path
+// but not the method: 405 with Allow. HEAD is served by a GET route (the protocol drops the
+// body) unless a HEAD route is added; OPTIONS without a route: 204 with Allow.
 //
 // Handlers are synchronous (return the Response: may block, so under hsha they run on the
 // workers) or asynchronous (answer through the Reply later, from any thread; must not block).
