@@ -119,14 +119,6 @@ class RedisServer {
     return run_command("redis-cli", all, kStopTimeout).out;
   }
 
- private:
-  enum class Launch { ready, port_taken, failed };
-
-  explicit RedisServer(std::vector<std::string> config_lines)
-      : config_lines_(std::move(config_lines)), dir_("tern-redis-") {
-    dir_text_ = dir_.path().string();
-  }
-
   // A port nothing listens on right now (0 when none could be had).
   static uint16_t free_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -142,6 +134,15 @@ class RedisServer {
     ::close(fd);
     return port;
   }
+
+ private:
+  enum class Launch { ready, port_taken, failed };
+
+  explicit RedisServer(std::vector<std::string> config_lines)
+      : config_lines_(std::move(config_lines)), dir_("tern-redis-") {
+    dir_text_ = dir_.path().string();
+  }
+
 
   std::string config_text(uint16_t port) const {
     std::string text = "bind 127.0.0.1\nport " + std::to_string(port) + "\ndir " + dir_text_ +

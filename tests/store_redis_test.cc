@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "redis_server.h"
+#include "redis_test_cluster.h"
 #include "store/redis_commands.h"
 #include "store/redis_storage.h"
 #include "store/redis_url.h"
@@ -450,58 +451,11 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreRedisTest,
                          testing::Values(BackendKind::epoll, BackendKind::uring),
                          backend_test_name);
 
-// Three masters made into a Redis Cluster by redis-cli (the way issue 12's cluster is made),
-// every node reporting cluster_state:ok. Null when it could not be made (skipped or failed).
-class ThreeMasterCluster {
- public:
-  static std::unique_ptr<ThreeMasterCluster> create() {
-    auto cluster = std::make_unique<ThreeMasterCluster>();
-    std::vector<std::string> create_args{"--cluster", "create"};
-    for (int i = 0; i < 3; ++i) {
-      uint16_t bus_port = UpstreamListener().port();
-      auto node = RedisServer::start({"cluster-enabled yes", "cluster-config-file nodes.conf",
-                                      "cluster-port " + std::to_string(bus_port)});
-      if (!node) return nullptr;
-      create_args.push_back(node->address().to_string());
-      cluster->nodes.push_back(std::move(node));
-    }
-    create_args.insert(create_args.end(), {"--cluster-replicas", "0", "--cluster-yes"});
-    auto made = run_command("redis-cli", create_args, 60s);
-    if (!made.status.exited_with(0)) {
-      ADD_FAILURE() << "redis-cli --cluster create: " << made.error << made.out << made.err;
-      return nullptr;
-    }
-    // The nodes learn the others' slots over the cluster bus: a condition read from each.
-    bool ok = wait_until([&] {
-      for (auto& node : cluster->nodes) {
-        if (node->cli({"CLUSTER", "INFO"}).find("cluster_state:ok") == std::string::npos) {
-          return false;
-        }
-      }
-      return true;
-    }, 30s);
-    if (!ok) {
-      ADD_FAILURE() << "no cluster_state:ok: " << cluster->nodes[0]->cli({"CLUSTER", "INFO"});
-      return nullptr;
-    }
-    return cluster;
-  }
-
-  std::string url() const {
-    return "redis-cluster://" + nodes[0]->address().to_string() + "," +
-           nodes[1]->address().to_string();  // two seeds: the third is learnt from the map
-  }
-  // GET through node 0 with redirections followed (redis-cli -c): the cluster's own answer.
-  std::string value(const std::string& key) { return nodes[0]->cli({"-c", "GET", key}); }
-
-  std::vector<std::unique_ptr<RedisServer>> nodes;
-};
-
 class StoreRedisClusterTest : public BackendTest {};
 
 TEST_P(StoreRedisClusterTest, EveryOperationOnAThreeMasterCluster) {
   if (IsSkipped()) return;
-  auto cluster = ThreeMasterCluster::create();
+  auto cluster = RedisTestCluster::create();
   if (!cluster) return;
   auto config = config_for(0);
   config.url = cluster->url();
@@ -516,8 +470,8 @@ TEST_P(StoreRedisClusterTest, EveryOperationOnAThreeMasterCluster) {
     ASSERT_TRUE(created.ok()) << key << ": " << created.error().message();
     EXPECT_TRUE(*created) << key;
   }
-  for (auto& node : cluster->nodes) {
-    EXPECT_NE(node->cli({"DBSIZE"}), "0\n") << "a master holds none of the keys";
+  for (size_t i = 0; i < RedisTestCluster::kNodes; ++i) {
+    EXPECT_NE(cluster->cli(i, {"DBSIZE"}), "0\n") << "master " << i << " holds none of the keys";
   }
   EXPECT_EQ(cluster->value("k:142"), "v42\n");
   auto again = rig.put("k:142", "w");
