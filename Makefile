@@ -21,6 +21,12 @@ build: deps
 run: build
 	./$(BUILD)/apps/tern-httpd --host 127.0.0.1 --port 8080 --root www
 
+# The cluster form on loopback (docs/cluster.md): redis-server on 6390 (config, data and logs
+# under $(BUILD)/cluster), two tern-kv logic servers on it (9101, 9102) and tern-proxy on
+# 127.0.0.1:8080 in front of them with health checks. Ctrl-C stops everything
+# (scripts/cluster.sh; its environment variables choose other ports).
+cluster: build
+	BUILD=$(BUILD) ./scripts/cluster.sh
 
 # Every test, then the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer,
 # then the concurrency models' suite under ThreadSanitizer, then 45 seconds of fuzzing each of
