@@ -29,7 +29,7 @@ cluster: build
 	BUILD=$(BUILD) ./scripts/cluster.sh
 
 # Every test, then the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer,
-# then the concurrency models' suite under ThreadSanitizer, then 45 seconds of fuzzing each of
+# then the concurrency models' suite under ThreadSanitizer, then 30 seconds of fuzzing each of
 # the HTTP and the RESP parsers.
 test: test-fast test-asan test-tsan test-fuzz
 
@@ -107,9 +107,9 @@ bench-check bench-record: deps
 
 # The HTTP parser's libFuzzer target (fuzz/), built with Debian's clang apart from the g++
 # build: only the parser's own sources, with ASan and UBSan. `make fuzz` runs FUZZ_SECONDS;
-# `make test-fuzz` 45 seconds and fails on a crash (the input is left in $(FUZZ_BUILD)/crash-*).
+# `make test-fuzz` 30 seconds and fails on a crash (the input is left in $(FUZZ_BUILD)/crash-*).
 # New inputs go to $(FUZZ_BUILD)/corpus; fuzz/corpus holds the seeds.
-# The RESP parser's target the same way: `make fuzz-resp`, 45 seconds in `make test-fuzz`, new
+# The RESP parser's target the same way: `make fuzz-resp`, 30 seconds in `make test-fuzz`, new
 # inputs in $(FUZZ_BUILD)/corpus-resp, seeds in fuzz/corpus-resp.
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 300
@@ -117,7 +117,7 @@ FUZZ_SOURCES := fuzz/http_parser_fuzz.cc src/http/message.cc src/http/message_pa
                 src/http/parser.cc src/base/error.cc src/base/logging.cc src/net/inet_address.cc
 FUZZ_RUN = ./$(FUZZ_BUILD)/http_parser_fuzz -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
            -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus fuzz/corpus
-$(FUZZ_BUILD)/http_parser_fuzz: $(FUZZ_SOURCES) $(wildcard include/tern/http/*.h src/http/*.h) | deps
+$(FUZZ_BUILD)/http_parser_fuzz: $(FUZZ_SOURCES) fuzz/fuzz_support.h $(wildcard include/tern/http/*.h src/http/*.h) | deps
 	mkdir -p $(FUZZ_BUILD)
 	clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  -Iinclude -Isrc $(FUZZ_SOURCES) -o $@
@@ -131,7 +131,7 @@ RESP_FUZZ_SOURCES := fuzz/resp_parser_fuzz.cc src/redis/resp.cc src/redis/resp_p
 RESP_FUZZ_RUN = ./$(FUZZ_BUILD)/resp_parser_fuzz -timeout=10 -rss_limit_mb=2048 \
                 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ \
                 $(FUZZ_BUILD)/corpus-resp fuzz/corpus-resp
-$(FUZZ_BUILD)/resp_parser_fuzz: $(RESP_FUZZ_SOURCES) include/tern/redis/resp.h \
+$(FUZZ_BUILD)/resp_parser_fuzz: $(RESP_FUZZ_SOURCES) fuzz/fuzz_support.h include/tern/redis/resp.h \
     include/tern/redis/resp_parser.h include/tern/redis/command.h | deps
 	mkdir -p $(FUZZ_BUILD)
 	clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -143,8 +143,8 @@ fuzz-resp: $(FUZZ_BUILD)/resp_parser_fuzz
 
 test-fuzz: $(FUZZ_BUILD)/http_parser_fuzz $(FUZZ_BUILD)/resp_parser_fuzz
 	mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/corpus-resp
-	$(FUZZ_RUN) -max_total_time=45
-	$(RESP_FUZZ_RUN) -max_total_time=45
+	$(FUZZ_RUN) -max_total_time=30
+	$(RESP_FUZZ_RUN) -max_total_time=30
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -8,7 +8,7 @@
 // Then the input, cut into arguments, is encoded as a Command and must parse back to them.
 //
 //   make fuzz-resp       FUZZ_SECONDS (300) of fuzzing from fuzz/corpus-resp
-//   make test-fuzz       45 seconds of each fuzz target, fails on a crash (part of `make test`)
+//   make test-fuzz       30 seconds of each fuzz target, fails on a crash (part of `make test`)
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -18,38 +18,19 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_support.h"
 #include "tern/redis/command.h"
 #include "tern/redis/resp_parser.h"
 
 namespace {
 
+using tern::fuzz::Exact;
+using tern::fuzz::fail;
+using tern::fuzz::inside;
+using tern::fuzz::kMaxMessages;
 using namespace tern::redis;
 using tern::Decoded;
 using Status = Decoded<Value>::Status;
-
-[[noreturn]] void fail(const char* what, const std::string& detail) {
-  std::fprintf(stderr, "resp_parser_fuzz: %s\n%s\n", what, detail.c_str());
-  std::abort();
-}
-
-bool inside(std::string_view part, std::string_view whole) {
-  return part.empty() ||
-         (part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size());
-}
-
-// Exactly `bytes`, at an address of its own; the previous copy is freed.
-class Exact {
- public:
-  std::string_view hold(std::string_view bytes) {
-    auto fresh = std::make_unique<char[]>(bytes.size());
-    if (!bytes.empty()) std::memcpy(fresh.get(), bytes.data(), bytes.size());
-    bytes_ = std::move(fresh);
-    return {bytes_.get(), bytes.size()};
-  }
-
- private:
-  std::unique_ptr<char[]> bytes_;
-};
 
 // The value's rendering, every text view checked to lie inside `input` (to_string reads every
 // byte of every view: ASan catches a view into freed memory there too).
@@ -74,8 +55,9 @@ std::string transcript(std::string_view data, const std::vector<size_t>& cuts,
   std::string out;
   size_t base = 0;
   size_t calls = 0;
+  int replies = 0;
   auto deliver = [&](size_t cut) -> bool {  // false: the transcript is final
-    for (int replies = 0; replies < 64; ++replies) {
+    while (replies < kMaxMessages) {
       std::string_view view = buffer.hold(data.substr(base, cut - base));
       Decoded<Value> decoded = parser.parse(view);
       ++calls;
@@ -89,6 +71,7 @@ std::string transcript(std::string_view data, const std::vector<size_t>& cuts,
       if (decoded.consumed == 0) fail("a reply with nothing consumed", "");
       check_views(decoded.request, view, 0);
       out += decoded.request.to_string() + " [" + std::to_string(decoded.consumed) + "]\n";
+      ++replies;
       base += decoded.consumed;
       parser.reset();
       calls = 0;
