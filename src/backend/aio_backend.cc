@@ -921,6 +921,7 @@ size_t AioBackend::wait(bool block) {
   bool busy = delivered_ > 0 || !pending_.empty() || !to_post_.empty();
   inner_->wait(block && !busy);
   stats_.wait_calls = inner_->stats().wait_calls;
+  stats_.wait_ns = inner_->stats().wait_ns;
   return delivered_;
 }
 

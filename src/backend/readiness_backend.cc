@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "tern/base/clock.h"
 #include "tern/base/error.h"
 #include "tern/base/logging.h"
 
@@ -189,8 +190,14 @@ size_t ReadinessBackend::wait(bool block) {
   bool work_pending = delivered_ > 0 || !runnable_.empty() || !cancelled_.empty();
   events_.clear();
   ++stats_.wait_calls;
-  if (auto error = poller_->wait(block && !work_pending, events_)) {
+  // Two clock reads, only around a wait that may sleep: the loop's idle time.
+  const bool may_block = block && !work_pending;
+  const TimePoint wait_start = may_block ? Clock::now() : TimePoint{};
+  if (auto error = poller_->wait(may_block, events_)) {
     log(LogLevel::error, "%s wait failed: %s", to_string(kind_).data(), error.message().c_str());
+  }
+  if (may_block) {
+    stats_.wait_ns += uint64_t(std::chrono::nanoseconds(Clock::now() - wait_start).count());
   }
   for (const ReadyEvent& event : events_) {
     uint32_t events = event.events;

@@ -31,6 +31,7 @@
 #include "backend/backend.h"
 #include "backend/readiness_backend.h"
 #include "backend/ready_bits.h"
+#include "tern/base/clock.h"
 #include "tern/base/error.h"
 #include "tern/base/logging.h"
 
@@ -422,8 +423,14 @@ size_t UringBackend::wait(bool block) {
   bool pending = delivered_ > 0 || !local_cancels_.empty() || io_uring_cq_ready(&ring_) > 0;
   ++stats_.wait_calls;
   // One io_uring_enter: submits what is queued and collects (or waits for) completions.
-  int result = block && !pending ? io_uring_submit_and_wait(&ring_, 1)
-                                 : io_uring_submit_and_get_events(&ring_);
+  // Two clock reads, only around an enter that may sleep: the loop's idle time.
+  const bool may_block = block && !pending;
+  const TimePoint wait_start = may_block ? Clock::now() : TimePoint{};
+  int result = may_block ? io_uring_submit_and_wait(&ring_, 1)
+                         : io_uring_submit_and_get_events(&ring_);
+  if (may_block) {
+    stats_.wait_ns += uint64_t(std::chrono::nanoseconds(Clock::now() - wait_start).count());
+  }
   if (result < 0 && result != -EINTR && result != -EAGAIN && result != -EBUSY &&
       result != -ETIME) {
     log(LogLevel::error, "io_uring_enter: %s", system_error(-result).message().c_str());

@@ -71,6 +71,7 @@ Result<std::unique_ptr<EventLoop>> EventLoop::create(BackendKind kind, BackendOp
 EventLoop::EventLoop(BackendKind kind, PrivateTag)
     : kind_(kind),
       thread_(std::this_thread::get_id()),
+      created_(Clock::now()),
       timers_(std::make_unique<TimerQueue>()),
       handle_(LoopRegistry::instance().add(*this)) {}
 
@@ -114,10 +115,23 @@ void EventLoop::run_once(bool block) {
   assert_in_loop_thread("EventLoop::run_once");
   ++iterations_;
   bool may_block = block && !has_queued_work() && !stop_requested_.load(std::memory_order_acquire);
-  backend_->wait(may_block);
-  run_timers();
-  tasks_->run_batch();
+  const size_t events = backend_->wait(may_block);
+  counters_.events += events;
+  counters_.events_per_wait.record(events);
+  counters_.timers += run_timers();
+  counters_.tasks += tasks_->run_batch();
   run_closing();
+}
+
+LoopCounters EventLoop::counters() const {
+  assert_in_loop_thread("EventLoop::counters");
+  LoopCounters counters = counters_;
+  counters.iterations = iterations_;
+  counters.wait_ns = backend_->stats().wait_ns;
+  const auto alive = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - created_);
+  const uint64_t alive_ns = uint64_t(alive.count());
+  counters.busy_ns = alive_ns > counters.wait_ns ? alive_ns - counters.wait_ns : 0;
+  return counters;
 }
 
 bool EventLoop::has_queued_work() const {
@@ -160,12 +174,13 @@ bool EventLoop::reset(TimerId id, Duration delay) noexcept {
   return live;
 }
 
-void EventLoop::run_timers() {
+size_t EventLoop::run_timers() {
   auto next = timers_->next_deadline();
-  if (!next) return;
+  if (!next) return 0;
   TimePoint now = Clock::now();
-  if (*next <= now) timers_->run_due(now);
+  const size_t ran = *next <= now ? timers_->run_due(now) : 0;
   arm_timer_fd();
+  return ran;
 }
 
 // Keeps the timerfd armed for the earliest deadline; a system call only when that changes.

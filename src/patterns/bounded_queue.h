@@ -84,6 +84,11 @@ class BoundedQueue {
     std::lock_guard lock(mutex_);
     return rejected_;
   }
+  // Items waiting now. Any thread.
+  size_t size() const {
+    std::lock_guard lock(mutex_);
+    return size_;
+  }
 
  private:
   mutable std::mutex mutex_;

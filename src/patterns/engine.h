@@ -24,6 +24,11 @@ class Engine {
   // The backend the loops run on (epoll where io_uring fell back).
   virtual BackendKind backend_in_use() const = 0;
   virtual ServerStats stats() const { return {}; }  // any thread
+  // Connections served by loop `index` now; on that loop's thread (lf has no loops: 0).
+  virtual size_t loop_connections(size_t index) const {
+    (void)index;
+    return 0;
+  }
   // Stops accepting and reading, answers and writes the requests already read, closes, and
   // joins every thread; what is left at `deadline` is closed. Blocks; call once.
   virtual void shutdown(Duration deadline) = 0;

@@ -59,6 +59,7 @@ class ReactorLoop final : public ReadinessOwner, public SessionFinder {
   void begin_drain();
   void close_all();
   size_t index() const noexcept { return index_; }
+  size_t connections() const noexcept { return entries_.size(); }  // loop thread
 
   // ReadinessOwner.
   void arm(ReadinessConnection& conn, uint32_t interest) override;
@@ -110,11 +111,13 @@ class ReactorEngine final : public Engine {
   ServerStats stats() const override {
     ServerStats stats;
     stats.pushbacks = workers_.rejected();
+    stats.queue_depth = workers_.queued();
     stats.open_connections = limit_.open();
     stats.accepted = limit_.accepted();
     stats.accept_pauses = limit_.pauses();
     return stats;
   }
+  size_t loop_connections(size_t index) const override { return loops_[index]->connections(); }
   void shutdown(Duration deadline) override;
 
   BoundedQueue<Event>* queue() noexcept { return workers_.queue(); }

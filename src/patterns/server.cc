@@ -1,6 +1,9 @@
 #include "tern/patterns/server.h"
 
+#include <algorithm>
+
 #include "patterns/engine.h"
+#include "patterns/server_metrics.h"
 #include "tern/base/error.h"
 #include "tern/protocol/framing.h"
 
@@ -34,16 +37,27 @@ std::error_code Server::start() {
   detail_ = check_options(options_);
   if (!service_) detail_ = "a Server needs a handler";
   if (!detail_.empty()) return make_error_code(errc::invalid_argument);
+  // The engine gets the options with the metrics' loop hooks wrapped around the program's.
+  ServerOptions engine_options = options_;
+  if (options_.metrics != nullptr) {
+    metrics_ = std::make_unique<ServerMetrics>(*options_.metrics,
+                                               size_t(std::max(options_.threads, 1)));
+    metrics_->install(engine_options, [this](size_t i) { return engine_->loop_connections(i); });
+  }
   if (options_.model == Model::lf) {
-    engine_ = make_leader_followers(options_, service_);
+    engine_ = make_leader_followers(engine_options, service_);
   } else if (effective_pattern(options_) == Pattern::reactor) {
-    engine_ = make_reactor_engine(options_, service_);
+    engine_ = make_reactor_engine(engine_options, service_);
   } else {
-    engine_ = make_stream_engine(options_, service_);
+    engine_ = make_stream_engine(engine_options, service_);
   }
   if (auto error = engine_->start()) {
     engine_.reset();
+    metrics_.reset();
     return error;
+  }
+  if (metrics_) {
+    metrics_->add_server_source(options_.model, [this] { return engine_->stats(); });
   }
   running_ = true;
   return {};
@@ -65,6 +79,7 @@ void Server::shutdown(Duration deadline) {
   if (!running_) return;
   running_ = false;
   engine_->shutdown(deadline);
+  if (metrics_) metrics_->remove_server_source();
 }
 
 }  // namespace tern

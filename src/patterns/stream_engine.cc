@@ -174,6 +174,9 @@ class StreamEngine final : public Engine {
   InetAddress local_address() const override { return balancer_->local_address(); }
   BackendKind backend_in_use() const override { return backend_in_use_; }
   ServerStats stats() const override;
+  size_t loop_connections(size_t index) const override {
+    return loops_[index]->connections.size();
+  }
   void shutdown(Duration deadline) override;
 
   void wait_for_space(IoLoop& io, ConnId id);
@@ -207,6 +210,7 @@ class StreamEngine final : public Engine {
 ServerStats StreamEngine::stats() const {
   ServerStats stats;
   stats.pushbacks = workers_.rejected();
+  stats.queue_depth = workers_.queued();
   stats.open_connections = limit_.open();
   stats.accepted = limit_.accepted();
   stats.accept_pauses = limit_.pauses();

@@ -36,6 +36,7 @@ class WorkerPool {
   // Null when the pool has no workers (handlers run on the loops).
   BoundedQueue<T>* queue() const noexcept { return queue_.get(); }
   uint64_t rejected() const { return queue_ ? queue_->rejected() : 0; }
+  size_t queued() const { return queue_ ? queue_->size() : 0; }  // any thread
   // Drops what is queued, lets each worker finish its item, and joins them.
   void stop() {
     if (queue_) queue_->close();

@@ -32,6 +32,8 @@ struct BackendStats {
   uint64_t rearms = 0;           // io_uring: requests the kernel ended early (a multishot one,
                                  // or a receive that found the ring dry) that tern armed again
   uint64_t wait_calls = 0;       // system calls that waited or collected events
+  uint64_t wait_ns = 0;          // time inside the wait system calls that could block (the
+                                 // loop's idle time; the metrics' tern_loop_wait_seconds_total)
 };
 
 }  // namespace tern

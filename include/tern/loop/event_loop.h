@@ -31,6 +31,7 @@
 #include "tern/base/unique_function.h"
 #include "tern/loop/loop_handle.h"
 #include "tern/loop/timer_id.h"
+#include "tern/metrics/histogram.h"
 
 namespace tern {
 
@@ -44,6 +45,22 @@ class LoopSources;
 // stored inline (no allocation per post).
 using Task = UniqueFunction<void()>;
 using SignalCallback = std::function<void(int signo)>;
+
+// What a loop has done since it was created, for metrics. Plain integers that only the loop's
+// thread writes (read them there: a metrics fill runs on the loop), so counting costs a few
+// additions per iteration and nothing per event beyond the wait's own count.
+struct LoopCounters {
+  uint64_t iterations = 0;
+  uint64_t events = 0;   // completions the backend's waits delivered
+  uint64_t tasks = 0;    // posted tasks run
+  uint64_t timers = 0;   // timer callbacks run
+  // Time blocked in the backend's wait system call (the backend times the calls that may
+  // block; handlers run by the wait count as busy), and the rest of the loop's life.
+  uint64_t wait_ns = 0;
+  uint64_t busy_ns = 0;
+  // Completions delivered per wait; the shape of tern::metrics::make_histogram().
+  metrics::Histogram events_per_wait{60'000'000'000ull, 2};
+};
 
 class EventLoop {
  public:
@@ -96,6 +113,8 @@ class EventLoop {
   BackendTraits traits() const noexcept;
   TimePoint now() const noexcept { return Clock::now(); }       // any thread
   uint64_t iterations() const noexcept { return iterations_; }  // loop thread
+  // A copy of the loop's counters, wait and busy time up to now. Loop thread.
+  LoopCounters counters() const;
   // Names this loop from any thread, safely after it is gone: tern::post_to(handle, task) is a
   // no-op once the loop is destroyed. Any thread.
   LoopHandle handle() const noexcept { return handle_; }
@@ -108,7 +127,7 @@ class EventLoop {
   struct PrivateTag {};
   EventLoop(BackendKind kind, PrivateTag);
   std::error_code init(const BackendOptions& options);
-  void run_timers();
+  size_t run_timers();  // how many timer callbacks ran
   void arm_timer_fd();
   void run_closing();
   bool has_queued_work() const;
@@ -117,6 +136,8 @@ class EventLoop {
   std::thread::id thread_;
   std::atomic<bool> stop_requested_{false};
   uint64_t iterations_ = 0;
+  LoopCounters counters_;    // iterations, wait_ns and busy_ns are filled in by counters()
+  TimePoint created_;
   std::unique_ptr<TimerQueue> timers_;
   std::unique_ptr<TaskQueue> tasks_;
   std::unique_ptr<SignalSource> signals_;

@@ -26,11 +26,14 @@
 namespace tern {
 
 class Engine;
+class ServerMetrics;
 
 struct ServerStats {
   // hsha: times the request queue was full, so a connection (or a ready event) waited and
   // its connection was not read meanwhile (backpressure).
   uint64_t pushbacks = 0;
+  // hsha: requests (or ready events) waiting in that queue now.
+  size_t queue_depth = 0;
   // Connections open now, across every loop (ServerOptions::max_connections bounds it), and
   // accepted since the start.
   size_t open_connections = 0;
@@ -71,6 +74,8 @@ class Server {
  private:
   ServerOptions options_;
   Service service_;
+  // Before engine_: the loops' metric hooks point into it until the engine is destroyed.
+  std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<Engine> engine_;
   std::string detail_;
   bool running_ = false;

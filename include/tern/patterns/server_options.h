@@ -33,6 +33,9 @@
 namespace tern {
 
 class EventLoop;
+namespace metrics {
+class Registry;
+}
 
 enum class Model { single, loops, hsha, lf };
 enum class Pattern { emulated, proactor, reactor };
@@ -68,6 +71,11 @@ struct ServerOptions {
   // with loops only (single, loops, hsha): lf has none and refuses them.
   std::function<std::error_code(size_t index, EventLoop& loop)> on_loop_start;
   std::function<void(size_t index, EventLoop& loop)> on_loop_stop;
+  // Where the server registers its metrics (not owned; must outlive the Server); null: none.
+  // Each loop's counters and its backend's stats as a loop source (added on the loop's thread
+  // at start, removed there at stop; lf has no loops), and the model's counters (connections,
+  // accepts, the hsha queue) as a plain source.
+  metrics::Registry* metrics = nullptr;
 };
 
 // The pattern in force: options.pattern, or the default for the model and backend.

@@ -1,0 +1,117 @@
+#include "patterns/server_metrics.h"
+
+#include <string>
+#include <utility>
+
+#include "tern/loop/event_loop.h"
+
+namespace tern {
+
+using metrics::Labels;
+using metrics::Snapshot;
+
+ServerMetrics::ServerMetrics(metrics::Registry& registry, size_t loops)
+    : registry_(registry), loop_sources_(loops, 0) {}
+
+ServerMetrics::~ServerMetrics() {
+  remove_server_source();
+  // A loop whose start failed after its source was added never ran its stop hook; its loop
+  // (and thread) is gone by now, so its fill can no longer run: drop the entry.
+  for (metrics::SourceId id : loop_sources_) {
+    if (id != 0) registry_.remove(id);
+  }
+}
+
+void ServerMetrics::install(ServerOptions& options,
+                            std::function<size_t(size_t index)> connections) {
+  if (options.model == Model::lf) return;  // no loops (and lf refuses loop hooks)
+  connections_ = std::move(connections);
+  options.on_loop_start = [this, program_start = std::move(options.on_loop_start)](
+                              size_t i, EventLoop& loop) -> std::error_code {
+    if (program_start) {
+      if (auto error = program_start(i, loop)) return error;
+    }
+    if (i >= loop_sources_.size()) return {};  // more loops than options.threads said
+    loop_sources_[i] = registry_.add_loop_source(loop.handle(), [this, i, &loop](Snapshot& s) {
+      fill_loop(s, i, loop, connections_(i));
+    });
+    return {};
+  };
+  options.on_loop_stop = [this, program_stop = std::move(options.on_loop_stop)](
+                             size_t i, EventLoop& loop) {
+    // On the loop's thread: no fill of this source is running, and none starts after this.
+    if (i < loop_sources_.size()) {
+      registry_.remove(loop_sources_[i]);
+      loop_sources_[i] = 0;
+    }
+    if (program_stop) program_stop(i, loop);
+  };
+}
+
+void ServerMetrics::add_server_source(Model model, std::function<ServerStats()> stats) {
+  remove_server_source();
+  server_source_ = registry_.add_source(
+      [model, stats = std::move(stats)](Snapshot& s) { fill_server(s, model, stats()); });
+}
+
+void ServerMetrics::remove_server_source() noexcept {
+  if (server_source_ == 0) return;
+  registry_.remove(server_source_);
+  server_source_ = 0;
+}
+
+void ServerMetrics::fill_loop(Snapshot& out, size_t index, const EventLoop& loop,
+                              size_t connections) {
+  const LoopCounters c = loop.counters();
+  const BackendStats& b = loop.stats();
+  const Labels labels{{"loop", std::to_string(index)},
+                      {"backend", std::string(to_string(loop.backend_kind()))}};
+  out.add_counter("tern_loop_iterations_total", "Event loop iterations.", labels,
+                  double(c.iterations));
+  out.add_counter("tern_loop_busy_seconds_total",
+                  "Time the loop spent outside a blocking wait (handlers, I/O, timers, tasks).",
+                  labels, double(c.busy_ns) * 1e-9);
+  out.add_counter("tern_loop_wait_seconds_total",
+                  "Time the loop spent blocked in the backend's wait system call.", labels,
+                  double(c.wait_ns) * 1e-9);
+  out.add_counter("tern_loop_events_total", "Completions delivered by the backend's waits.",
+                  labels, double(c.events));
+  out.add_counter("tern_loop_tasks_total", "Posted tasks run.", labels, double(c.tasks));
+  out.add_counter("tern_loop_timers_total", "Timer callbacks run.", labels, double(c.timers));
+  out.add_gauge("tern_loop_connections", "Connections the loop serves now.", labels,
+                double(connections));
+  out.add_histogram("tern_loop_events_per_wait", "Completions delivered per wait.", labels,
+                    c.events_per_wait, metrics::Unit::plain);
+  out.add_counter("tern_backend_submissions_total", "Operations started.", labels,
+                  double(b.submitted));
+  out.add_counter("tern_backend_wait_calls_total",
+                  "System calls that waited for or collected events.", labels,
+                  double(b.wait_calls));
+  out.add_counter("tern_backend_cq_overflows_total",
+                  "io_uring: completions the kernel had to hold back.", labels,
+                  double(b.cq_overflows));
+  out.add_counter("tern_backend_enobufs_total",
+                  "io_uring: receives that found the buffer ring empty.", labels,
+                  double(b.enobufs));
+  out.add_counter("tern_backend_rearms_total",
+                  "io_uring: requests the kernel ended early that were armed again.", labels,
+                  double(b.rearms));
+  out.add_counter("tern_backend_fallbacks_total",
+                  "Features (or the whole backend) replaced by a slower path.", labels,
+                  double(b.fallbacks));
+}
+
+void ServerMetrics::fill_server(Snapshot& out, Model model, const ServerStats& stats) {
+  out.add_gauge("tern_server_connections", "Connections open now, across the server.", {},
+                double(stats.open_connections));
+  out.add_counter("tern_server_accepted_total", "Connections accepted since the start.", {},
+                  double(stats.accepted));
+  if (model != Model::hsha) return;
+  out.add_counter("tern_hsha_pushbacks_total",
+                  "Times the request queue was full, so a connection was not read meanwhile.",
+                  {}, double(stats.pushbacks));
+  out.add_gauge("tern_hsha_queue_depth", "Requests (or ready events) waiting for a worker.",
+                {}, double(stats.queue_depth));
+}
+
+}  // namespace tern
