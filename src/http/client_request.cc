@@ -101,6 +101,7 @@ void ClientRequest::clear() noexcept {
   std::vector<Field>().swap(headers);  // a string per field: nothing worth keeping
   clear_keeping(body, kKeptCapacity);
   clear_keeping(block_, kKeptCapacity);
+  sink = nullptr;
   invalid_field_ = false;
   block_has_host_ = false;
   block_asks_close_ = false;

@@ -3,15 +3,18 @@
 // rebuilt response, or retry elsewhere when that is safe, or answer the failure (502/503/504).
 #include "tern/proxy/http_proxy.h"
 
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "body_relay.h"
 #include "forwarding.h"
 #include "http_upstream.h"
 #include "tern/http/client_error.h"
+#include "tern/http/response_sink.h"
 #include "tern/http/parser.h"
 #include "tern/loop/event_loop.h"
 #include "tern/loop/loop_handle.h"
@@ -86,7 +89,10 @@ http::Response no_upstream_response() {
 }
 
 // One client request while it is forwarded: owned by the callback of its current attempt.
-struct Exchange {
+// It is also the sink of its response's body (the request names it): a body larger than
+// max_response_body, or of unknown length, is relayed to the client as it arrives (BodyRelay)
+// instead of being gathered.
+struct Exchange final : http::ResponseSink {
   http::ClientRequest request;  // the re-framed request; copied per attempt, moved on the last
   http::Reply reply;
   uint64_t key = 0;
@@ -95,6 +101,9 @@ struct Exchange {
   bool retry_in_flight = false;  // the current attempt holds a place in the retry budget
   int attempts = 0;
   std::vector<UpstreamId> tried;  // its capacity survives recycling: no allocation per request
+  const ForwardingOptions* forwarding = nullptr;
+  uint64_t buffered_up_to = 0;
+  std::shared_ptr<BodyRelay> relay;  // the response is being streamed: no retry, no own answer
 
   // Back to the state of a new exchange, capacity kept.
   void reset() noexcept {
@@ -104,7 +113,18 @@ struct Exchange {
     head = idempotent = retry_in_flight = false;
     attempts = 0;
     tried.clear();
+    relay.reset();
   }
+
+  // ResponseSink (the upstream connection's loop, which is this one).
+  uint64_t stream_above() const noexcept override { return buffered_up_to; }
+  void on_head(const http::ParsedResponse& head_fields, std::optional<uint64_t>,
+               ReadControl& control) override {
+    LoopHandle loop = reply.connection().loop;
+    relay = std::make_shared<BodyRelay>(
+        std::move(reply).stream(forward_response(head_fields, *forwarding)), control, loop);
+  }
+  bool on_body(std::string_view piece) override { return relay->write(piece); }
 };
 
 // Finished exchanges kept for the next requests: an exchange (and its list of upstreams tried)
@@ -157,6 +177,9 @@ class HttpProxy::Impl {
     ++stats_.requests;
     std::unique_ptr<Exchange> exchange = exchanges_.take();
     forward_request(request, forwarding_, exchange->request);
+    exchange->request.sink = exchange.get();
+    exchange->forwarding = &forwarding_;
+    exchange->buffered_up_to = options_.max_response_body;
     exchange->reply = std::move(reply);
     exchange->head = request.method == http::Method::head;
     exchange->idempotent = is_idempotent(request.method);
@@ -182,7 +205,8 @@ class HttpProxy::Impl {
     http::ClientOptions client;
     client.pool = options_.pool;
     client.response_timeout = options_.response_timeout;
-    client.limits.max_body = options_.max_response_body;
+    // Larger bodies are streamed (Exchange, the request's sink): the client never gathers one.
+    client.limits.max_body = std::numeric_limits<uint64_t>::max();
     return client;
   }
 
@@ -199,6 +223,10 @@ class HttpProxy::Impl {
         std::move(request),
         [this, id, exchange = std::move(exchange)](
             std::error_code error, const http::ParsedResponse* response) mutable {
+          if (exchange->relay) {  // streamed: the upstream's ReadControl goes with this answer
+            finish_relay(std::move(exchange), id, error, response);
+            return;
+          }
           // The proxy is going (on_loop_stop, or its owner): the reply is dropped with the
           // exchange, and its connection closes.
           if (destroying_) return;
@@ -210,6 +238,27 @@ class HttpProxy::Impl {
           table_->end(id, outcome_of(response->status));
           finish(std::move(exchange), forward_response(*response, forwarding_));
         });
+  }
+
+  // A streamed response ended: complete, or cut short (the upstream failed midway, or the
+  // client went away): too late for a retry or an answer of our own.
+  void finish_relay(std::unique_ptr<Exchange> exchange, UpstreamId id, std::error_code error,
+                    const http::ParsedResponse* response) {
+    BodyRelay& relay = *exchange->relay;
+    if (error) {
+      relay.abandon();
+    } else {
+      relay.end();
+    }
+    if (destroying_) return;
+    if (error) {
+      table_->end(id, relay.client_gone() ? Outcome::neutral : Outcome::failure);
+    } else {
+      table_->end(id, outcome_of(response->status));
+    }
+    end_retry(*exchange);
+    budget_.request_finished();
+    exchanges_.give_back(std::move(exchange));
   }
 
   Outcome outcome_of(int status) const noexcept {

@@ -8,6 +8,12 @@
 // pipeline calls when the stream ends. Responses are bounded by Options::limits: a status line,
 // header block or body beyond them is an error (the connection closes).
 //
+// A request with a ResponseSink (tern/http/response_sink.h) whose response body is larger than
+// the sink's threshold, or of unknown length, is streamed: once the head is in, it goes to the
+// sink, and the body is decoded (BodyDecoder) and handed on piece by piece as it arrives, each
+// piece consumed from the connection's input at once (need_more with bytes consumed); a sink
+// that declines more pauses the reading (reading_paused(), the pipeline's hooks).
+//
 // Thread rule: the connection's (Pipeline's) thread.
 #pragma once
 
@@ -16,10 +22,13 @@
 #include <string>
 #include <string_view>
 
+#include "tern/http/body_decoder.h"
 #include "tern/http/client_request.h"
 #include "tern/http/message.h"
 #include "tern/http/parser.h"
+#include "tern/http/response_sink.h"
 #include "tern/protocol/protocol.h"
+#include "tern/protocol/read_control.h"
 
 namespace tern::http {
 
@@ -46,14 +55,35 @@ class ClientProtocol {
   // Requests sent and not yet answered.
   size_t waiting() const noexcept { return methods_.size(); }
 
+  // The pipeline's hooks for streamed bodies (tern/protocol/pipeline.h).
+  void attach(ReadControl& control) noexcept { control_ = &control; }
+  bool reading_paused() const noexcept { return paused_; }
+  void resume() noexcept { paused_ = false; }
+
  private:
+  struct Sent {
+    Method method;
+    ResponseSink* sink;  // null: answered whole
+  };
+
   Decoded<Response> complete();
   void start_next();
+  Decoded<Response> start_stream(std::string_view input, ResponseSink& sink);
+  Decoded<Response> decode_body(std::string_view input, size_t used);
+  Decoded<Response> finish_stream(size_t used);
 
   const Options& options_;
   ResponseParser parser_;
-  std::deque<Method> methods_;  // of the requests sent and not answered, oldest first
+  std::deque<Sent> methods_;    // the requests sent and not answered, oldest first
   bool message_done_ = false;   // the parser holds the last response: reset before the next
+  // Streaming (a request with a sink).
+  ReadControl* control_ = nullptr;
+  ResponseParser head_parser_;  // the head of a response to stream, parsed as if to HEAD
+  BodyDecoder body_;
+  ResponseSink* streaming_ = nullptr;  // the sink taking the current response's body
+  ParsedResponse streamed_;     // what the callback gets at its end: status, version, keep-alive
+  bool buffering_ = false;      // the current response's head was looked at: answered whole
+  bool paused_ = false;         // the sink declined more: stop reading until resume()
 };
 
 }  // namespace tern::http

@@ -38,6 +38,8 @@
 
 namespace tern::http {
 
+class ResponseSink;
+
 // A header field the request owns.
 struct Field {
   std::string name;
@@ -50,6 +52,9 @@ struct ClientRequest {
   std::string target = "/";  // origin-form: "/path?query"
   std::vector<Field> headers;
   std::string body;
+  // Takes a large or open-ended response body in pieces (tern/http/response_sink.h); not
+  // owned: it must outlive the request's callback. Null: the response is answered whole.
+  ResponseSink* sink = nullptr;
 
   static ClientRequest get(std::string target) { return make(Method::get, std::move(target)); }
   static ClientRequest head(std::string target) { return make(Method::head, std::move(target)); }

@@ -126,6 +126,8 @@ class ResponseParser {
   // The peer closed: completes a close-delimited body (ParseStatus::complete), else error.
   ParseStatus end_of_input(std::string_view input);
   const ParsedResponse& response() const noexcept { return response_; }
+  // True once the head of the current response is parsed and its body is still to come.
+  bool in_body() const noexcept { return engine_.in_body(); }
   size_t consumed() const noexcept { return engine_.consumed(); }
   std::error_code error() const noexcept { return engine_.error(); }
   void reset() noexcept { engine_.reset(); }

@@ -17,6 +17,14 @@
 //     // the bytes not yet decoded; a message completes the first waiting request (an HTTP body
 //     // delimited by the connection's close), need_more or invalid end the connection as usual.
 //     Decoded<Response> decode_end(std::string_view input);
+//
+//     // Optional, for answers taken in pieces (tern/protocol/read_control.h): need_more may
+//     // report bytes consumed (a body piece handed on); attach() gives the protocol the
+//     // pipeline's ReadControl; after a decode, reading_paused() true stops reading until
+//     // ReadControl::resume_reading (which calls resume() first).
+//     void attach(ReadControl& control);
+//     bool reading_paused() const;
+//     void resume();
 //   };
 //
 // Failure is per connection, because responses are matched by position: a malformed response,
@@ -42,6 +50,7 @@
 #include "tern/loop/event_loop.h"
 #include "tern/net/tcp_connection.h"
 #include "tern/protocol/protocol.h"
+#include "tern/protocol/read_control.h"
 
 namespace tern {
 
@@ -60,7 +69,7 @@ struct PipelineOptions {
 };
 
 template <ClientProtocol C>
-class Pipeline {
+class Pipeline final : public ReadControl {
  public:
   using Request = typename C::Request;
   using Response = typename C::Response;
@@ -71,13 +80,10 @@ class Pipeline {
            PipelineOptions options = {})
       : conn_(conn), protocol_options_(std::move(protocol_options)), client_(protocol_options_),
         options_(options) {
-    conn_.read_start([this](TcpConnection&, std::error_code error, std::span<std::byte> data) {
-      if (error) {
-        on_end(error);
-      } else {
-        on_read(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
-      }
-    });
+    if constexpr (requires(ReadControl& control) { client_.attach(control); }) {
+      client_.attach(*this);
+    }
+    start_reading();
   }
   ~Pipeline() {
     if (destroyed_ != nullptr) *destroyed_ = true;
@@ -110,6 +116,17 @@ class Pipeline {
   // A connection given back to a pool with such bytes would hand them to its next user.
   size_t buffered() const noexcept { return input_.size() - used_; }
 
+  // ReadControl. The response deadline does not run while reading is paused (the pace is the
+  // consumer's then); it starts again from here.
+  void resume_reading() override {
+    if (failed_) return;
+    if constexpr (requires { client_.resume(); }) client_.resume();
+    restart_timer();
+    start_reading();
+    on_read({});  // the bytes kept from before the pause
+  }
+  void abort(std::error_code error) override { fail(error); }
+
   // Fails every waiting request with `error` and closes the connection.
   void fail(std::error_code error) {
     if (failed_) return;
@@ -139,12 +156,25 @@ class Pipeline {
     Guard& operator=(const Guard&) = delete;
   };
 
+  void start_reading() {
+    conn_.read_start([this](TcpConnection&, std::error_code error, std::span<std::byte> data) {
+      if (error) {
+        on_end(error);
+      } else {
+        on_read(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+      }
+    });
+  }
+
   void on_read(std::string_view data) {
     input_.append(data);
     Guard guard(this);
     while (!failed_ && used_ < input_.size()) {
       auto decoded = client_.decode_response(std::string_view(input_).substr(used_));
-      if (decoded.status == Decoded<Response>::Status::need_more) break;
+      if (decoded.status == Decoded<Response>::Status::need_more) {
+        used_ += decoded.consumed;  // a piece of an answer handed on (the optional hooks)
+        break;
+      }
       if (decoded.status == Decoded<Response>::Status::invalid) {
         fail(decoded.error);
         return;
@@ -159,6 +189,18 @@ class Pipeline {
     if (!failed_) {
       input_.erase(0, used_);
       used_ = 0;
+      pause_if_asked();
+    }
+  }
+
+  // The consumer of a piece declined more: the rest waits in the socket (and in input_, at
+  // most one read) until resume_reading().
+  void pause_if_asked() {
+    if constexpr (requires { client_.reading_paused(); }) {
+      if (client_.reading_paused()) {
+        conn_.read_stop();
+        cancel_timer();
+      }
     }
   }
 

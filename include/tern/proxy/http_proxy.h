@@ -26,6 +26,17 @@
 // or no connection within pool.connect.timeout). A HEAD is answered with the upstream's
 // fields and no body (and no Content-Length: http::Response cannot carry the upstream's).
 //
+// Streaming: a response body larger than max_response_body, or of unknown length, goes to the
+// client as it arrives (chunked on HTTP/1.1, until the close on 1.0): each piece read from the
+// upstream is written to the client at once, and when the client's connection is above its
+// high-water mark the proxy stops reading that upstream connection until it drains, so a slow
+// client holds about its high-water mark plus two reads in the proxy, and the upstream's send
+// blocks. The response timeout stops while the reading is paused for the client and starts
+// afresh at each resume: a long body to a slow client is not cut for its length, while an
+// upstream that sends nothing for response_timeout is. A failure midway cuts the client's
+// response short (its connection closes): no retry, no 502 once the head is sent. A client
+// that goes away closes the upstream connection (it is mid-body).
+//
 // Retries: at most retry.max_attempts tries of one request, each to an upstream not tried yet,
 // only when safe (an idempotent method, or an error that proves the upstream never saw the
 // request: tern/http/client_error.h) and only within the RetryBudget.
@@ -65,7 +76,10 @@ struct HttpProxyOptions {
   // connection is busy: past it, 503), pool.down_after_failures.
   ConnectionPoolOptions pool;
   Duration response_timeout = std::chrono::seconds(30);   // whole response; 504 past it
-  size_t max_response_body = 8 << 20;   // responses are buffered (not yet streamed): larger: 502
+  // Response bodies up to this size are gathered whole and sent with their length; larger
+  // ones, and those of unknown length (chunked, until close), are streamed to the client as
+  // they arrive, with bounded memory (see "Streaming" above). Each exchange may hold this much.
+  size_t max_response_body = 8 << 20;
   std::string via = "tern-proxy";       // Via: 1.1 tern-proxy (on requests and responses)
   bool forwarded_headers = true;        // X-Forwarded-For (appended), X-Forwarded-Proto: http
   bool eject_on_5xx = true;             // a 5xx from the upstream counts as a failure
