@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <algorithm>
+#include <functional>
 
 #include "test_support.h"
 
@@ -45,7 +46,21 @@ TEST_P(EventLoopTest, CancelWorksIncludingFromInsideACallback) {
       EXPECT_TRUE(loop.cancel(repeating));  // cancels itself
     }
   });
-  loop.run_after(40ms, [&] { loop.stop(); });
+  // Stops once the third tick has run and then one more check later (10 ms: more than a
+  // period, in which a fourth tick would have come had the self-cancel failed). Under load the
+  // ticks run late, so the stop waits for them instead of trusting a deadline (bounded: 5 s).
+  // Timers run in deadline order, so "doomed" (20 ms) has had its turn before any check.
+  bool settled = false;
+  int checks = 0;
+  std::function<void()> stop_when_done = [&] {
+    if ((ticks >= 3 && settled) || ++checks > 500) {
+      loop.stop();
+      return;
+    }
+    settled = ticks >= 3;
+    loop.run_after(10ms, stop_when_done);
+  };
+  loop.run_after(40ms, stop_when_done);
   loop.run();
   EXPECT_EQ(ticks, 3);
   EXPECT_EQ(std::count(fired.begin(), fired.end(), "doomed"), 0);
