@@ -271,23 +271,53 @@ TEST(RetryBudget, MinRetriesFloorWhenFewRequests) {
   EXPECT_EQ(budget.refused(), 1u);
 }
 
-TEST(RetryBudget, RatioOfActiveRequests) {
+TEST(RetryBudget, RetriesAreEarnedByRequestsAtTheRatio) {
   RetryBudget budget(RetryOptions{2, 0.2, 3});
   for (int i = 0; i < 50; ++i) budget.request_started();
+  EXPECT_DOUBLE_EQ(budget.reserve(), 10.0);  // 20% of 50
   int started = 0;
   while (budget.try_start_retry()) ++started;
-  EXPECT_EQ(started, 10);  // 20% of 50
+  EXPECT_EQ(started, 10);  // the floor's three spend earned retries too
   EXPECT_EQ(budget.refused(), 1u);
-  // A finished retry frees its place.
+  // A finished retry frees a place under the floor only (10 in flight): nothing earned is left.
   budget.retry_finished();
   EXPECT_EQ(budget.active_retries(), 9u);
-  EXPECT_TRUE(budget.try_start_retry());
-  // Fewer requests in flight: a smaller budget (45 * 0.2 = 9 < 10 in flight).
-  for (int i = 0; i < 5; ++i) budget.request_finished();
-  EXPECT_EQ(budget.active_requests(), 45u);
   EXPECT_FALSE(budget.try_start_retry());
-  EXPECT_EQ(budget.refused(), 2u);
+  // Five more requests earn one retry more, exactly.
+  for (int i = 0; i < 5; ++i) budget.request_started();
+  EXPECT_TRUE(budget.try_start_retry());
+  EXPECT_FALSE(budget.try_start_retry());
+  EXPECT_EQ(budget.refused(), 3u);
   EXPECT_EQ(budget.retries(), 11u);
+}
+
+// When an upstream dies, every request in flight on it fails at once: with two upstreams,
+// half of all the requests in flight. Each is retried (the reserve holds up to one retry per
+// request in flight); a cap on retries in flight at 20% of the requests in flight refused most
+// of them (tests/cluster_fault_test.cc saw 12-19 client errors at a kill).
+TEST(RetryBudget, AllTheRequestsInFlightOfADeadUpstreamAreRetriedAtOnce) {
+  RetryBudget budget(RetryOptions{2, 0.2, 3});
+  // A steady load of 64 in flight: each answered request is replaced by a new one.
+  for (int i = 0; i < 64; ++i) budget.request_started();
+  for (int i = 0; i < 1000; ++i) {
+    budget.request_finished();
+    budget.request_started();
+  }
+  EXPECT_DOUBLE_EQ(budget.reserve(), 64.0);  // at most one per request in flight
+  int retried = 0;
+  for (int i = 0; i < 32; ++i) retried += budget.try_start_retry() ? 1 : 0;
+  EXPECT_EQ(retried, 32);
+  EXPECT_EQ(budget.refused(), 0u);
+  // Past the burst, retries are paid by new requests: a dead upstream that is still picked
+  // for every second request cannot get every failure retried for long.
+  int refused_later = 0;
+  for (int i = 0; i < 1000; ++i) {
+    budget.request_started();
+    if (i % 2 == 0 && !budget.try_start_retry()) ++refused_later;
+  }
+  EXPECT_GT(refused_later, 0);
+  // The burst, what it left in the reserve, and 20% of the new requests.
+  EXPECT_LE(budget.retries(), 32u + 32u + 200u);
 }
 
 TEST(RetryBudget, OneAttemptMeansNoRetry) {
