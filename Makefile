@@ -153,6 +153,7 @@ test-fuzz:
 test-fuzz-http: $(FUZZ_BUILD)/http_parser_fuzz
 	mkdir -p $(FUZZ_BUILD)/corpus
 	$(FUZZ_RUN) -max_total_time=30
+
 test-fuzz-resp: $(FUZZ_BUILD)/resp_parser_fuzz
 	mkdir -p $(FUZZ_BUILD)/corpus-resp
 	$(RESP_FUZZ_RUN) -max_total_time=30

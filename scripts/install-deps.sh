@@ -13,6 +13,7 @@ packages=(
   python3-matplotlib  # bench/plot.py; its test (plot_demo) runs in make test
   libsqlite3-dev  # tern::store's embedded storage (SQLite in WAL mode)
   redis-server redis-tools  # the database server of the cluster form; its tests start one
+  chromium  # headless, runs the status page's script in tests/status_page_test.cc
 )
 
 missing=()

@@ -106,6 +106,59 @@ void add_server_flags(CLI::App& app, ServerFlags& flags) {
   app.footer("Valid --model/--pattern/--backend combinations:\n" + valid_combinations());
 }
 
+namespace {
+
+bool is_loopback(const InetAddress& address) {
+  std::string text = address.to_string();
+  return text.starts_with("127.") || text.starts_with("[::1]");
+}
+
+}  // namespace
+
+std::optional<InetAddress> parse_admin_address(std::string_view text, std::string& why) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == text.size()) {
+    why = "'" + std::string(text) + "' is not HOST:PORT";
+    return std::nullopt;
+  }
+  std::string_view host = text.substr(0, colon);
+  std::string_view port_text = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  uint32_t port = 0;
+  for (char c : port_text) {
+    if (c < '0' || c > '9' || port > 65535) {
+      why = "'" + std::string(text) + "': the port must be a number 0..65535";
+      return std::nullopt;
+    }
+    port = port * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (port > 65535) {
+    why = "'" + std::string(text) + "': the port must be a number 0..65535";
+    return std::nullopt;
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  auto address = InetAddress::parse(host, static_cast<uint16_t>(port));
+  if (!address) {
+    why = "'" + std::string(text) + "': '" + std::string(host) +
+          "' is not an IPv4 or IPv6 address (or localhost)";
+    return std::nullopt;
+  }
+  // The admin paths show the process's insides and take no credentials: never off the host.
+  if (!is_loopback(address.value())) {
+    why = "'" + std::string(text) + "' must be a loopback address (127.0.0.1, ::1 or localhost)";
+    return std::nullopt;
+  }
+  return address.value();
+}
+
+std::string admin_address_problem(const std::string& text) {
+  std::string why;
+  if (text.empty() || parse_admin_address(text, why)) return {};
+  return why;
+}
+
 Result<ServerOptions> to_server_options(const ServerFlags& flags, std::string& why) {
   ServerOptions options;
   auto address = InetAddress::parse(flags.host, flags.port);

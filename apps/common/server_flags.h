@@ -5,7 +5,9 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "tern/patterns/server_options.h"
 
@@ -35,6 +37,7 @@ struct ServerFlags {
   int read_timeout_ms = 0;
   int write_timeout_ms = 0;
   size_t max_connections = 0;  // 0: no limit
+  std::string admin;  // the admin listener's "HOST:PORT" on loopback (admin_server.h); empty: off
 };
 
 // Adds the flags (with their checks) to `app`.
@@ -42,6 +45,12 @@ void add_server_flags(CLI::App& app, ServerFlags& flags);
 // "" when `n` is a power of two in 1..32768 (--recv-buffers: the receive ring's buffers), else
 // what is wrong. Any thread.
 std::string recv_buffers_problem(uint64_t n);
+// "HOST:PORT" (IPv4, [IPv6] or localhost) on a loopback address, or nullopt with `why` saying
+// what is wrong ("must be a loopback address"): --admin's value. Any thread.
+std::optional<InetAddress> parse_admin_address(std::string_view text, std::string& why);
+// "" when `text` is empty (no admin listener) or a valid admin address, else why not: the
+// check of the --admin flag and of the admin key. Any thread.
+std::string admin_address_problem(const std::string& text);
 // The options, or a message (the combination checked, with the valid ones listed).
 Result<ServerOptions> to_server_options(const ServerFlags& flags, std::string& why);
 // The line a program prints once it accepts: address, backend in use, model, pattern.

@@ -17,6 +17,12 @@ std::string server_row_key(KeyLayout layout, std::string_view section, std::stri
 
 void add_server_flags(CLI::App& app, ServerFlags& flags, const ServerRows& rows) {
   add_server_flags(app, flags);
+  if (rows.admin) {
+    app.add_option("--admin", flags.admin,
+                   "admin listener (GET /metrics, /metrics.json, /status), HOST:PORT on loopback "
+                   "(empty: off)")
+        ->check(admin_address_problem);
+  }
   std::vector<std::string> dropped = {"--codec", "--max-message", "--read-timeout-ms"};
   if (!rows.listen_address) dropped.insert(dropped.end(), {"--host", "--port", "--balance"});
   if (!rows.uring_tuning) {

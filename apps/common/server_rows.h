@@ -46,6 +46,9 @@ struct ServerRows {
   // listener and its --balance itself (tern-proxy: --listen, the upstreams' balance), and its
   // file says whether loops share clients through SO_REUSEPORT with reuse-port (true|false).
   bool listen_address = true;
+  // The admin listener, --admin HOST:PORT and "server.admin" (admin_server.h). Without it the
+  // program names it itself (tern-proxy: [proxy] admin, from before the shared row).
+  bool admin = true;
   // The uring tuning: send_zc_threshold, fixed_files, recv_buffers.
   bool uring_tuning = true;
   // The models the program serves (the file's value; the flag's is checked by CLI11 and by the
@@ -116,6 +119,11 @@ void add_server_rows(std::vector<ConfigOption<Config>>& table, const ServerRows&
   } else {
     add(key("server", "reuse_port"), "--reuse-port", kSharedFlag, R::restart, "",
         [](auto& c) -> auto& { return c.server.reuse_port; });
+  }
+  if (rows.admin) {
+    add(key("server", "admin"), "--admin", kSharedFlag, R::restart, "",
+        [](auto& c) -> auto& { return c.server.admin; },
+        Check<std::string>(admin_address_problem));
   }
   constexpr size_t kNoLimit = std::numeric_limits<size_t>::max();
   add(key("server", "queue"), "--queue", kSharedFlag, R::restart, "",

@@ -1,6 +1,7 @@
 #include "httpd.h"
 
 #include "httpd_routes.h"
+#include "tern/http/loop_metrics.h"
 
 namespace tern::apps {
 
@@ -17,7 +18,10 @@ std::unique_ptr<Httpd> Httpd::create(HttpdConfig config, std::string& why) {
 Httpd::Httpd(HttpdConfig config, ServerOptions options, std::shared_ptr<const Site> site)
     : config_(std::move(config)), options_(std::move(options)), site_(std::move(site)) {}
 
-Httpd::~Httpd() { server_.reset(); }
+Httpd::~Httpd() {
+  admin_.reset();
+  server_.reset();
+}
 
 std::shared_ptr<const Site> Httpd::open_site(const HttpdConfig& config, std::string& why) {
   auto files = http::StaticFiles::open(static_files_options(config));
@@ -56,15 +60,35 @@ std::error_code Httpd::apply_logs(const HttpdConfig& config, std::string& why) {
 
 std::error_code Httpd::start(std::string& why) {
   http::AccessLog* access_log = config_.access_log.empty() ? nullptr : &access_log_;
+  ServerOptions options = options_;
+  // Metrics cost a little per request: they are kept only when something can read them.
+  bool admin = !config_.server.admin.empty();
+  if (admin) {
+    options.metrics = &registry_;
+    http::record_metrics(options, registry_);
+  }
   server_ = std::make_unique<Server>(
-      options_, http::service(httpd_router(site_), protocol_options(config_, access_log)));
+      options, http::service(httpd_router(site_), protocol_options(config_, access_log)));
   if (auto error = server_->start()) {
     why = "cannot listen on " + options_.address.to_string() + " (backend " +
           config_.server.backend + "): " + error.message();
     if (!server_->error_detail().empty()) why += ": " + server_->error_detail();
     return error;
   }
+  if (admin) {
+    // Checked when the config was read.
+    admin_ = std::make_unique<AdminServer>(*parse_admin_address(config_.server.admin, why),
+                                           "tern-httpd", registry_);
+    if (auto error = admin_->start(why)) {
+      shutdown();
+      return error;
+    }
+  }
   return {};
+}
+
+std::string Httpd::describe_admin() const {
+  return admin_ ? "admin on " + admin_->local_address().to_string() : std::string();
 }
 
 std::string Httpd::describe() const {
@@ -108,6 +132,7 @@ std::error_code Httpd::reopen_logs() {
 }
 
 void Httpd::shutdown() {
+  if (admin_) admin_->shutdown();
   if (server_) server_->shutdown(std::chrono::milliseconds(config_.server.drain_ms));
 }
 

@@ -19,6 +19,7 @@
 
 #include "access_log_writer.h"
 #include "httpd_config.h"
+#include "admin_server.h"
 #include "live_site.h"
 #include "tern/tern.h"
 
@@ -36,6 +37,8 @@ class Httpd {
   std::error_code start(std::string& why);
   // The line printed once the server accepts (address, backend in use, model, ...).
   std::string describe() const;
+  // "admin on ADDRESS" with --admin, else empty (the second start-up line).
+  std::string describe_admin() const;
 
   // SIGHUP: loads the configuration again (file, then the same flags) and applies what can
   // change live. A failure is logged with its reason and returned; nothing changed then.
@@ -58,7 +61,11 @@ class Httpd {
   // Both outlive the server, which calls them from its threads.
   AccessLogWriter access_log_;
   LiveSite site_;
+  // With --admin: the metrics (the server's loops and HTTP) and their listener. The registry
+  // outlives both servers.
+  metrics::Registry registry_;
   std::unique_ptr<Server> server_;
+  std::unique_ptr<AdminServer> admin_;
 };
 
 }  // namespace tern::apps

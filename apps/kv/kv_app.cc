@@ -5,6 +5,7 @@
 #include "kv_routes.h"
 #include "tern/base/error.h"
 #include "tern/base/logging.h"
+#include "tern/http/loop_metrics.h"
 #include "tern/http/router.h"
 
 namespace tern::apps {
@@ -59,6 +60,12 @@ std::error_code KvApp::start(std::string& why) {
     set_loop_store(nullptr);
     if (index < stores_.size()) stores_[index].reset();
   };
+  // Metrics cost a little per request: they are kept only when something can read them.
+  bool admin = !config_.server.admin.empty();
+  if (admin) {
+    options.metrics = &registry_;
+    http::record_metrics(options, registry_);
+  }
   KvRoutesOptions routes;
   routes.max_key = storage_config(config_).limits.max_key;
   server_ = std::make_unique<Server>(options,
@@ -70,7 +77,20 @@ std::error_code KvApp::start(std::string& why) {
     server_.reset();
     return error;
   }
+  if (admin) {
+    // Checked when the config was read.
+    admin_ = std::make_unique<AdminServer>(*parse_admin_address(config_.server.admin, why),
+                                           "tern-kv", registry_);
+    if (auto error = admin_->start(why)) {
+      shutdown();
+      return error;
+    }
+  }
   return {};
+}
+
+std::string KvApp::describe_admin() const {
+  return admin_ ? "admin on " + admin_->local_address().to_string() : std::string();
 }
 
 std::string KvApp::describe() const {
@@ -104,6 +124,10 @@ std::error_code KvApp::reload(const KvCommandLine& command_line) {
 }
 
 void KvApp::shutdown() {
+  if (admin_) {
+    admin_->shutdown();
+    admin_.reset();
+  }
   if (server_) {
     // Joins every loop: on_loop_stop has destroyed each Store on its own thread by then.
     server_->shutdown(std::chrono::milliseconds(config_.server.drain_ms));

@@ -16,6 +16,7 @@
 #include <system_error>
 #include <vector>
 
+#include "admin_server.h"
 #include "kv_config.h"
 #include "tern/patterns/server.h"
 #include "tern/store/store.h"
@@ -35,6 +36,8 @@ class KvApp {
   std::error_code start(std::string& why);
   // The line printed once serving: "listening on ADDRESS (store ..., backend ..., ...)".
   std::string describe() const;
+  // "admin on ADDRESS" with --admin, else empty (the second start-up line).
+  std::string describe_admin() const;
 
   // SIGHUP: loads the configuration again (file, then the same flags) and applies the log
   // level. A failure is logged with its reason and returned; nothing changed then.
@@ -50,7 +53,11 @@ class KvApp {
   ServerOptions options_;
   std::unique_ptr<store::Storage> storage_;            // outlives every Store and the server
   std::vector<std::unique_ptr<store::Store>> stores_;  // by loop index, each touched by its loop
+  // With --admin: the metrics (the server's loops and HTTP) and their listener. The registry
+  // outlives both servers.
+  metrics::Registry registry_;
   std::unique_ptr<Server> server_;
+  std::unique_ptr<AdminServer> admin_;
 };
 
 }  // namespace tern::apps

@@ -4,8 +4,6 @@
 #include <cstdio>
 #include <utility>
 
-#include "tern/http/router.h"
-
 namespace tern::apps {
 namespace {
 
@@ -247,27 +245,22 @@ std::optional<std::string> upstream_json(std::string_view name,
   return json.take();
 }
 
-AdminApi::AdminApi(InetAddress address, const ServingLoops& loops, proxy::Mode mode,
-                   proxy::Algorithm balance)
-    : address_(address), loops_(loops), mode_(mode), balance_(balance) {}
-
-AdminApi::~AdminApi() { shutdown(); }
-
-std::error_code AdminApi::start(std::string& why) {
-  http::Router router;
-  router.get_async("/upstreams", [this](const http::Request&, http::Reply reply) {
+void add_upstream_routes(http::Router& router, const ServingLoops& loops, proxy::Mode mode,
+                         proxy::Algorithm balance) {
+  const ServingLoops* serving = &loops;
+  router.get_async("/upstreams", [serving, mode, balance](const http::Request&,
+                                                          http::Reply reply) {
     auto shared_reply = std::make_shared<http::Reply>(std::move(reply));
     // By value: the last loop may answer after the admin listener has been shut down.
-    loops_.gather(loop_report, [mode = mode_, balance = balance_,
-                                shared_reply](std::vector<LoopReport> reports) {
+    serving->gather(loop_report, [mode, balance, shared_reply](std::vector<LoopReport> reports) {
       shared_reply->send(json_response(200, upstreams_json(mode, balance, reports)));
     });
   });
-  auto set_admin = [this](proxy::AdminState state) {
-    return [this, state](const http::Request& request, http::Reply reply) {
+  auto set_admin = [serving](proxy::AdminState state) {
+    return [serving, state](const http::Request& request, http::Reply reply) {
       std::string name(request.param("name").value_or(""));
       auto shared_reply = std::make_shared<http::Reply>(std::move(reply));
-      loops_.gather(
+      serving->gather(
           [name, state] {
             proxy::UpstreamTable* table = loop_upstream_table();
             bool found = table != nullptr && table->set_admin(name, state);
@@ -293,28 +286,6 @@ std::error_code AdminApi::start(std::string& why) {
                      set_admin(proxy::AdminState::drained));
   router.route_async(http::Method::post, "/upstreams/{name}/enable",
                      set_admin(proxy::AdminState::enabled));
-
-  ServerOptions options;
-  options.address = address_;
-  options.backend = BackendKind::epoll;  // a few requests from an operator: any backend will do
-  options.model = Model::single;
-  server_ = std::make_unique<Server>(options, http::service(router));
-  if (auto error = server_->start()) {
-    why = "cannot listen on " + address_.to_string() + " (admin): " + error.message();
-    return error;
-  }
-  return {};
-}
-
-InetAddress AdminApi::local_address() const {
-  return server_ ? server_->local_address() : address_;
-}
-
-void AdminApi::shutdown() {
-  if (server_) {
-    server_->shutdown(std::chrono::seconds(1));
-    server_.reset();
-  }
 }
 
 }  // namespace tern::apps

@@ -1,5 +1,5 @@
-// AdminApi: tern-proxy's admin listener (--admin, loopback only, off by default): a second
-// tern::Server (one loop) with an http::Router.
+// The admin API of tern-proxy: routes added to its admin listener (AdminServer: --admin,
+// loopback only, off by default; GET /metrics, /metrics.json and /status come from there).
 //
 //   GET  /upstreams                 200 application/json: every upstream, counters summed
 //                                   over the serving loops (docs/proxy.md shows the shape)
@@ -9,8 +9,8 @@
 // Each answer gathers from every serving loop asynchronously (ServingLoops::gather): the
 // admin loop never touches a proxy, and never blocks on one.
 //
-// Thread rule: main thread (construct, start, shutdown); the handlers run on the admin loop
-// and the answers are sent from the serving loops.
+// Thread rule: add_upstream_routes on the main thread before the admin server starts; the
+// handlers run on the admin loop and the answers are sent from the serving loops.
 #pragma once
 
 #include <memory>
@@ -21,8 +21,7 @@
 #include <vector>
 
 #include "serving_loops.h"
-#include "tern/net/inet_address.h"
-#include "tern/patterns/server.h"
+#include "tern/http/router.h"
 #include "tern/proxy/balancer.h"
 #include "tern/proxy/upstream_config.h"
 
@@ -36,25 +35,9 @@ std::string upstreams_json(proxy::Mode mode, proxy::Algorithm balance,
 std::optional<std::string> upstream_json(std::string_view name,
                                          const std::vector<LoopReport>& reports);
 
-class AdminApi {
- public:
-  AdminApi(InetAddress address, const ServingLoops& loops, proxy::Mode mode,
-           proxy::Algorithm balance);
-  ~AdminApi();
-  AdminApi(const AdminApi&) = delete;
-  AdminApi& operator=(const AdminApi&) = delete;
-
-  // Binds and starts its loop. On failure returns the error with `why`.
-  std::error_code start(std::string& why);
-  InetAddress local_address() const;
-  void shutdown();
-
- private:
-  InetAddress address_;
-  const ServingLoops& loops_;
-  proxy::Mode mode_;
-  proxy::Algorithm balance_;
-  std::unique_ptr<Server> server_;
-};
+// Adds GET /upstreams and POST /upstreams/{name}/drain|enable to `router` (the admin
+// server's). `loops` must outlive the server the router serves on.
+void add_upstream_routes(http::Router& router, const ServingLoops& loops, proxy::Mode mode,
+                         proxy::Algorithm balance);
 
 }  // namespace tern::apps

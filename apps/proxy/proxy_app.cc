@@ -4,6 +4,9 @@
 #include <mutex>
 
 #include "admin_api.h"
+#include "admin_server.h"
+#include "proxy_metrics.h"
+#include "tern/http/loop_metrics.h"
 #include "tern/base/error.h"
 #include "tern/base/logging.h"
 #include "health_monitor.h"
@@ -65,7 +68,8 @@ std::unique_ptr<ProxyApp> ProxyApp::create(ProxyConfig config, std::string& why)
 ProxyApp::ProxyApp(ProxyConfig config, ProxySettings settings)
     : config_(std::move(config)),
       settings_(std::move(settings)),
-      loops_(loop_count(settings_.server)) {}
+      loops_(loop_count(settings_.server)),
+      metrics_sources_(loop_count(settings_.server), 0) {}
 
 ProxyApp::~ProxyApp() { shutdown(); }
 
@@ -74,19 +78,30 @@ std::error_code ProxyApp::start(std::string& why) {
   // Health after the serving loops: a verdict is posted to the loops attached at the time, so
   // every loop must be there to hear the first one.
   if (!error) error = start_health(why);
-  if (error) {
-    shutdown();
-    return error;
-  }
-  if (settings_.admin) {
-    admin_ = std::make_unique<AdminApi>(*settings_.admin, loops_, settings_.mode,
-                                        settings_.http.balance);
-    if (auto admin_error = admin_->start(why)) {
-      shutdown();
-      return admin_error;
-    }
-  }
-  return {};
+  if (!error && settings_.admin) error = start_admin(why);
+  if (error) shutdown();
+  return error;
+}
+
+std::error_code ProxyApp::start_admin(std::string& why) {
+  admin_ = std::make_unique<AdminServer>(*settings_.admin, "tern-proxy", registry_);
+  add_upstream_routes(admin_->router(), loops_, settings_.mode, settings_.http.balance);
+  return admin_->start(why);
+}
+
+void ProxyApp::add_metrics_source(size_t index, EventLoop& loop) {
+  if (!settings_.admin || index >= metrics_sources_.size()) return;
+  // The first loop also says which upstreams are up (proxy_metrics.h).
+  bool with_up = index == 0;
+  metrics_sources_[index] = registry_.add_loop_source(
+      loop.handle(), [with_up](metrics::Snapshot& snapshot) {
+        fill_proxy_metrics(loop_report(), with_up, snapshot);
+      });
+}
+
+void ProxyApp::remove_metrics_source(size_t index) {
+  if (!settings_.admin || index >= metrics_sources_.size()) return;
+  registry_.remove(metrics_sources_[index]);
 }
 
 std::error_code ProxyApp::start_health(std::string& why) {
@@ -126,13 +141,19 @@ std::error_code ProxyApp::start_http(std::string& why) {
         std::make_unique<proxy::HttpProxy>(loop, settings_.http, settings_.upstreams);
     proxy::set_loop_proxy(http_proxies_[index].get());
     loops_.attach(index, loop.handle());
+    add_metrics_source(index, loop);
     return std::error_code();
   };
   options.on_loop_stop = [this](size_t index, EventLoop&) {
+    remove_metrics_source(index);
     loops_.detach(index);
     proxy::set_loop_proxy(nullptr);
     if (index < http_proxies_.size()) http_proxies_[index].reset();
   };
+  if (settings_.admin) {
+    options.metrics = &registry_;
+    http::record_metrics(options, registry_);
+  }
   server_ = std::make_unique<Server>(
       options, http::service(proxy::proxy_handler(), protocol_options(config_)));
   if (auto error = server_->start()) {
@@ -176,10 +197,12 @@ std::error_code ProxyApp::start_tcp(std::string& why) {
         if (index == 0) tcp_bound_ = entry->server->local_address();
         set_loop_tcp_proxy(proxy);
         loops_.attach(index, loop.handle());
+        add_metrics_source(index, loop);
         tcp_loops_[index] = std::move(entry);
         return std::error_code();
       },
       [this](size_t index, EventLoop&) {
+        remove_metrics_source(index);
         loops_.detach(index);
         set_loop_tcp_proxy(nullptr);
         if (index < tcp_loops_.size() && tcp_loops_[index]) {

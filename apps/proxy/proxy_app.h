@@ -24,13 +24,14 @@
 #include "proxy_config.h"
 #include "serving_loops.h"
 #include "tern/loop/loop_group.h"
+#include "tern/metrics/registry.h"
 #include "tern/patterns/server.h"
 #include "tern/proxy/http_proxy.h"
 #include "tern/proxy/tcp_proxy.h"
 
 namespace tern::apps {
 
-class AdminApi;
+class AdminServer;
 class HealthMonitor;
 
 class ProxyApp {
@@ -67,12 +68,19 @@ class ProxyApp {
   void on_verdict(const std::string& name, bool healthy);
   // Posts the algorithm, the upstream list and the health options to every loop concerned.
   void apply_balancing(const ProxySettings& settings);
+  // With --admin: serving loop `index` (on its thread) adds or removes its metrics source.
+  void add_metrics_source(size_t index, EventLoop& loop);
+  void remove_metrics_source(size_t index);
+  std::error_code start_admin(std::string& why);
 
   struct TcpLoop;
 
   ProxyConfig config_;
   ProxySettings settings_;
+  // With --admin: the metrics (serving loops, HTTP, upstreams); outlives every server.
+  metrics::Registry registry_;
   ServingLoops loops_;
+  std::vector<metrics::SourceId> metrics_sources_;  // by loop index, each touched by its loop
   // http mode
   std::vector<std::unique_ptr<proxy::HttpProxy>> http_proxies_;  // by loop index
   std::unique_ptr<Server> server_;
@@ -83,7 +91,7 @@ class ProxyApp {
   // the health loop and its checkers (made and destroyed on that loop)
   std::unique_ptr<LoopGroup> health_group_;
   std::unique_ptr<HealthMonitor> monitor_;
-  std::unique_ptr<AdminApi> admin_;
+  std::unique_ptr<AdminServer> admin_;
 };
 
 }  // namespace tern::apps

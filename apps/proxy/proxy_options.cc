@@ -34,6 +34,7 @@ const ServerRows& proxy_server_rows() {
   static const ServerRows rows{
       .layout = KeyLayout::server_section,
       .listen_address = false,
+      .admin = false,  // its own row: proxy.admin, --admin
       .model = one_of(parse_model, "single|loops|hsha"),  // lf: refused by resolve(), saying why
       .max_threads = 1024,
       .max_ms = kMaxMs,

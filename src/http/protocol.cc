@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "tern/http/date.h"
+#include "tern/http/loop_metrics.h"
 #include "tern/http/status.h"
 
 namespace tern::http {
@@ -66,8 +67,11 @@ Decoded<Request> Protocol::decode(std::string_view input) {
   Request request = parser_.request();
   request.remote = peer_;
   bool last = options_.max_requests != 0 && requests_ == options_.max_requests;
+  // The clock is read only when the loop counts (loop_metrics.h): its duration starts here.
+  bool counted = loop_metrics() != nullptr;
   push_pending(Pending{request.method == Method::head, request.version == Version::http10,
-                       request.keep_alive && !last});
+                       request.keep_alive && !last,
+                       counted ? Clock::now() : Clock::time_point{}});
   if (options_.access_log != nullptr) note_for_log(request);
   return Decoded<Request>::message(request, parser_.consumed());
 }
@@ -79,6 +83,7 @@ void Protocol::interim(Output& out) {
 }
 
 std::optional<Response> Protocol::on_failure(const Failure& failure) {
+  count_failure(failure);
   int status = 0;
   switch (failure.kind) {
     case Failure::Kind::malformed: status = status_of(failure.error); break;
@@ -98,6 +103,7 @@ std::optional<Response> Protocol::on_failure(const Failure& failure) {
 
 After Protocol::encode(Response&& response, Output& out) {
   Pending request = pop_pending();
+  count_response(response, request);
   bool keep_alive = request.keep_alive && !response.closes() && !draining_;
   bool has_body = status_has_body(response.status_code());
   uint64_t length = has_body ? response.body_size() : 0;
@@ -120,6 +126,7 @@ After Protocol::encode(Response&& response, Output& out) {
 
 void Protocol::encode_head(Response&& head, Output& out) {
   const Pending& request = front_pending();
+  count_response(head, request);
   // HTTP/1.0 has no chunked coding: the body ends when the connection does.
   stream_chunked_ = !request.http10;
   stream_head_only_ = request.head || !status_has_body(head.status_code());
@@ -196,6 +203,26 @@ void Protocol::write_body(Response& response, Output& out) {
     case Response::BodyKind::file:
       out.append_file(std::move(response.file_body()));
       return;
+  }
+}
+
+void Protocol::count_response(const Response& response, const Pending& request) noexcept {
+  LoopMetrics* counters = loop_metrics();
+  if (counters == nullptr) return;
+  // Not timed: the answer to a malformed message, or parsed before the loop counted.
+  Duration elapsed = request.parsed == Clock::time_point{} ? Duration(-1)
+                                                           : Clock::now() - request.parsed;
+  std::string_view route = response.route().empty() ? kUnroutedRoute : response.route();
+  counters->count_response(response.status_code(), route, elapsed);
+}
+
+void Protocol::count_failure(const Failure& failure) noexcept {
+  LoopMetrics* counters = loop_metrics();
+  if (counters == nullptr) return;
+  if (failure.kind == Failure::Kind::malformed) {
+    counters->count_parse_error(failure.error);
+  } else {
+    counters->count_deadline_close();
   }
 }
 

@@ -4,8 +4,11 @@
 #include "tern/http/router.h"
 
 #include <array>
+#include <memory>
+#include <optional>
 #include <utility>
 
+#include "tern/http/loop_metrics.h"
 #include "tern/http/status.h"
 #include "tern/http/uri.h"
 
@@ -13,6 +16,8 @@ namespace tern::http {
 namespace {
 
 constexpr size_t kMaxParams = 8;
+// The route label of a middleware's answer (given before any route is matched).
+constexpr std::string_view kMiddlewareRoute = "middleware";
 
 struct Segment {
   enum class Kind : uint8_t { literal, param, rest };
@@ -53,6 +58,53 @@ bool decoded(std::string_view raw, std::string& storage, std::string_view& out) 
   return true;
 }
 
+// An async route's reply, relayed so that its response carries the route's pattern (the
+// label of its duration in the HTTP metrics): the handler answers through a Reply on this
+// relay, which labels the response and hands it on to the connection's own reply. It keeps
+// the connection's id (handlers post to reply.connection().loop), so it runs where the real
+// reply would. It owns itself: freed once the answer, the stream's end or the drop has passed
+// through (one small allocation per async request).
+class RouteLabelRelay final : public ReplyRoute<Response, std::string> {
+ public:
+  static Reply wrap(Reply inner, std::string_view pattern) {
+    ConnId id = inner.connection();
+    auto relay = std::unique_ptr<RouteLabelRelay>(new RouteLabelRelay(std::move(inner), pattern));
+    return Reply(relay.release(), id, 0);
+  }
+
+  void deliver(ConnId, uint64_t, std::optional<Response>&& response) override {
+    std::unique_ptr<RouteLabelRelay> self(this);
+    if (!response) return;  // dropped unanswered: so is the inner reply, with self
+    label(*response);
+    inner_.send(std::move(*response));
+  }
+  void stream_head(ConnId, uint64_t, Response&& head) override {
+    label(head);
+    stream_ = std::move(inner_).stream(std::move(head));
+  }
+  void stream_chunk(ConnId, uint64_t, std::string&& chunk) override {
+    stream_.write(std::move(chunk));
+  }
+  void stream_end(ConnId, uint64_t, bool complete) override {
+    std::unique_ptr<RouteLabelRelay> self(this);
+    if (complete) stream_.end();  // else dropped with self: cut short
+  }
+  void stream_when_writable(ConnId, uint64_t, WritableCallback&& callback) override {
+    stream_.when_writable(std::move(callback));
+  }
+
+ private:
+  RouteLabelRelay(Reply inner, std::string_view pattern)
+      : inner_(std::move(inner)), pattern_(pattern) {}
+  void label(Response& response) const {
+    if (response.route().empty()) response.route(pattern_);
+  }
+
+  Reply inner_;
+  Stream stream_;
+  std::string_view pattern_;
+};
+
 std::string_view allow_name(Method method) {
   return method == Method::delete_ ? std::string_view("DELETE") : method_name(method);
 }
@@ -62,6 +114,7 @@ std::string_view allow_name(Method method) {
 struct Router::Table {
   struct Route {
     Method method;
+    std::string pattern;  // as added: the route's label in the metrics
     std::vector<Segment> segments;
     Sync sync;
     Async async;
@@ -127,7 +180,7 @@ struct Router::Table {
   void serve(const Request& request, Reply reply) const {
     for (const Middleware& m : middleware) {
       if (auto answer = m(request)) {
-        reply.send(std::move(*answer));
+        reply.send(std::move(answer->route(kMiddlewareRoute)));
         return;
       }
     }
@@ -153,15 +206,18 @@ struct Router::Table {
     if (best != nullptr) {
       Match match;
       if (walk(*best, request.path, &match) < 0) {
-        reply.send(Response::text(400, "Bad Request\n"));  // a param that does not decode
+        // A param that does not decode.
+        reply.send(std::move(Response::text(400, "Bad Request\n").route(best->pattern)));
         return;
       }
       Request routed = request;
       routed.params = std::span<const Param>(match.params.data(), match.count);
       if (best->sync) {
-        reply.send(best->sync(routed));
+        Response response = best->sync(routed);
+        if (response.route().empty()) response.route(best->pattern);
+        reply.send(std::move(response));
       } else {
-        best->async(routed, std::move(reply));
+        best->async(routed, RouteLabelRelay::wrap(std::move(reply), best->pattern));
       }
       return;
     }
@@ -174,16 +230,18 @@ struct Router::Table {
     if (request.method == Method::options && (path_known || request.target == "*")) {
       Response response(204);
       response.header("Allow", request.target == "*" ? all_methods() : allow);
+      response.route(kUnmatchedRoute);
       reply.send(std::move(response));
       return;
     }
     if (path_known) {
       Response response = Response::text(405, "Method Not Allowed\n");
       response.header("Allow", allow);
+      response.route(kUnmatchedRoute);
       reply.send(std::move(response));
       return;
     }
-    reply.send(Response::text(404, "Not Found\n"));
+    reply.send(std::move(Response::text(404, "Not Found\n").route(kUnmatchedRoute)));
   }
 
   static void add_allowed(std::string& allow, Method method) {
@@ -214,12 +272,14 @@ Router::Router(Router&&) noexcept = default;
 Router& Router::operator=(Router&&) noexcept = default;
 
 Router& Router::route(Method method, std::string_view pattern, Sync handler) {
-  table_->routes.push_back({method, parse_pattern(pattern), std::move(handler), {}});
+  table_->routes.push_back(
+      {method, std::string(pattern), parse_pattern(pattern), std::move(handler), {}});
   return *this;
 }
 
 Router& Router::route_async(Method method, std::string_view pattern, Async handler) {
-  table_->routes.push_back({method, parse_pattern(pattern), {}, std::move(handler)});
+  table_->routes.push_back(
+      {method, std::string(pattern), parse_pattern(pattern), {}, std::move(handler)});
   return *this;
 }
 

@@ -81,6 +81,7 @@ class Protocol {
     bool head = false;
     bool http10 = false;
     bool keep_alive = true;
+    Clock::time_point parsed{};  // when the request was parsed, if the loop counts (metrics)
   };
   // What the access log needs from a request (copied only when the log is on).
   struct LogLine {
@@ -91,6 +92,9 @@ class Protocol {
 
   void write_head(const Response& response, const Pending& request, bool keep_alive, Output& out);
   void write_body(Response& response, Output& out);
+  // The HTTP metrics of the calling loop, when it has them (loop_metrics.h).
+  static void count_response(const Response& response, const Pending& request) noexcept;
+  static void count_failure(const Failure& failure) noexcept;
   void push_pending(Pending pending);
   Pending pop_pending();
   const Pending& front_pending();

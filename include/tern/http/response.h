@@ -85,6 +85,13 @@ class Response {
     close_ = true;
     return *this;
   }
+  // The route that answered, the label of its duration in the HTTP metrics (loop_metrics.h).
+  // The router sets it to the route's pattern, which it keeps (the view must outlive the
+  // response); a response without one counts as "unrouted".
+  Response& route(std::string_view pattern) noexcept {
+    route_ = pattern;
+    return *this;
+  }
 
   // For the protocol.
   int status_code() const noexcept { return status_; }
@@ -96,6 +103,7 @@ class Response {
   std::string_view constant_body() const noexcept { return constant_; }  // constant, shared
   FileRange& file_body() noexcept { return file_; }
   bool closes() const noexcept { return close_; }
+  std::string_view route() const noexcept { return route_; }
 
  private:
   void append_field(std::string_view name, std::string_view value);
@@ -109,6 +117,7 @@ class Response {
   std::string_view constant_;
   FileRange file_;
   std::shared_ptr<const std::string> shared_;
+  std::string_view route_;
 };
 
 }  // namespace tern::http
