@@ -95,7 +95,7 @@ const std::vector<ConfigOption<ProxyConfig>>& proxy_options() {
         "tries of one request in all, the first included (1: never retry)",
         [](auto& c) -> auto& { return c.max_attempts; }, in_range(1, 10));
     add("proxy.retry-budget", "--retry-budget", kOwnFlag, R::restart,
-        "retries in flight at most this share of requests in flight (0..1)",
+        "retries earned per request (0..1): over time retries stay within this share",
         [](auto& c) -> auto& { return c.retry_budget; }, in_range(0.0, 1.0));
     add("proxy.eject-after", "--eject-after", kOwnFlag, R::restart,
         "failures in a row (connect, reset, timeout, 5xx) that eject an upstream "
