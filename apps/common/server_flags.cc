@@ -115,7 +115,7 @@ bool is_loopback(const InetAddress& address) {
 
 }  // namespace
 
-std::optional<InetAddress> parse_admin_address(std::string_view text, std::string& why) {
+std::optional<InetAddress> parse_host_port(std::string_view text, std::string& why) {
   size_t colon = text.rfind(':');
   if (colon == std::string_view::npos || colon + 1 == text.size()) {
     why = "'" + std::string(text) + "' is not HOST:PORT";
@@ -145,12 +145,18 @@ std::optional<InetAddress> parse_admin_address(std::string_view text, std::strin
           "' is not an IPv4 or IPv6 address (or localhost)";
     return std::nullopt;
   }
+  return address.value();
+}
+
+std::optional<InetAddress> parse_admin_address(std::string_view text, std::string& why) {
+  std::optional<InetAddress> address = parse_host_port(text, why);
+  if (!address) return std::nullopt;
   // The admin paths show the process's insides and take no credentials: never off the host.
-  if (!is_loopback(address.value())) {
+  if (!is_loopback(*address)) {
     why = "'" + std::string(text) + "' must be a loopback address (127.0.0.1, ::1 or localhost)";
     return std::nullopt;
   }
-  return address.value();
+  return address;
 }
 
 std::string admin_address_problem(const std::string& text) {

@@ -45,8 +45,11 @@ void add_server_flags(CLI::App& app, ServerFlags& flags);
 // "" when `n` is a power of two in 1..32768 (--recv-buffers: the receive ring's buffers), else
 // what is wrong. Any thread.
 std::string recv_buffers_problem(uint64_t n);
-// "HOST:PORT" (IPv4, [IPv6] or localhost) on a loopback address, or nullopt with `why` saying
-// what is wrong ("must be a loopback address"): --admin's value. Any thread.
+// "HOST:PORT" ("127.0.0.1:8080", "[::1]:8080", "localhost:8080") as an address, or nullopt
+// with `why`. Any thread.
+std::optional<InetAddress> parse_host_port(std::string_view text, std::string& why);
+// parse_host_port on a loopback address, or nullopt with `why` saying what is wrong ("must be
+// a loopback address"): --admin's value. Any thread.
 std::optional<InetAddress> parse_admin_address(std::string_view text, std::string& why);
 // "" when `text` is empty (no admin listener) or a valid admin address, else why not: the
 // check of the --admin flag and of the admin key. Any thread.

@@ -3,6 +3,7 @@
 #include <string_view>
 #include <utility>
 
+#include "config_command_line_impl.h"
 #include "config_options.h"
 #include "server_rows.h"
 
@@ -149,33 +150,18 @@ HttpdConfig with_live_changes(const HttpdConfig& running, const HttpdConfig& loa
   return next;
 }
 
+template class ConfigCommandLine<HttpdConfig>;
+
 HttpdCommandLine::HttpdCommandLine()
-    : app_("tern-httpd: an HTTP/1.1 server built on tern (static files, /plaintext, /json)") {
-  app_.add_option("--config", config_path_,
-                  "TOML file with the options below (docs/httpd.md); flags override it; "
-                  "SIGHUP rereads it");
-  add_server_flags(app_, flags_.server, server_rows());
-  add_option_flags(options(), app_, flags_);
-}
-
-std::optional<int> HttpdCommandLine::parse(int argc, char** argv) {
-  return parse_command_line(app_, argc, argv, [](const char* what) {
-    std::fprintf(stderr, "tern-httpd: %s\nRun 'tern-httpd --help' for the options.\n", what);
-  });
-}
-
-std::optional<HttpdConfig> HttpdCommandLine::load(std::string& why) const {
-  HttpdConfig config;
-  if (!config_path_.empty()) {
-    if (auto error = read_config_file(config_path_, config)) {
-      why = *error;
-      return std::nullopt;
-    }
-  }
-  if (!apply_given_flags(options(), app_, flags_, config, why)) return std::nullopt;
-  // --reuse-port is a second spelling of --balance reuse-port.
-  if (app_.count("--reuse-port") > 0) config.server.reuse_port = flags_.server.reuse_port;
-  return config;
-}
+    : ConfigCommandLine({
+          .program = "tern-httpd",
+          .description =
+              "tern-httpd: an HTTP/1.1 server built on tern (static files, /plaintext, /json)",
+          .config_help = "TOML file with the options below (docs/httpd.md); flags override it; "
+                         "SIGHUP rereads it",
+          .options = &options(),
+          .server_rows = &server_rows(),
+          .read_file = &read_config_file,
+      }) {}
 
 }  // namespace tern::apps

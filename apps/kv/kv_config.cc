@@ -3,6 +3,7 @@
 #include <string_view>
 #include <utility>
 
+#include "config_command_line_impl.h"
 #include "config_options.h"
 #include "server_rows.h"
 
@@ -141,35 +142,19 @@ KvConfig with_live_changes(const KvConfig& running, const KvConfig& loaded) {
   return with_live_options(options(), running, loaded);
 }
 
+template class ConfigCommandLine<KvConfig>;
+
 KvCommandLine::KvCommandLine()
-    : app_("tern-kv: a key-value logic server over HTTP on tern's storage unit "
-           "(SQLite embedded, or Redis)") {
-  app_.add_option("--config", config_path_,
-                  "TOML file with the options below (docs/kv.md); flags override it; SIGHUP "
-                  "rereads it (the log level is applied, other changes need a restart)");
-  flags_.server = KvConfig::default_server_flags();
-  add_server_flags(app_, flags_.server, server_rows());
-  add_option_flags(options(), app_, flags_);
-}
-
-std::optional<int> KvCommandLine::parse(int argc, char** argv) {
-  return parse_command_line(app_, argc, argv, [](const char* what) {
-    std::fprintf(stderr, "tern-kv: %s\nRun 'tern-kv --help' for the options.\n", what);
-  });
-}
-
-std::optional<KvConfig> KvCommandLine::load(std::string& why) const {
-  KvConfig config;
-  if (!config_path_.empty()) {
-    if (auto error = read_config_file(config_path_, config)) {
-      why = *error;
-      return std::nullopt;
-    }
-  }
-  if (!apply_given_flags(options(), app_, flags_, config, why)) return std::nullopt;
-  // --reuse-port is a second spelling of --balance reuse-port.
-  if (app_.count("--reuse-port") > 0) config.server.reuse_port = flags_.server.reuse_port;
-  return config;
-}
+    : ConfigCommandLine({
+          .program = "tern-kv",
+          .description = "tern-kv: a key-value logic server over HTTP on tern's storage unit "
+                         "(SQLite embedded, or Redis)",
+          .config_help = "TOML file with the options below (docs/kv.md); flags override it; "
+                         "SIGHUP rereads it (the log level is applied, other changes need a "
+                         "restart)",
+          .options = &options(),
+          .server_rows = &server_rows(),
+          .read_file = &read_config_file,
+      }) {}
 
 }  // namespace tern::apps

@@ -12,14 +12,13 @@
 // Thread rule: main thread only (start-up and SIGHUP).
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "config_command_line.h"
 #include "server_flags.h"
 #include "tern/base/logging.h"
 #include "tern/http/protocol.h"
@@ -62,26 +61,11 @@ std::vector<std::string> restart_only_changes(const KvConfig& running, const KvC
 // `running` with the options SIGHUP applies live (the log level) taken from `loaded`.
 KvConfig with_live_changes(const KvConfig& running, const KvConfig& loaded);
 
-// The command line: every option's flag, --config, and --help listing them all.
-class KvCommandLine {
+// The command line: every option's flag, --config, and --help listing them all
+// (ConfigCommandLine: parse, load; config_command_line.h).
+class KvCommandLine : public ConfigCommandLine<KvConfig> {
  public:
   KvCommandLine();
-  KvCommandLine(const KvCommandLine&) = delete;
-  KvCommandLine& operator=(const KvCommandLine&) = delete;
-
-  // Parses argv. Returns the exit status when the program must stop now (0 after --help, 2
-  // with a message on stderr for a bad flag), nullopt to go on.
-  std::optional<int> parse(int argc, char** argv);
-
-  // The defaults, then the config file if one was given, then every flag given on the command
-  // line. On failure returns nullopt with `why` naming the file, line, key and problem.
-  // Called at start and again on SIGHUP (the file reread, the flags still winning).
-  std::optional<KvConfig> load(std::string& why) const;
-
- private:
-  CLI::App app_;
-  KvConfig flags_;  // where CLI11 stores the flags' values
-  std::string config_path_;
 };
 
 // Reads `path` (TOML) over `config`: every key known, every value checked. On failure returns

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <utility>
 
+#include "config_command_line_impl.h"
 #include "proxy_options.h"
 
 namespace tern::apps {
@@ -142,39 +143,6 @@ LogLevel configured_log_level(const ProxyConfig& config) {
   return parse_log_level(config.log_level).value_or(LogLevel::info);
 }
 
-std::optional<InetAddress> parse_host_port(std::string_view text, std::string& why) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon + 1 == text.size()) {
-    why = "'" + std::string(text) + "' is not HOST:PORT";
-    return std::nullopt;
-  }
-  std::string_view host = text.substr(0, colon);
-  std::string_view port_text = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  uint32_t port = 0;
-  for (char c : port_text) {
-    if (c < '0' || c > '9' || port > 65535) {
-      why = "'" + std::string(text) + "': the port must be a number 0..65535";
-      return std::nullopt;
-    }
-    port = port * 10 + static_cast<uint32_t>(c - '0');
-  }
-  if (port > 65535) {
-    why = "'" + std::string(text) + "': the port must be a number 0..65535";
-    return std::nullopt;
-  }
-  if (host == "localhost") host = "127.0.0.1";
-  auto address = InetAddress::parse(host, static_cast<uint16_t>(port));
-  if (!address) {
-    why = "'" + std::string(text) + "': '" + std::string(host) +
-          "' is not an IPv4 or IPv6 address (or localhost)";
-    return std::nullopt;
-  }
-  return address.value();
-}
-
 std::optional<ProxySettings> resolve(const ProxyConfig& config, std::string& why) {
   ProxySettings settings;
   if (config.listen.empty()) {
@@ -294,49 +262,41 @@ std::optional<std::string> read_config_file(const std::string& path, ProxyConfig
   return read_root(path, file, config);
 }
 
+template class ConfigCommandLine<ProxyConfig>;
+
 ProxyCommandLine::ProxyCommandLine()
-    : app_("tern-proxy: an HTTP and TCP load balancer (access server) built on tern") {
-  app_.add_option("--config", config_path_,
-                  "TOML file with the options below (docs/proxy.md); flags override it; "
-                  "SIGHUP rereads it");
-  app_.add_option("--upstream", flags_.upstreams,
-                  "an upstream: HOST:PORT or HOST:PORT,weight=W (1..1000); repeat for more; "
-                  "replaces the file's [[upstream]] list");
-  add_server_flags(app_, flags_.server, proxy_server_rows());
-  app_.get_option("--reuse-port")
+    : ConfigCommandLine({
+          .program = "tern-proxy",
+          .description = "tern-proxy: an HTTP and TCP load balancer (access server) built on tern",
+          .config_help = "TOML file with the options below (docs/proxy.md); flags override it; "
+                         "SIGHUP rereads it",
+          .options = &proxy_options(),
+          .server_rows = &proxy_server_rows(),
+          .read_file = &read_config_file,
+          .add_own_flags =
+              [](CLI::App& cli, ProxyConfig& into) {
+                cli.add_option("--upstream", into.upstreams,
+                               "an upstream: HOST:PORT or HOST:PORT,weight=W (1..1000); repeat "
+                               "for more; replaces the file's [[upstream]] list");
+              },
+          .report_bad_flag =
+              [](const char* what) {
+                std::fprintf(stderr, "tern-proxy: %s (run 'tern-proxy --help' for the options)\n",
+                             what);
+              },
+      }) {
+  app().get_option("--reuse-port")
       ->description("loops, hsha: a SO_REUSEPORT listener per loop (the kernel spreads clients)");
-  add_option_flags(proxy_options(), app_, flags_);
-  app_.footer("Valid --model/--pattern/--backend combinations (tern-proxy: not lf; --mode tcp: "
-              "single or loops):\n" +
-              valid_combinations());
-}
-
-std::optional<int> ProxyCommandLine::parse(int argc, char** argv) {
-  return parse_command_line(app_, argc, argv, [](const char* what) {
-    std::fprintf(stderr, "tern-proxy: %s (run 'tern-proxy --help' for the options)\n", what);
-  });
-}
-
-std::optional<int> ProxyCommandLine::parse(const std::vector<std::string>& args) {
-  std::vector<std::string> storage;
-  storage.push_back("tern-proxy");
-  storage.insert(storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& arg : storage) argv.push_back(arg.data());
-  return parse(static_cast<int>(argv.size()), argv.data());
+  app().footer("Valid --model/--pattern/--backend combinations (tern-proxy: not lf; --mode tcp: "
+               "single or loops):\n" +
+               valid_combinations());
 }
 
 std::optional<ProxyConfig> ProxyCommandLine::load(std::string& why) const {
-  ProxyConfig config;
-  if (!config_path_.empty()) {
-    if (auto error = read_config_file(config_path_, config)) {
-      why = *error;
-      return std::nullopt;
-    }
-  }
-  if (!apply_given_flags(proxy_options(), app_, flags_, config, why)) return std::nullopt;
-  if (app_.count("--upstream") > 0) config.upstreams = flags_.upstreams;
-  if (!resolve(config, why)) return std::nullopt;
+  std::optional<ProxyConfig> config = ConfigCommandLine::load(why);
+  if (!config) return std::nullopt;
+  if (app().count("--upstream") > 0) config->upstreams = flags().upstreams;
+  if (!resolve(*config, why)) return std::nullopt;
   return config;
 }
 

@@ -16,14 +16,13 @@
 // Thread rule: main thread only (start-up and SIGHUP).
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "config_command_line.h"
 #include "server_flags.h"
 #include "tern/base/logging.h"
 #include "tern/patterns/server_options.h"
@@ -91,10 +90,6 @@ std::optional<ProxySettings> resolve(const ProxyConfig& config, std::string& why
 // The log level `config` names (checked when it was read).
 LogLevel configured_log_level(const ProxyConfig& config);
 
-// "HOST:PORT" ("127.0.0.1:8080", "[::1]:8080", "localhost:8080") as an address, or nullopt
-// with `why`.
-std::optional<InetAddress> parse_host_port(std::string_view text, std::string& why);
-
 // The TOML keys of the options whose values differ between `running` and `loaded` and that
 // only a restart can change (listen, mode, balance, model, threads, backend, ...).
 std::vector<std::string> restart_only_changes(const ProxyConfig& running,
@@ -107,32 +102,22 @@ ProxyConfig with_live_changes(const ProxyConfig& running, const ProxyConfig& loa
 // "PATH:LINE:COLUMN: KEY: what is wrong" (or the parser's message at its position).
 std::optional<std::string> read_config_file(const std::string& path, ProxyConfig& config);
 
-// The command line: every option's flag, --config, and --help listing them all.
-class ProxyCommandLine {
+// The command line: every option's flag, --config, --upstream, and --help listing them all.
+// ConfigCommandLine's (config_command_line.h) with the upstream list and resolve() added to
+// load(): privately, so that no caller reaches the base's load(), which does not resolve.
+class ProxyCommandLine : private ConfigCommandLine<ProxyConfig> {
  public:
   ProxyCommandLine();
-  ProxyCommandLine(const ProxyCommandLine&) = delete;
-  ProxyCommandLine& operator=(const ProxyCommandLine&) = delete;
 
-  // Parses argv. Returns the exit status when the program must stop now (0 after --help, 2
-  // with a message on stderr for a bad flag), nullopt to go on.
-  std::optional<int> parse(int argc, char** argv);
-  // The same from a list of arguments (tests); the program name is added.
-  std::optional<int> parse(const std::vector<std::string>& args);
+  using ConfigCommandLine::config_path;
+  using ConfigCommandLine::help;
+  using ConfigCommandLine::parse;  // (argc, argv), and (args) for tests
 
   // The defaults, then the config file if one was given, then every flag given on the command
-  // line, checked whole (resolve()). On failure returns nullopt with `why` naming the file,
-  // line, key and problem (or the flag). Called at start and again on SIGHUP (the file reread,
-  // the flags still winning).
+  // line (--upstream replacing the file's list), checked whole (resolve()). On failure returns
+  // nullopt with `why` naming the file, line, key and problem (or the flag). Called at start
+  // and again on SIGHUP (the file reread, the flags still winning). Main thread only.
   std::optional<ProxyConfig> load(std::string& why) const;
-
-  const std::string& config_path() const noexcept { return config_path_; }
-  std::string help() const { return app_.help(); }
-
- private:
-  CLI::App app_;
-  ProxyConfig flags_;  // where CLI11 stores the flags' values
-  std::string config_path_;
 };
 
 }  // namespace tern::apps
