@@ -51,14 +51,17 @@
 // request() and close(), not destroy the client. With pipelining > 1 the requests on one
 // connection share its fate: a failure fails every request sent on it.
 //
+// The parts, one file each: PooledClientOptions (pooled_client_options.h), a connection held
+// with its pipeline and awaited answers (PooledLink, pooled_link.h), the requests and groups
+// waiting for a connection (WaitingRequests, waiting_requests.h). This header includes them
+// all: users include it alone.
+//
 // Thread rule: loop thread only, like the pool and the connections under it; construct, use
 // and destroy it on its loop's thread.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -74,19 +77,11 @@
 #include "tern/net/connection_pool.h"
 #include "tern/net/inet_address.h"
 #include "tern/protocol/pipeline.h"
+#include "tern/protocol/pooled_client_options.h"
+#include "tern/protocol/pooled_link.h"
+#include "tern/protocol/waiting_requests.h"
 
 namespace tern {
-
-struct PooledClientOptions {
-  // max_connections is the pool size; connect.timeout the timeout of one connect; wait_timeout
-  // the total a checkout may wait; idle_timeout how long an unused connection is kept.
-  ConnectionPoolOptions pool{};
-  // From a request's send (or the answer before it on its connection) to its whole answer;
-  // zero: none.
-  Duration response_timeout{};
-  size_t pipelining = 1;     // requests outstanding on one connection; 0 counts as 1
-  size_t max_queued = 1024;  // requests that may wait for a connection; more: queue_full
-};
 
 template <ClientProtocol C, class Policy>
 class PooledClient {
@@ -115,7 +110,7 @@ class PooledClient {
     destroying_ = true;
     closed_ = true;
     if (sweep_timer_.valid()) loop_.cancel(sweep_timer_);
-    fail_queued_beyond(0, policy_.closed_error());
+    queue_.fail_beyond(0, policy_.closed_error());
     // Each pipeline fails what waits on it while its link is still there to find the
     // callbacks; the link, and with it the lease, goes after.
     std::vector<typename Slab<Link>::Key> keys;
@@ -143,7 +138,7 @@ class PooledClient {
       done(refused, nullptr);
       return;
     }
-    queue_.push_back(Queued{std::move(request), {}, std::move(done)});
+    queue_.push(Queued{std::move(request), {}, std::move(done)});
     dispatch();
   }
 
@@ -160,7 +155,7 @@ class PooledClient {
     }
     Request first = std::move(requests.front());
     requests.erase(requests.begin());
-    queue_.push_back(Queued{std::move(first), std::move(requests), std::move(done)});
+    queue_.push(Queued{std::move(first), std::move(requests), std::move(done)});
     dispatch();
   }
 
@@ -170,7 +165,7 @@ class PooledClient {
   void close(std::function<void()> on_closed = {}) {
     loop_.assert_in_loop_thread("PooledClient::close");
     closed_ = true;
-    fail_queued_beyond(0, policy_.closed_error());
+    queue_.fail_beyond(0, policy_.closed_error());
     release_idle(TimePoint::max());  // kept and greeting links go back now: the pool closes them
     if (sweep_timer_.valid()) loop_.cancel(sweep_timer_);
     sweep_timer_ = TimerId{};
@@ -197,31 +192,9 @@ class PooledClient {
   const Policy& policy() const noexcept { return policy_; }
 
  private:
-  // A request sent on a link. A group's callback sits on the entry of its next answer;
-  // `answers` counts that answer and the group's ones after it. An entry without a callback
-  // belongs to a group that already failed: its answer is dropped.
-  struct Entry {
-    Callback callback;
-    size_t answers = 1;
-  };
-  // A connection lent by the pool, with the pipeline on it and the entries of the requests
-  // outstanding there, in the order sent.
-  struct Link {
-    typename Slab<Link>::Key key;
-    PooledConnection lease;  // before the pipeline: outlives it
-    std::unique_ptr<Pipeline<C>> pipeline;
-    std::deque<Entry> entries;
-    size_t greeting_left = 0;  // greeting answers still to come: carries nothing until 0
-    bool reusable = true;      // may carry more requests and go back to the pool
-    bool carried = false;      // has carried a request
-    TimePoint idle_since{};    // when its last answer came (meaningful while nothing is out)
-  };
-  struct Queued {
-    Request request;
-    std::vector<Request> rest;  // the other requests of a group, in order
-    Callback callback;
-    size_t count() const noexcept { return 1 + rest.size(); }
-  };
+  using Entry = AwaitedAnswer<Callback>;
+  using Link = PooledLink<C, Callback>;
+  using Queued = WaitingRequest<Request, Callback>;
 
   // Places waiting requests, oldest first, on connections with room, then asks the pool for as
   // many connections as the rest need. Callbacks it runs (a failed send, a checkout answered
@@ -238,43 +211,21 @@ class PooledClient {
       while (!queue_.empty()) {
         auto key = link_with_room(queue_.front().count());
         if (!key) break;
-        Queued queued = std::move(queue_.front());
-        queue_.pop_front();
-        send_on(*key, std::move(queued));
+        send_on(*key, queue_.pop());
       }
       start_checkouts();
     } while (redispatch_);
     dispatching_ = false;
   }
 
-  // A linear scan: a client holds at most pool.max_connections links. A group larger than
-  // `pipelining` fits on a link with nothing outstanding.
+  // A linear scan: a client holds at most pool.max_connections links.
   std::optional<typename Slab<Link>::Key> link_with_room(size_t needed) {
     std::optional<typename Slab<Link>::Key> found;
     links_.for_each([&](Link& link) {
       if (found) return;
-      size_t out = link.entries.size();
-      if (out + needed > options_.pipelining && !(out == 0 && needed > options_.pipelining)) {
-        return;
-      }
-      if (usable(link)) found = link.key;
+      if (link.has_room(needed, options_.pipelining) && link.usable()) found = link.key;
     });
     return found;
-  }
-
-  // Whether `link` may carry another request: greeted, reusable so far and not failed; a kept
-  // link with nothing outstanding is first peeked at, as the pool does before it lends one, so
-  // that a FIN or stray bytes the loop has not read yet are never answered with a new request.
-  // One that fails the peek is marked, and goes at the next sweep.
-  bool usable(Link& link) const noexcept {
-    if (link.greeting_left > 0 || !link.reusable || link.pipeline->failed()) return false;
-    if (!link.carried || !link.entries.empty()) return true;
-    TcpConnection* connection = link.lease.get();
-    if (connection == nullptr || connection->closing() || connection->input_pending()) {
-      link.reusable = false;
-      return false;
-    }
-    return true;
   }
 
   void send_on(typename Slab<Link>::Key key, Queued queued) {
@@ -332,7 +283,7 @@ class PooledClient {
     if (!lease) {
       --pending_;
       // The requests this checkout was for fail; those the other checkouts cover wait on.
-      fail_queued_beyond(pending_ * options_.pipelining, policy_.checkout_error(lease.error()));
+      queue_.fail_beyond(pending_ * options_.pipelining, policy_.checkout_error(lease.error()));
       return;
     }
     if (queue_.empty() || closed_ || destroying_) {  // the lease goes back unused
@@ -380,7 +331,7 @@ class PooledClient {
       link->reusable = false;
       release(key);  // counts it out of pending_
       // The requests this connection was for fail; those the other checkouts cover wait on.
-      fail_queued_beyond(pending_ * options_.pipelining, failure);
+      queue_.fail_beyond(pending_ * options_.pipelining, failure);
       return;
     }
     if (--link->greeting_left > 0) return;
@@ -422,17 +373,13 @@ class PooledClient {
   // otherwise it goes back now, to be closed.
   void settle(typename Slab<Link>::Key key) {
     Link* link = links_.find(key.slot, key.generation);
-    if (link == nullptr || !link->entries.empty() || link->greeting_left > 0) return;
-    if (!clean(*link) || closed_) {
+    if (link == nullptr || !link->idle()) return;
+    if (!link->clean() || closed_) {
       release(key);
       return;
     }
     link->idle_since = loop_.now();
     arm_sweep();
-  }
-
-  static bool clean(const Link& link) noexcept {
-    return link.reusable && !link.pipeline->failed() && link.pipeline->buffered() == 0;
   }
 
   // Gives the link back to the pool: to its idle list when clean, closed otherwise. A link
@@ -445,7 +392,7 @@ class PooledClient {
       owned->reusable = false;  // greeted halfway: never lent as greeted
       --pending_;
     }
-    bool is_clean = clean(*owned);
+    bool is_clean = owned->clean();
     owned->pipeline.reset();  // stops reading: the pool reads an idle connection itself
     if (!is_clean) owned->lease.mark_broken();
   }
@@ -474,30 +421,13 @@ class PooledClient {
       sweep_timer_ = TimerId{};
       release_idle(loop_.now() - sweep_period());
       bool kept = false;
-      links_.for_each([&](Link& link) {
-        kept = kept || (link.entries.empty() && link.greeting_left == 0);
-      });
+      links_.for_each([&](Link& link) { kept = kept || link.idle(); });
       if (kept) arm_sweep();
     });
   }
 
-  // Half the pool's idle timeout, at most a second: a kept link is back in the pool (which
-  // times it out) well within the idle timeout the caller asked for.
   Duration sweep_period() const noexcept {
-    constexpr Duration kMost = std::chrono::seconds(1);
-    Duration half = options_.pool.idle_timeout / 2;
-    if (half <= Duration::zero() || half > kMost) return kMost;
-    return std::max<Duration>(half, std::chrono::milliseconds(1));
-  }
-
-  // Fails waiting requests, oldest first, until `keep` are left: the oldest are those a failed
-  // checkout (or greeting) was started for.
-  void fail_queued_beyond(size_t keep, std::error_code error) {
-    while (queue_.size() > keep) {
-      Queued queued = std::move(queue_.front());
-      queue_.pop_front();
-      queued.callback(error, nullptr);
-    }
+    return kept_link_sweep_period(options_.pool.idle_timeout);
   }
 
   EventLoop& loop_;
@@ -506,7 +436,7 @@ class PooledClient {
   Policy policy_;
   ConnectionPool pool_;  // before links_: outlives the leases
   Slab<Link> links_;
-  std::deque<Queued> queue_;  // waiting for a connection, oldest first
+  WaitingRequests<Request, Callback> queue_;  // waiting for a connection, oldest first
   size_t pending_ = 0;        // checkouts not answered yet, plus links still being greeted
   size_t outstanding_ = 0;
   uint64_t kept_reuses_ = 0;  // requests sent on a link kept from an earlier request
