@@ -14,6 +14,7 @@ import json
 import os
 import threading
 
+import bench_cells as cells
 import bench_procs as procs
 
 # name -> (mode, client connections, label)
@@ -157,27 +158,6 @@ INTRO = ("Two upstreams (tern-httpd, epoll, /plaintext) and the client (tern-ben
          "relay's connection).")
 
 
-def _num(v, decimals):
-    if v in ("", None):
-        return "–"
-    return "{:,.{d}f}".format(float(v), d=decimals)
-
-
-def _us(v):
-    if v in ("", None):
-        return "–"
-    v = float(v)
-    return "%.1f" % v if v < 100 else "{:,.0f}".format(v)
-
-
-def _ratio(a, b):
-    return "–" if a in (None, 0) or b in (None, 0) else "%.2f" % (a / b)
-
-
-def _pct(v, decimals=0):
-    return "–" if v in ("", None) else "%.*f%%" % (decimals, 100 * float(v))
-
-
 def goal_text(case, servers):
     """One line: is issue 11's goal met in this case (tern-proxy's cheapest backend against
     HAProxy and nginx: CPU per request at least CPU_GOAL x lower, p99 no worse, reuse above
@@ -200,14 +180,14 @@ def goal_text(case, servers):
             continue
         r = pc / cpu if cpu else 0
         parts.append("%s ÷ this %.2f (goal %.1f: %s), p99 %s against %s µs (%s)" % (
-            peer, r, CPU_GOAL, "met" if r >= CPU_GOAL else "NOT met", _us(p99), _us(pp),
+            peer, r, CPU_GOAL, "met" if r >= CPU_GOAL else "NOT met", cells.us(p99), cells.us(pp),
             "no worse" if p99 is not None and pp is not None and p99 <= pp else "WORSE"))
     text = "Goal (issue 11), %s: %s." % (best_name, "; ".join(parts))
     if PROXY_CASES.get(case, ("http",))[0] == "http":
         reuse = best.median("reuse_ratio")
         text += " Upstream reuse %s (goal above %s: %s)." % (
-            _pct(reuse, 2), _pct(REUSE_GOAL), "met" if reuse is not None and reuse > REUSE_GOAL
-            else "NOT met")
+            cells.pct(reuse, 2), cells.pct(REUSE_GOAL),
+            "met" if reuse is not None and reuse > REUSE_GOAL else "NOT met")
     return text
 
 
@@ -222,13 +202,15 @@ def section_proxy(rows, groups, table, H):
         for name, g in servers.items():
             c = g.median("cpu_us_per_request")
             rss = g.median("rss_kib")
-            body.append([name, _num(g.median("requests_per_s"), 0),
-                         g.span("requests_per_s", lambda v: _num(v, 0)),
-                         _us(g.median("p50_us")), _us(g.median("p99_us")), _num(c, 2),
-                         g.span("cpu_us_per_request", lambda v: _num(v, 2)),
-                         _ratio(peer_cpu["haproxy"], c), _ratio(peer_cpu["nginx"], c),
-                         _pct(g.median("busy")), _num(rss / 1024 if rss is not None else None, 1),
-                         _pct(g.median("reuse_ratio"), 2), g.runs()])
+            body.append([name, cells.num(g.median("requests_per_s"), 0),
+                         g.span("requests_per_s", lambda v: cells.num(v, 0)),
+                         cells.us(g.median("p50_us")), cells.us(g.median("p99_us")),
+                         cells.num(c, 2),
+                         g.span("cpu_us_per_request", lambda v: cells.num(v, 2)),
+                         cells.ratio(peer_cpu["haproxy"], c), cells.ratio(peer_cpu["nginx"], c),
+                         cells.pct(g.median("busy")),
+                         cells.num(rss / 1024 if rss is not None else None, 1),
+                         cells.pct(g.median("reuse_ratio"), 2), g.runs()])
         label = PROXY_CASES[case][2] if case in PROXY_CASES else case
         text.append("### %s\n\n" % label + table(
             H("proxy", "req/s", "min–max", "p50 µs", "p99 µs", "proxy CPU-µs/req", "min–max",

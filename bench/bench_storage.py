@@ -14,28 +14,25 @@ Four kinds of case, each a table:
   pinned to the server CPU, its database on the disk of the run's temp dir.
 - group-commit: bench/store_bench (durable PUTs/s with group commit against one transaction
   per PUT, 64 writers, full mode), its own rounds interleaved and its own pinning.
-- cluster-*: redis-server and tern-proxy (--health-path /healthz) on the server CPU, two tern-kv
-  on redis:// and tern-bench on the client CPU; GET and PUT through the proxy, and the same with
-  the second tern-kv SIGKILLed halfway through the measured interval (the errors the client
-  saw, the retries the proxy made)."""
+- cluster-* (run by bench_cluster.py): redis-server and tern-proxy (--health-path /healthz) on
+  the server CPU, two tern-kv on redis:// and tern-bench on the client CPU; GET and PUT through
+  the proxy, and the same with the second tern-kv SIGKILLed halfway through the measured
+  interval (the errors the client saw, the retries the proxy made)."""
 
-import http.client
-import os
 import re
-import shutil
-import signal
 import socket
 import tempfile
-import threading
 import time
 
+import bench_cells as cells
+import bench_cluster
 import bench_procs as procs
-import bench_proxy
+from bench_storage_procs import (KV_BANNER, KV_KEY, KV_VALUE, REDIS_BANNER, Named, built,
+                                 check_kv, fresh_dir, kv_argv, kv_load_options, program,
+                                 redis_config)
 
 RESP_CONNECTIONS = 50
 KV_CONNECTIONS = 64
-KV_VALUE = "v" * 100           # the PUT body of the kv and cluster cases
-KV_KEY = "bench-key"
 RESP_VALUE_SIZE = 3            # redis-benchmark's -d default, tern-bench's --value-size default
 RESP_KEYS = ["key:tern-bench", "key:__rand_int__"]  # the key each client uses (no -r: one key)
 CALIBRATION_SECONDS = 0.5
@@ -81,43 +78,6 @@ def kind_of(case):
     return CASES[case][0]
 
 
-# ------------------------------------------------------------------------- programs
-def program(name):
-    """A program found on PATH (redis-server, redis-benchmark), or None."""
-    return shutil.which(name)
-
-
-def built(ctx, b, *parts):
-    """(path, why it cannot run or "") of a program of the build."""
-    path = ctx.binary(*parts)
-    return path, "" if os.access(path, os.X_OK) else "%s not built: %s" % (parts[-1], b.rel(path))
-
-
-def fresh_dir(ctx, prefix):
-    d = tempfile.mkdtemp(prefix=prefix, dir=ctx.tmp)
-    os.chmod(d, 0o755)
-    return d
-
-
-def redis_config(ctx, port, cluster_like):
-    """A redis-server config in a fresh dir of the run's temp dir -> its path.  resp cases:
-    no persistence (the clients are measured, not the disk); cluster cases: make cluster's
-    settings (appendonly, fsync every second)."""
-    d = fresh_dir(ctx, "redis.")
-    lines = ["port %d" % port, "bind 127.0.0.1", "protected-mode no", "daemonize no",
-             "logfile \"\"", "save \"\"", "dir %s" % d,
-             "appendonly %s" % ("yes" if cluster_like else "no")]
-    if cluster_like:
-        lines += ["appendfsync everysec", "maxmemory 256mb", "maxmemory-policy noeviction"]
-    path = os.path.join(d, "redis.conf")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
-
-
-REDIS_BANNER = r"Ready to accept connections"
-
-
 def redis_spec(ctx, b, redis_server):
     return b.ServerSpec("redis-server", lambda port: [redis_server, redis_config(ctx, port, False)],
                         "redis-server DIR/redis.conf (port, dir, save \"\", appendonly no)",
@@ -151,48 +111,17 @@ def seed_resp_keys(port):
     return ""
 
 
-def http_exchange(port, method, path, body=None, host="127.0.0.1", timeout=5.0):
-    """(status, body bytes, why it failed or "")."""
-    try:
-        c = http.client.HTTPConnection(host, port, timeout=timeout)
-        c.request(method, path, body=body)
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-    except (OSError, http.client.HTTPException) as e:
-        return None, b"", "%s %s failed: %s" % (method, path, e)
-    return r.status, data, ""
-
-
-def check_kv(port, tries=1):
-    """PUT the benchmark's key and GET it back, `tries` times (once per upstream behind a
-    round-robin proxy): the chain stores and answers before it is measured."""
-    for _ in range(tries):
-        status, _, why = http_exchange(port, "PUT", "/kv/" + KV_KEY, KV_VALUE.encode())
-        if why:
-            return why
-        if status not in (201, 204):
-            return "PUT /kv/%s answered %d, not 201 or 204" % (KV_KEY, status)
-        status, data, why = http_exchange(port, "GET", "/kv/" + KV_KEY)
-        if why:
-            return why
-        if status != 200 or data != KV_VALUE.encode():
-            return "GET /kv/%s answered %d %r, not 200 and the value put" % (KV_KEY, status,
-                                                                              data[:40])
-    return ""
-
-
 # ------------------------------------------------------------------------- resp cases
 def parse_redis_benchmark_csv(text, command):
     """redis-benchmark --csv -> {rps, p50_us, p99_us} of `command`'s line, or None."""
     header = None
     for line in text.splitlines():
-        cells = [c.strip().strip('"') for c in line.split(",")]
-        if cells and cells[0] == "test":
-            header = cells
+        parts = [c.strip().strip('"') for c in line.split(",")]
+        if parts and parts[0] == "test":
+            header = parts
             continue
-        if header and cells and cells[0].upper() == command.upper() and len(cells) == len(header):
-            rec = dict(zip(header, cells))
+        if header and parts and parts[0].upper() == command.upper() and len(parts) == len(header):
+            rec = dict(zip(header, parts))
             try:
                 out = {"rps": float(rec["rps"])}
                 for key, col in (("p50_latency_ms", "p50_us"), ("p99_latency_ms", "p99_us")):
@@ -321,25 +250,7 @@ def section_resp(ctx, b, cases):
         b.interleaved(ctx, "storage", [case], clients, ctx.plan.rounds, one_run)
 
 
-class Named:
-    def __init__(self, name):
-        self.name = name
-
-
 # ------------------------------------------------------------------------- kv cases
-def kv_argv(kv, port, store, durability="full"):
-    return [kv, "--host", "127.0.0.1", "--port", str(port), "--store", store, "--durability",
-            durability, "--backend", "epoll", "--model", "single", "--threads", "1"]
-
-
-KV_BANNER = r"^tern-kv: listening on"
-
-
-def kv_load_options(method):
-    """tern-bench http's options for PUT (the value as the body) or GET."""
-    return ["-m", "PUT", "--body", KV_VALUE] if method == "PUT" else []
-
-
 def section_kv(ctx, b, cases):
     kv, missing = built(ctx, b, "apps", "tern-kv")
     p = ctx.plan
@@ -415,236 +326,6 @@ def section_group(ctx, b):
         b.log("storage %s: FAILED: %s" % (case, row["note"]))
 
 
-# ------------------------------------------------------------------------- cluster cases
-def cluster_programs(ctx, b):
-    """{name: path} and why the cluster cannot run ("" when it can)."""
-    kv, kv_missing = built(ctx, b, "apps", "tern-kv")
-    proxy, proxy_missing = built(ctx, b, "apps", "tern-proxy")
-    redis_server = program("redis-server")
-    why = [w for w in (kv_missing, proxy_missing) if w]
-    if not redis_server:
-        why.append("redis-server not installed (scripts/install-deps.sh installs it)")
-    return {"tern-kv": kv, "tern-proxy": proxy, "redis-server": redis_server}, "; ".join(why)
-
-
-class Cluster:
-    """redis-server and tern-proxy on the server CPU, two tern-kv on redis:// on the client CPU,
-    each a procs.Server (bounded start, always stopped and reaped)."""
-
-    def __init__(self, ctx, b, programs):
-        self.ctx, self.b, self.programs = ctx, b, programs
-        self.servers = []   # start order
-        self.kvs = []
-        self.proxy = None
-        self.admin_port = None
-
-    def _start(self, name, argv, port, cpu, banner):
-        log = os.path.join(self.ctx.tmp, "cluster-%s.log" % name)
-        s = procs.Server(argv, port, cpu, log, banner=banner)
-        s.name = name
-        self.servers.append(s)
-        return s
-
-    def start(self):
-        """-> why it failed ("" when all four answer)."""
-        ctx, b = self.ctx, self.b
-        try:
-            rport = ctx.ports.take()
-            self._start("redis-server", [self.programs["redis-server"],
-                                         redis_config(ctx, rport, True)],
-                        rport, ctx.args.server_cpu, REDIS_BANNER)
-            store = "redis://%s:%d" % (b.HOST, rport)
-            for i in (1, 2):
-                port = ctx.ports.take()
-                self.kvs.append(self._start("tern-kv-%d" % i, kv_argv(
-                    self.programs["tern-kv"], port, store), port, ctx.args.client_cpu, KV_BANNER))
-            port, self.admin_port = ctx.ports.take(), ctx.ports.take()
-            ups = [a for kv in self.kvs for a in ("--upstream", "%s:%d" % (b.HOST, kv.port))]
-            self.proxy = self._start("tern-proxy", [
-                self.programs["tern-proxy"], "--listen", "%s:%d" % (b.HOST, port), *ups,
-                "--health-path", "/healthz", "--health-interval-ms", "1000", "--backend", "epoll",
-                "--model", "single", "--admin", "%s:%d" % (b.HOST, self.admin_port)],
-                port, ctx.args.server_cpu, r"^tern-proxy: listening on")
-        except procs.StartFailed as e:
-            name = ["redis-server", "tern-kv 1", "tern-kv 2", "tern-proxy"][len(self.servers)]
-            return "%s %s" % (name, e)
-        if not b.wait_listening(self.admin_port, 5):
-            return "tern-proxy's admin port %d was not listening within 5 s" % self.admin_port
-        return check_kv(self.proxy.port, tries=2)
-
-    def died(self, killed=()):
-        return [s for s in self.servers if s not in killed and not s.alive()]
-
-    def stop(self):
-        for s in reversed(self.servers):
-            s.stop()
-
-
-def admin_counts(port):
-    """The proxy's retries and 5xx answers so far, from GET /upstreams (None when unreadable)."""
-    doc, why = bench_proxy.fetch_admin(port)
-    if why:
-        return None
-    return {k: doc.get(k, 0) for k in ("retries", "retry_budget_refused", "status_502",
-                                       "status_503", "status_504")}
-
-
-class KillHalfway:
-    """Kills `victim` (SIGKILL) `after` seconds past the client's "MARK measure-start" line in
-    `err_path` (tern-bench --mark), in a thread; bounded by `budget` seconds."""
-
-    def __init__(self, victim, err_path, after, budget):
-        self.victim, self.err_path, self.after, self.budget = victim, err_path, after, budget
-        self.killed_at = None   # seconds into the measured interval
-        self.why = ""
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _marked(self):
-        try:
-            with open(self.err_path, errors="replace") as f:
-                return "MARK measure-start" in f.read()
-        except OSError:
-            return False
-
-    def _run(self):
-        deadline = time.monotonic() + self.budget
-        while not self._marked():
-            if self._stop.wait(0.02) or time.monotonic() > deadline:
-                self.why = "the client never started its measured interval"
-                return
-        start = time.monotonic()
-        if self._stop.wait(self.after):
-            self.why = "the client ended before the kill"
-            return
-        try:
-            os.kill(self.victim.pid, signal.SIGKILL)
-            self.killed_at = time.monotonic() - start
-        except ProcessLookupError:
-            self.why = "the tern-kv to kill was already gone"
-
-    def __enter__(self):
-        if os.path.exists(self.err_path):
-            os.remove(self.err_path)  # the previous client's MARK line must not count
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
-        return False
-
-
-def client_errors(doc):
-    """Socket errors and non-2xx answers the client saw."""
-    errors = sum(v for v in (doc.get("errors") or {}).values() if isinstance(v, int))
-    status = doc.get("status") or {}
-    return errors + sum(v for k, v in status.items() if k != "2xx" and isinstance(v, int))
-
-
-def run_cluster(ctx, b, case, rnd, programs, missing):
-    p = ctx.plan
-    method, kill = CASES[case][1]
-    name = "tern-proxy → 2 tern-kv → redis"
-    row = b.new_row("storage", case, name, "epoll", "%s, %d connections%s" % (
-        method, KV_CONNECTIONS, ", tern-kv 2 killed halfway" if kill else ""), rnd)
-    if missing:
-        return b.failed(row, missing)
-    cluster = Cluster(ctx, b, programs)
-    killer = None
-    try:
-        why = cluster.start()
-        if why:
-            return b.failed(row, why)
-        admin0 = admin_counts(cluster.admin_port)
-        argv = b.tern_bench_argv(ctx, "http", ["-c", str(KV_CONNECTIONS), "-d", str(p.seconds),
-                                               "-w", str(p.warmup), *kv_load_options(method),
-                                               *(["--mark"] if kill else [])],
-                                 "http://%s:%d/kv/%s" % (b.HOST, cluster.proxy.port, KV_KEY),
-                                 cluster.proxy.pid)
-        budget = b.client_budget(ctx, p.seconds, p.warmup, KV_CONNECTIONS)
-        if kill:
-            killer = KillHalfway(cluster.kvs[1], os.path.join(ctx.tmp, "client.err"),
-                                 p.seconds / 2, budget)
-            with killer:
-                doc, why = b.run_tern_bench(ctx, "storage", argv, budget, row)
-        else:
-            doc, why = b.run_tern_bench(ctx, "storage", argv, budget, row)
-        admin1 = admin_counts(cluster.admin_port)
-        if why:
-            return b.failed(row, why)
-        if kill:
-            why = kill_outcome(row, doc, killer, admin0, admin1)
-        else:
-            why = b.fill_from_tern_bench(row, doc)
-        if why:
-            return b.failed(row, why)
-        return row
-    finally:
-        victims = [killer.victim] if killer and killer.killed_at is not None else []
-        died = cluster.died(killed=victims)
-        cluster.stop()
-        for s in died:
-            b.failed(row, "%s died during the run (exit status %s: %s)" % (
-                s.name, s.stop_status, s.log_tail()))
-
-
-def kill_outcome(row, doc, killer, admin0, admin1):
-    """Fills a kill run's row: figures, the errors the client saw, the proxy's retries."""
-    if killer.killed_at is None:
-        return "tern-kv 2 was not killed: %s" % (killer.why or "unknown")
-    if killer.victim.alive():
-        return "tern-kv 2 still running after its SIGKILL"
-    b_fill_why = fill_figures(row, doc)
-    if b_fill_why:
-        return b_fill_why
-    errors = client_errors(doc)
-    row["_client_errors"] = errors
-    notes = ["tern-kv 2 SIGKILLed %.1f s into the measured interval" % killer.killed_at,
-             "client errors %d of %d replies" % (errors, doc.get("requests", 0))]
-    if admin0 is not None and admin1 is not None:
-        delta = {k: admin1[k] - admin0[k] for k in admin1}
-        row["_retries"] = delta["retries"]
-        notes.append("proxy retries %d, refused by the retry budget %d, 502/503/504 %d/%d/%d" % (
-            delta["retries"], delta["retry_budget_refused"], delta["status_502"],
-            delta["status_503"], delta["status_504"]))
-    else:
-        notes.append("proxy admin API unreadable: no retry count")
-    row["note"] = "; ".join([row["note"]] + notes if row["note"] else notes)
-    return ""
-
-
-def fill_figures(row, doc):
-    """fill_from_tern_bench's figures without failing on errors (a kill run counts them)."""
-    row["requests_per_s"] = doc.get("requests_per_s", "")
-    lat = doc.get("latency_ns") or {}
-    for col, key in [("p50_us", "p50"), ("p90_us", "p90"), ("p99_us", "p99"),
-                     ("p999_us", "p99_9"), ("max_us", "max")]:
-        if lat.get(key) is not None:
-            row[col] = lat[key] / 1000.0
-    server = doc.get("server") or {}
-    if server.get("cpu_us_per_request") is not None:
-        row["cpu_us_per_request"] = server["cpu_us_per_request"]
-        row["busy"] = server.get("busy", "")
-    return "" if doc.get("requests") else "no reply completed in the measured interval"
-
-
-def section_cluster(ctx, b, cases):
-    programs, missing = cluster_programs(ctx, b)
-    if not missing:
-        ctx.note_command("storage", "cluster: taskset -c %d redis-server DIR/redis.conf "
-                         "(appendonly yes); taskset -c %d %s (x2, --store redis://127.0.0.1:RP); "
-                         "taskset -c %d %s --listen 127.0.0.1:PORT --upstream ... --health-path "
-                         "/healthz --health-interval-ms 1000 --backend epoll --model single "
-                         "--admin 127.0.0.1:ADMIN" % (
-                             ctx.args.server_cpu, ctx.args.client_cpu,
-                             " ".join(kv_argv(b.rel(programs["tern-kv"]), "PORT", "STORE")),
-                             ctx.args.server_cpu, b.rel(programs["tern-proxy"])))
-    b.interleaved(ctx, "storage", cases, [Named("tern-proxy → 2 tern-kv → redis")],
-                  ctx.plan.rounds,
-                  lambda case, spec, rnd: run_cluster(ctx, b, case, rnd, programs, missing))
-
-
 # ------------------------------------------------------------------------- the section
 def section(ctx, b):
     """Runs the plan's storage cases (ctx.plan.storage_cases, and --cases) in CASES order; `b`
@@ -659,9 +340,9 @@ def section(ctx, b):
         section_kv(ctx, b, kv)
     if "group-commit" in cases:
         section_group(ctx, b)
-    cluster = [c for c in cases if kind_of(c) == "cluster"]
+    cluster = {c: CASES[c][1] for c in cases if kind_of(c) == "cluster"}
     if cluster:
-        section_cluster(ctx, b, cluster)
+        bench_cluster.section(ctx, b, cluster, KV_CONNECTIONS)
 
 
 def estimate_seconds(plan):
@@ -714,23 +395,6 @@ INTRO = ("RESP client: a fresh redis-server (save \"\", appendonly no) pinned to
          % filesystem_of(tempfile.gettempdir()))
 
 
-def _num(v, decimals):
-    if v in ("", None):
-        return "–"
-    return "{:,.{d}f}".format(float(v), d=decimals)
-
-
-def _us(v):
-    if v in ("", None):
-        return "–"
-    v = float(v)
-    return "%.1f" % v if v < 100 else "{:,.0f}".format(v)
-
-
-def _ratio(a, b):
-    return "–" if a in (None, 0) or b in (None, 0) else "%.2f" % (a / b)
-
-
 def private_median(group, key):
     values = sorted(float(r[key]) for r in group.ok if r.get(key) not in ("", None))
     if not values:
@@ -763,21 +427,21 @@ def table_resp(case, clients, table, H):
     body = []
     for name, g in clients.items():
         c = g.median("client_cpu_us_per_request")
-        body.append([name, _num(g.median("requests_per_s"), 0),
-                     g.span("requests_per_s", lambda v: _num(v, 0)), _num(c, 2),
-                     g.span("client_cpu_us_per_request", lambda v: _num(v, 2)),
-                     _ratio(peer_cpu, c), _num(g.median("cpu_us_per_request"), 2),
-                     _us(g.median("p50_us")), _us(g.median("p99_us")), g.runs()])
+        body.append([name, cells.num(g.median("requests_per_s"), 0),
+                     g.span("requests_per_s", lambda v: cells.num(v, 0)), cells.num(c, 2),
+                     g.span("client_cpu_us_per_request", lambda v: cells.num(v, 2)),
+                     cells.ratio(peer_cpu, c), cells.num(g.median("cpu_us_per_request"), 2),
+                     cells.us(g.median("p50_us")), cells.us(g.median("p99_us")), g.runs()])
     return table(H("client", "ops/s", "min–max", "client CPU-µs/op", "min–max",
                    "redis-benchmark ÷ this", "server CPU-µs/op", "p50 µs", "p99 µs", "runs"),
                  body)
 
 
 def table_kv(servers, table, H):
-    body = [[name, _num(g.median("requests_per_s"), 0),
-             g.span("requests_per_s", lambda v: _num(v, 0)), _us(g.median("p50_us")),
-             _us(g.median("p99_us")), g.span("p99_us", _us),
-             _num(g.median("cpu_us_per_request"), 2),
+    body = [[name, cells.num(g.median("requests_per_s"), 0),
+             g.span("requests_per_s", lambda v: cells.num(v, 0)), cells.us(g.median("p50_us")),
+             cells.us(g.median("p99_us")), g.span("p99_us", cells.us),
+             cells.num(g.median("cpu_us_per_request"), 2),
              "–" if g.median("busy") is None else "%.0f%%" % (100 * g.median("busy")), g.runs()]
             for name, g in servers.items()]
     return table(H("server", "req/s", "min–max", "p50 µs", "p99 µs", "min–max",
@@ -785,9 +449,9 @@ def table_kv(servers, table, H):
 
 
 def table_group(modes, table, H):
-    body = [[name, _num(g.median("requests_per_s"), 0),
-             g.span("requests_per_s", lambda v: _num(v, 0)),
-             _num(private_median(g, "_puts_per_transaction"), 1), g.runs()]
+    body = [[name, cells.num(g.median("requests_per_s"), 0),
+             g.span("requests_per_s", lambda v: cells.num(v, 0)),
+             cells.num(private_median(g, "_puts_per_transaction"), 1), g.runs()]
             for name, g in modes.items()]
     group, single = modes.get(GROUP), modes.get(SINGLE)
     g = group.median("requests_per_s") if group else None
@@ -807,13 +471,13 @@ def table_cluster(case, servers, table, H):
     kill = CASES.get(case, ("", ("", False)))[1][1]
     body = []
     for name, g in servers.items():
-        cells = [name, _num(g.median("requests_per_s"), 0),
-                 g.span("requests_per_s", lambda v: _num(v, 0)), _us(g.median("p50_us")),
-                 _us(g.median("p99_us")), _num(g.median("cpu_us_per_request"), 2)]
+        row = [name, cells.num(g.median("requests_per_s"), 0),
+               g.span("requests_per_s", lambda v: cells.num(v, 0)), cells.us(g.median("p50_us")),
+               cells.us(g.median("p99_us")), cells.num(g.median("cpu_us_per_request"), 2)]
         if kill:
-            cells += [_num(private_median(g, "_client_errors"), 0),
-                      _num(private_median(g, "_retries"), 0)]
-        body.append(cells + [g.runs()])
+            row += [cells.num(private_median(g, "_client_errors"), 0),
+                    cells.num(private_median(g, "_retries"), 0)]
+        body.append(row + [g.runs()])
     head = ["through", "req/s", "min–max", "p50 µs", "p99 µs", "proxy CPU-µs/req"]
     if kill:
         head += ["client errors", "proxy retries"]
