@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "process_memory.h"
 #include "program_under_test.h"
 #include "proxy_process.h"
 #include "redis_server.h"
@@ -44,17 +45,8 @@ constexpr auto kStartTimeout = 20s;
 constexpr auto kExitTimeout = 20s;
 constexpr auto kWaitBound = 20s;  // for one stage of the load to reach its count
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+using tern::test::kSanitized;
+using tern::test::resident_kib;
 
 // ---------------------------------------------------------------------------------------------
 // The load: client threads, each on a keep-alive connection, PUT of a key of its own, then
@@ -288,16 +280,6 @@ std::string missing_values(uint16_t port,
          " acknowledged values not read back:" + named;
 }
 
-// VmRSS of process `pid` in KiB, from /proc/PID/status; 0 when unreadable.
-long vm_rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.starts_with("VmRSS:")) return std::atol(line.c_str() + 6);
-  }
-  return 0;
-}
-
 // A tern-kv on `store` with `extra` flags, ended with SIGTERM (exit 0) by ProgramUnderTest.
 std::unique_ptr<ProgramUnderTest> start_kv(const std::string& store,
                                            std::vector<std::string> extra = {}) {
@@ -332,13 +314,13 @@ TEST(ClusterFault, StoppedRedisGets503WithRetryAfterBoundedMemoryAndServesAfterS
 
   KvLoad load(kv->port(), {.connections = 16, .client_timeout = 5s});
   ASSERT_TRUE(load.wait_for_acknowledged(0, 300)) << load.tally(0).describe();
-  long rss_before = vm_rss_kib(pid);
+  long rss_before = resident_kib(pid);
   ASSERT_GT(rss_before, 0);
 
   load.set_phase(1);
   redis->pause();
   long rss_max = rss_before;
-  auto sample = [&] { rss_max = std::max(rss_max, vm_rss_kib(pid)); };
+  auto sample = [&] { rss_max = std::max(rss_max, resident_kib(pid)); };
   // Every client gets its 503s while redis-server is stopped: 300 of them (each one a deadline
   // of 300 ms, or less once the client fails fast), tern-kv's RSS sampled all the while.
   bool answered = load.wait_for([](const PhaseTally* t) { return t[1].unavailable >= 300; },

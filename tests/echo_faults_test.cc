@@ -37,6 +37,7 @@
 
 #include "child_process.h"
 #include "loopback_client.h"
+#include "process_memory.h"
 #include "program_under_test.h"
 #include "test_support.h"
 
@@ -136,13 +137,7 @@ int open_fd_count(pid_t pid) {
 }
 
 // VmRSS in bytes, or 0.
-size_t resident_bytes(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
-  }
-  return 0;
-}
+size_t resident_bytes(pid_t pid) { return size_t(tern::test::resident_kib(pid)) * 1024; }
 
 // The server side's receive queue (bytes the server has not read) of the loopback connection
 // server_port <- client_port, from /proc/net/tcp; nullopt when the socket is not listed.

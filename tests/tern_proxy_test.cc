@@ -24,6 +24,7 @@
 
 #include "child_process.h"
 #include "chunked_body_check.h"
+#include "process_memory.h"
 #include "proxy_process.h"
 #include "test_support.h"
 
@@ -455,16 +456,6 @@ TEST_P(TernProxyTest, TcpModeRelaysBothWaysWithHalfClose) {
 // ---------------------------------------------------------------------------------------------
 // Streamed bodies
 
-// VmRSS of process `pid` in KiB (0 if it cannot be read).
-long resident_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return 0;
-}
-
 // A client connection with a small receive buffer (-1 if the connect failed).
 int connect_small_receiver(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -498,7 +489,7 @@ tern::test::ChunkedBodyCheck read_big_slowly(int fd, uint64_t size, pid_t pid, l
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) break;
     if (n > 0) check.feed(std::string_view(buffer, static_cast<size_t>(n)));
     if (check.body_bytes() >= next_sample) {
-      peak = std::max(peak, resident_kib(pid));
+      peak = std::max(peak, tern::test::resident_kib(pid));
       next_sample += 1 << 20;
     }
   }
@@ -523,7 +514,7 @@ TEST_P(TernProxyTest, A64MiBResponseToASlowClientStreamsWithBoundedMemory) {
   ASSERT_GE(fd, 0);
   long warm_peak = 0;
   ASSERT_TRUE(read_big_slowly(fd, 24u << 20, pid, warm_peak).done());
-  long base = resident_kib(pid);
+  long base = tern::test::resident_kib(pid);
   ASSERT_GT(base, 0);
   long peak = base;
   tern::test::ChunkedBodyCheck check = read_big_slowly(fd, kBody, pid, peak);
@@ -531,8 +522,12 @@ TEST_P(TernProxyTest, A64MiBResponseToASlowClientStreamsWithBoundedMemory) {
   EXPECT_TRUE(check.done()) << check.body_bytes() << " of " << kBody << "\n" << check.head();
   EXPECT_FALSE(check.failed()) << check.head();
   EXPECT_EQ(check.body_bytes(), kBody);
-  EXPECT_LT(peak - base, kMaxGrowthKib) << "base " << base << " KiB, peak " << peak << " KiB";
   RecordProperty("resident_growth_kib", std::to_string(peak - base));
+  if (tern::test::kSanitized) {
+    std::printf("[ memory   ] bound not checked under a sanitizer: grew %ld KiB\n", peak - base);
+  } else {
+    EXPECT_LT(peak - base, kMaxGrowthKib) << "base " << base << " KiB, peak " << peak << " KiB";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Rows, TernProxyTest, testing::ValuesIn(kRows), row_name);
