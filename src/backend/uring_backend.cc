@@ -15,15 +15,25 @@
 // completion without IORING_CQE_F_MORE). The op is still armed as far as its owner knows, so the
 // backend re-arms it (after the buffers come back, for -ENOBUFS) and counts it.
 //
+// A multishot receive with a byte limit (Op::max_bytes) is the exception: the kernel ends it once
+// it has delivered that many bytes, and that end is the op's final completion, so its owner arms
+// the next one with the room it has then. The limit rides in the SQE field after the buffer
+// index (optlen; liburing 2.3 names it file_index). Whether the kernel honours it is probed
+// once, when the ring starts (probe_recv_limit); where it does not, such an op is received one
+// buffer at a time and the fallback is counted: never an unbounded multishot.
+//
 // Unavailable io_uring (kernel too old, kernel.io_uring_disabled, seccomp, TERN_URING_UNAVAILABLE
 // set for tests): falls back to epoll with one log line, or refuses with options.strict.
 #include <liburing.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -43,6 +53,8 @@ constexpr unsigned kCqEntries = 16384;
 constexpr uint16_t kBufferGroup = 1;
 constexpr size_t kMaxCqesPerWait = 512;
 constexpr uint64_t kIgnore = 0;  // user_data of requests whose completion nobody needs
+constexpr uint64_t kProbe = UINT64_MAX;  // user_data of the receive-limit probe (no op's: slot
+                                         // and generation never both reach 2^32 - 1)
 
 size_t total_length(const Op& op) {
   size_t total = 0;
@@ -125,7 +137,11 @@ class UringBackend final : public Backend {
 
   BackendKind kind() const noexcept override { return BackendKind::uring; }
   const BackendStats& stats() const noexcept override { return stats_; }
-  BackendTraits traits() const noexcept override { return uring_traits(); }
+  BackendTraits traits() const noexcept override {
+    BackendTraits traits = uring_traits();
+    traits.bounded_multishot_recv = recv_limit_;
+    return traits;
+  }
   std::error_code submit(Op& op) noexcept override;
   void cancel(Op& op) noexcept override;
   void abandon(Op& op) noexcept override;
@@ -143,6 +159,7 @@ class UringBackend final : public Backend {
     std::span<std::byte> buffer;  // recv into a caller-provided buffer
     bool zero_copy = false;       // send: SEND_ZC, finished by its notification
     int32_t zero_copy_result = 0; // send: the result, held until the notification
+    uint32_t recv_left = 0;       // recv with a byte limit: what this arming may still take
   };
   struct Cqe {
     uint64_t user_data;
@@ -151,7 +168,9 @@ class UringBackend final : public Backend {
   };
 
   io_uring_sqe* next_sqe() noexcept;
+  bool probe_recv_limit();
   std::error_code arm(Op& op) noexcept;
+  void prep_lent_recv(io_uring_sqe* sqe, const Op& op, const Slot& slot) noexcept;
   void enable_fixed_files();
   bool use_fixed_file(int fd) noexcept;
   uint32_t take_slot(Op& op);
@@ -184,10 +203,29 @@ class UringBackend final : public Backend {
   std::vector<io_uring_cqe*> peeked_;
   uint32_t last_overflow_ = 0;
   uint32_t send_zc_threshold_ = 0;
+  bool recv_limit_ = false;            // the kernel ends a multishot receive at its byte limit
   std::vector<bool> registered_;       // fixed-file table: fd -> registered at index fd
   size_t delivered_ = 0;
   BackendStats stats_;
 };
+
+// A connected AF_UNIX stream pair, closed with it.
+struct SocketPair {
+  int fds[2] = {-1, -1};
+  bool open() noexcept {
+    return ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0;
+  }
+  ~SocketPair() {
+    for (int fd : fds) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+};
+
+// A receive whose owner bounded what one arming may take (Op::max_bytes).
+bool limited_recv(const Op& op) noexcept {
+  return op.code == OpCode::recv && op.multishot && op.buffers == nullptr && op.max_bytes != 0;
+}
 
 bool kernel_at_least(int major, int minor) {
   utsname name{};
@@ -227,11 +265,63 @@ std::error_code UringBackend::init(const BackendOptions& options) {
     return error;
   }
   holds_.assign(options.recv_buffer_count, 0);
+  recv_limit_ = probe_recv_limit();
+  if (!recv_limit_) ++stats_.fallbacks;  // limited receives go one buffer at a time
   send_zc_threshold_ = options.send_zc_threshold;
   if (options.fixed_files) enable_fixed_files();
   batch_.reserve(kMaxCqesPerWait);
   peeked_.resize(kMaxCqesPerWait);
   return {};
+}
+
+// Whether this kernel ends a multishot receive once it has delivered the bytes of its limit.
+// 64 bytes wait in a socket pair; a multishot receive limited to 16 must end with its first
+// completion (a kernel without the limit rejects the field with EINVAL, or would ignore it and
+// stay armed: IORING_CQE_F_MORE). Runs before any op, on the thread that owns the ring.
+bool UringBackend::probe_recv_limit() {
+  if (std::getenv("TERN_URING_NO_RECV_LIMIT")) return false;  // tests: the fallback path
+  SocketPair pair;
+  if (!pair.open()) return false;
+  const std::array<char, 64> bytes{};
+  if (::send(pair.fds[1], bytes.data(), bytes.size(), MSG_NOSIGNAL) != ssize_t(bytes.size())) {
+    return false;
+  }
+  io_uring_sqe* sqe = next_sqe();
+  if (!sqe) return false;
+  io_uring_prep_recv_multishot(sqe, pair.fds[0], nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = kBufferGroup;
+  sqe->file_index = 16;  // the byte limit (optlen in newer headers)
+  io_uring_sqe_set_data64(sqe, kProbe);
+  io_uring_submit_and_wait(&ring_, 1);
+  bool honoured = false;
+  bool ended = false;
+  io_uring_cqe* cqe = nullptr;
+  if (io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe->user_data == kProbe) {
+    ended = !(cqe->flags & IORING_CQE_F_MORE);
+    honoured = cqe->res > 0 && ended;
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+      buffers_.give_back(static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
+    }
+    io_uring_cqe_seen(&ring_, cqe);
+  }
+  if (!ended) {
+    // The limit was ignored (or the wait was interrupted): withdraw the receive; its last
+    // completions are dropped below.
+    io_uring_sync_cancel_reg cancel{};
+    cancel.addr = kProbe;
+    cancel.timeout.tv_sec = -1;
+    cancel.timeout.tv_nsec = -1;
+    io_uring_register_sync_cancel(&ring_, &cancel);
+  }
+  while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+      buffers_.give_back(static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
+    }
+    io_uring_cqe_seen(&ring_, cqe);
+  }
+  buffers_.publish();
+  return honoured;
 }
 
 io_uring_sqe* UringBackend::next_sqe() noexcept {
@@ -253,6 +343,7 @@ uint32_t UringBackend::take_slot(Op& op) {
   slots_[index].op = &op;
   slots_[index].buffer = {};
   slots_[index].zero_copy = false;
+  slots_[index].recv_left = op.max_bytes;
   op.backend_slot = index;
   return index;
 }
@@ -298,10 +389,7 @@ std::error_code UringBackend::arm(Op& op) noexcept {
       break;
     case OpCode::recv:
       if (op.buffers == nullptr) {
-        if (op.multishot) io_uring_prep_recv_multishot(sqe, op.fd, nullptr, 0, 0);
-        else io_uring_prep_recv(sqe, op.fd, nullptr, buffers_.size(), 0);
-        sqe->flags |= IOSQE_BUFFER_SELECT;
-        sqe->buf_group = kBufferGroup;
+        prep_lent_recv(sqe, op, slot);
       } else {
         // The caller's own buffer (libuv's alloc_cb): one receive at a time, re-armed.
         slot.buffer = op.buffers->provide(buffers_.size());
@@ -345,6 +433,20 @@ std::error_code UringBackend::arm(Op& op) noexcept {
   }
   io_uring_sqe_set_data64(sqe, user_data(static_cast<uint32_t>(op.backend_slot), slot.generation));
   return {};
+}
+
+// A receive into a buffer the kernel picks from the ring: multishot (limited to what the
+// arming may still take, where the kernel honours a limit) or one buffer.
+void UringBackend::prep_lent_recv(io_uring_sqe* sqe, const Op& op, const Slot& slot) noexcept {
+  const bool limited = limited_recv(op);
+  if (op.multishot && (!limited || recv_limit_)) {
+    io_uring_prep_recv_multishot(sqe, op.fd, nullptr, 0, 0);
+    if (limited) sqe->file_index = slot.recv_left;  // the byte limit (optlen in newer headers)
+  } else {
+    io_uring_prep_recv(sqe, op.fd, nullptr, buffers_.size(), 0);
+  }
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = kBufferGroup;
 }
 
 // A sparse table as large as the fd limit, so an fd can sit at its own number.
@@ -526,9 +628,13 @@ void UringBackend::dispatch_recv(Op& op, const Cqe& cqe, Slot& slot) {
   }
   if (res > 0) {
     bool armed = op.multishot && !op.cancelling;
-    // A single-shot receive ends with its bytes (its handler may submit the next one). A
-    // multishot one the kernel ended is re-armed, or, being cancelled, ends after them.
-    bool ends_here = !op.multishot && !kernel_more;
+    // A single-shot receive ends with its bytes (its handler may submit the next one), and so
+    // does a limited one the kernel ended (its limit reached: the owner arms the next with the
+    // room it has now). Another multishot one the kernel ended is re-armed, or, being
+    // cancelled, ends after them.
+    const bool limited = limited_recv(op);
+    bool ends_here = (!op.multishot || limited) && !kernel_more;
+    if (limited) slot.recv_left -= std::min<uint32_t>(slot.recv_left, static_cast<uint32_t>(res));
     if (ends_here) {
       release_slot(op);
       op.in_flight = false;

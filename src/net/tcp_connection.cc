@@ -104,6 +104,8 @@ TcpConnection::TcpConnection(EventLoop& loop, Socket socket)
   BackendTraits traits = loop.traits();
   reads_files_ = traits.performs_io;
   edge_triggered_ = traits.edge_triggered;
+  provided_buffers_ = traits.provided_buffers;
+  bounded_recv_ = traits.bounded_multishot_recv;
 }
 
 TcpConnection::~TcpConnection() {
@@ -139,15 +141,22 @@ std::error_code TcpConnection::read_start(AllocCallback alloc, ReadCallback on_r
 
 void TcpConnection::submit_recv() {
   if (recv_op_.in_flight || closing_ || stashed_end_) return;
-  // A backend that receives into buffers it picks itself (io_uring's multishot recv over its
-  // provided ring) goes on receiving after read_stop until the cancel lands: it drains the
-  // whole socket buffer in one go (megabytes from a fast sender), all of it kept in stash_,
-  // so what a peer that never reads our replies makes us hold would not be bounded by the
-  // reader's limits (the high-water mark). There, one receive per buffer: at most one buffer
-  // lands after a stop.
-  recv_op_.multishot = !loop_.traits().provided_buffers;
   // Without an alloc callback the backend lends the buffer (io_uring: from its ring).
-  recv_op_.buffers = alloc_ ? static_cast<BufferProvider*>(this) : nullptr;
+  const bool lent = !alloc_;
+  recv_op_.buffers = lent ? nullptr : static_cast<BufferProvider*>(this);
+  recv_op_.max_bytes = 0;
+  // A backend that receives into buffers it picks itself (io_uring's multishot recv over its
+  // provided ring) goes on receiving after read_stop until the cancel lands: unlimited, it
+  // drains the whole socket buffer in one go (megabytes from a fast sender), all of it kept in
+  // stash_, beyond the reader's limits (issue 8, fault 4). So there a multishot receive is
+  // armed only with a byte limit the kernel keeps (the room the reader has left, re-armed when
+  // the kernel ends it), and where the kernel keeps none, one receive per buffer.
+  recv_op_.multishot = !provided_buffers_ || (lent && bounded_recv_);
+  if (provided_buffers_ && recv_op_.multishot) {
+    const size_t room = receive_room();
+    if (room == 0) return;  // on_send (deliver_stash) arms it once sent bytes make room
+    recv_op_.max_bytes = static_cast<uint32_t>(std::min<size_t>(room, UINT32_MAX));
+  }
   if (auto error = loop_.backend().submit(recv_op_)) {
     stashed_end_ = error;  // reported through the read callback, from the loop
     kick(true);
@@ -158,6 +167,19 @@ bool TcpConnection::input_pending() const noexcept {
   std::byte probe;
   ssize_t n = ::recv(socket_.fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
   return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+void TcpConnection::set_receive_window(size_t high_water) noexcept {
+  receive_window_ = std::max<size_t>(high_water, 1);  // a mark of 0 still lets one receive in
+}
+
+// What the next receive may take: up to the owner's mark, less what the connection holds for
+// it (queued writes: an echo's or a session's replies; bytes kept after a read_stop).
+size_t TcpConnection::receive_room() const noexcept {
+  const size_t kept = kept_bytes();
+  const size_t window = receive_window_ != 0 ? receive_window_ : kDefaultReceiveAhead;
+  const size_t held = kept + (receive_window_ != 0 ? queued_bytes_ : 0);
+  return window > held ? window - held : 0;
 }
 
 void TcpConnection::read_stop() noexcept {

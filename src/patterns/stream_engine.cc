@@ -301,6 +301,9 @@ void StreamEngine::serve(IoLoop& io, TcpConnection& conn) {
       io.maker->make(transport, *io.dispatcher, ConnId{io.handle, key.slot, key.generation});
   transport.attach(std::move(session));
   conn.on_close([this, &io, key](TcpConnection&) { closed(io, key); });
+  // The session stops reading at this mark of unsent bytes: the connection receives no further
+  // ahead (io_uring's multishot receive is limited to the room left).
+  conn.set_receive_window(config_.high_water);
   transport.session().start();
 }
 

@@ -31,6 +31,11 @@ struct BackendTraits {
   // Receives can take kernel-chosen buffers the backend lends (io_uring's provided-buffer ring;
   // Completion::buffer_id, Backend::hold_buffer).
   bool provided_buffers = false;
+  // A multishot receive into lent buffers can be told the most bytes it takes (Op::max_bytes)
+  // and then ends by itself: io_uring on kernels that honour the receive's byte limit (2025 on),
+  // found by a probe when the ring starts, so only the running backend can say (traits_of
+  // says false). Without it TcpConnection receives single-shot there.
+  bool bounded_multishot_recv = false;
   // Sends can go out from the caller's pages without a copy into the kernel (io_uring's
   // SEND_ZC, BackendOptions::send_zc_threshold).
   bool zero_copy_send = false;

@@ -80,6 +80,12 @@ struct Op {
   BufferProvider* buffers = nullptr;  // recv; nullptr: the backend lends a buffer (a scratch
                                       // buffer, or io_uring's kernel-chosen ring buffer) that
                                       // is valid until the handler returns
+  // recv, multishot into lent buffers, on a backend whose traits say bounded_multishot_recv:
+  // the most bytes this arming takes from the socket (0: no limit). The kernel ends the receive
+  // once it has delivered them (the completion comes with more == false; the owner arms the
+  // next with the room it has then), so what lands after the owner stops reading is bounded.
+  // One completion fills at most one buffer, so the last may overshoot by less than a buffer.
+  uint32_t max_bytes = 0;
   OpHandler* handler = nullptr;
 
   // Backend bookkeeping; read-only for the owner.

@@ -73,6 +73,16 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   // read_start.
   void read_stop() noexcept;
   bool reading() const noexcept { return want_read_; }
+  // How far ahead of its reader the connection may receive, for an owner that stops reading
+  // once its write queue reaches `high_water` (an echo, a Session; not a relay, whose queue
+  // fills from the other side): a receive the kernel performs on its own (io_uring's multishot
+  // receive) is then armed for at most `high_water` minus the bytes queued for writing and the
+  // bytes kept after a read_stop, and none is armed while that is 0 (sends that complete make
+  // room). So what a peer that never reads makes the connection hold stays within the mark,
+  // plus less than one receive buffer. Without it each arming takes at most
+  // kDefaultReceiveAhead. Loop thread only.
+  void set_receive_window(size_t high_water) noexcept;
+  static constexpr size_t kDefaultReceiveAhead = 64 * 1024;
 
   // --- writing
   // Copies the bytes (only what cannot be sent at once: an empty queue is written through).
@@ -129,6 +139,8 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   std::error_code set_no_delay(bool on) noexcept { return socket_.set_no_delay(on); }
   // Bytes received by the kernel and not yet read (FIONREAD), plus any kept after read_stop.
   size_t unread_bytes() const noexcept;
+  // Bytes received while reading was stopped, kept for the next read_start. Loop thread only.
+  size_t kept_bytes() const noexcept { return stash_.size() - stash_offset_; }
   ConnId id() const noexcept { return id_; }
   // A per-connection slot for the user's state.
   std::any& context() noexcept { return context_; }
@@ -160,6 +172,7 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   void deliver(std::error_code error, std::span<std::byte> data, uint32_t buffer_id = kNoBuffer);
   void deliver_stash();
   void submit_recv();
+  size_t receive_room() const noexcept;
 
   std::error_code enqueue(std::span<const ConstBuffer> buffers, size_t skip, WriteCallback cb);
   // Nothing queued: sends what the socket takes now (0 on EAGAIN); a failure closes.
@@ -203,6 +216,9 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   AllocCallback alloc_;
   ReadCallback on_read_;
   bool want_read_ = false;
+  bool provided_buffers_ = false;     // the backend lends receive buffers it picks (io_uring)
+  bool bounded_recv_ = false;         // and ends a multishot receive at a byte limit
+  size_t receive_window_ = 0;         // set_receive_window's mark; 0: none given
   std::span<std::byte> reading_;      // the bytes of the read callback that is running
   uint32_t reading_buffer_ = kNoBuffer;  // and the backend buffer that holds them
   std::vector<std::byte> stash_;      // received while stopped: delivered on read_start
