@@ -31,6 +31,10 @@
 # Environment: BUILD [<repo>/build] (tern-httpd, tern-echo and tern-bench in $BUILD/apps),
 #   REQUESTS [10000], BASE [1000], CONNECTIONS [16], SERVER_CPU [0], CLIENT_CPU [1],
 #   TOLERANCE [5], RECORD_FILE [<repo>/bench/instructions.json], URING_UNDER_VALGRIND [0],
+#   HTTPD_EXTRA [""]: more arguments for tern-httpd, split at spaces; HTTPD_EXTRA="--admin
+#   127.0.0.1:0" measures the httpd cases with metrics on (issue 13: at most 3% more
+#   instructions than off); the config column says so, and --record refuses it (the record is
+#   of the default server),
 #   QUICK (accepted, ignored: the whole run takes about a minute and a half).
 # Bounds: a server must listen within 60 s and exit within 60 s of SIGTERM (else it is killed
 # and the case fails); each client run is killed after 120 s; every process started is
@@ -46,6 +50,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 TOLERANCE=${TOLERANCE:-5}
 URING_UNDER_VALGRIND=${URING_UNDER_VALGRIND:-0}
+read -r -a HTTPD_EXTRA_ARGS <<< "${HTTPD_EXTRA:-}"
 RECORD_FILE=${RECORD_FILE:-$ROOT/bench/instructions.json}
 HOST=127.0.0.1
 ALL_CASES="httpd-plaintext httpd-plaintext-pipelined echo-512-epoll echo-512-uring"
@@ -71,6 +76,8 @@ for v in REQUESTS BASE CONNECTIONS SERVER_CPU CLIENT_CPU; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
 (( REQUESTS >= 1 )) || die "REQUESTS must be >= 1"
+[[ $MODE == record && ${#HTTPD_EXTRA_ARGS[@]} -gt 0 ]] &&
+  die "--record measures the default tern-httpd: unset HTTPD_EXTRA ('${HTTPD_EXTRA}')"
 [[ $TOLERANCE =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "TOLERANCE must be a number of percent"
 command -v valgrind > /dev/null ||
   die "valgrind not found: scripts/install-bench-deps.sh --callgrind installs it"
@@ -97,7 +104,8 @@ alive() { kill -0 "$1" 2> /dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2> 
 server_of() {
   case $1 in
     httpd-*) SERVER_NAME=tern-httpd; WANT_BACKEND=epoll
-             SERVER_CMD=("$BUILD/apps/tern-httpd" --host "$HOST" --port 0 --root "$ROOT/www" --backend epoll) ;;
+             SERVER_CMD=("$BUILD/apps/tern-httpd" --host "$HOST" --port 0 --root "$ROOT/www" --backend epoll
+                         "${HTTPD_EXTRA_ARGS[@]}") ;;
     echo-512-*) SERVER_NAME=tern-echo; WANT_BACKEND=${1##*-}
              SERVER_CMD=("$BUILD/apps/tern-echo" --host "$HOST" --port 0 --backend "$WANT_BACKEND") ;;
   esac
@@ -199,6 +207,7 @@ for name in $CASES; do
   config="$CONNECTIONS connections"
   [[ $name == *pipelined ]] && config+=", pipeline 16"
   [[ $name == echo-* ]] && config+=", 512 B blocks"
+  [[ $name == httpd-* && ${#HTTPD_EXTRA_ARGS[@]} -gt 0 ]] && config+=", tern-httpd ${HTTPD_EXTRA_ARGS[*]}"
   config+=", $REQUESTS requests over a base of $BASE"
   figure=""; note=""
   if callgrind_run "$name" "$BASE"; then

@@ -1,7 +1,8 @@
-// ChunkedBodyCheck: a chunked HTTP response checked as it arrives, for the tests that stream
-// large bodies through the proxy: the head (which must say chunked), then the de-chunked body
-// compared byte by byte with pattern_at (the bytes proxy-upstream's /big sends), without
-// keeping it, to the last chunk and the empty trailer block.
+// ChunkedBodyCheck: a streamed HTTP response checked as it arrives, for the tests that stream
+// large bodies through the proxy: the head (which must say chunked, or give a Content-Length:
+// sized() tells which), then the body (de-chunked) compared byte by byte with pattern_at (the
+// bytes proxy-upstream's /big sends), without keeping it, to the last chunk and the empty
+// trailer block, or to the length's last byte.
 //
 // Thread rule: one thread.
 #pragma once
@@ -28,6 +29,7 @@ class ChunkedBodyCheck {
   bool failed() const { return failed_; }
   uint64_t body_bytes() const { return offset_; }
   const std::string& head() const { return head_; }
+  bool sized() const { return sized_; }  // framed by Content-Length, not chunked
 
  private:
   bool step() {
@@ -37,7 +39,13 @@ class ChunkedBodyCheck {
       head_ = buffer_.substr(0, end);
       buffer_.erase(0, end + 4);
       head_done_ = true;
-      failed_ = head_.find("Transfer-Encoding: chunked") == std::string::npos;
+      if (head_.find("Transfer-Encoding: chunked") != std::string::npos) return true;
+      size_t length = head_.find("\r\nContent-Length: ");
+      failed_ = length == std::string::npos;
+      if (failed_) return true;
+      sized_ = true;
+      left_ = std::stoull(head_.substr(length + 18));
+      done_ = left_ == 0;
       return true;
     }
     if (left_ > 0) {
@@ -49,7 +57,8 @@ class ChunkedBodyCheck {
       offset_ += n;
       left_ -= n;
       buffer_.erase(0, n);
-      if (left_ == 0) expect_crlf_ = true;
+      if (left_ == 0) expect_crlf_ = !sized_;
+      done_ = sized_ && left_ == 0;
       return true;
     }
     size_t lf = buffer_.find("\r\n");
@@ -73,6 +82,7 @@ class ChunkedBodyCheck {
   std::string buffer_;
   std::string head_;
   bool head_done_ = false;
+  bool sized_ = false;
   uint64_t left_ = 0;
   uint64_t offset_ = 0;
   bool expect_crlf_ = false;

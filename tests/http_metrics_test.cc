@@ -10,6 +10,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,6 +47,22 @@ http::Router test_router() {
     std::thread([reply = std::move(reply)]() mutable {
       reply.send(http::Response::text(202, "later\n"));
     }).detach();
+  });
+  router.get_async("/feed/{id}", [](const http::Request&, http::Reply reply) {
+    // Streamed from another thread: the head's label is the route's.
+    std::thread([reply = std::move(reply)]() mutable {
+      http::Stream stream = std::move(reply).stream(http::Response(200));
+      stream.write("one\n");
+      stream.end();
+    }).detach();
+  });
+  router.get("/own", [](const http::Request&) {
+    // A handler's own label (by name) wins over the route's.
+    return std::move(http::Response::text(200, "own\n").route("own-label"));
+  });
+  router.use([](const http::Request& request) -> std::optional<http::Response> {
+    if (request.path == "/blocked") return http::Response::text(403, "no\n");
+    return std::nullopt;
   });
   return router;
 }
@@ -174,6 +191,56 @@ TEST_P(HttpMetricsTest, CountsAnIdleConnectionClosedByItsDeadline) {
   ASSERT_TRUE(snapshot);
   EXPECT_EQ(counter(*snapshot, "tern_http_deadline_closes_total", {}), 1);
   server->shutdown(1s);
+}
+
+// The labels other than a plain route's: a streamed async answer, a handler's own label, a
+// middleware's answer.
+TEST_P(HttpMetricsTest, LabelsStreamsMiddlewareAndHandlersOwnLabels) {
+  metrics::Registry registry;
+  auto server = start_server(GetParam(), registry);
+  ASSERT_NE(server, nullptr);
+  HttpConnection client(server->local_address().port());
+  ASSERT_TRUE(client.connected());
+  constexpr int kFeed = 3, kOwn = 2, kBlocked = 2;
+  for (int i = 0; i < kFeed; ++i) {
+    auto response = client.get("/feed/" + std::to_string(i));
+    ASSERT_EQ(response.status, 200);
+    ASSERT_EQ(response.body, "one\n");
+  }
+  for (int i = 0; i < kOwn; ++i) ASSERT_EQ(client.get("/own").status, 200);
+  for (int i = 0; i < kBlocked; ++i) ASSERT_EQ(client.get("/blocked").status, 403);
+
+  auto snapshot = collect(registry);
+  ASSERT_TRUE(snapshot);
+  EXPECT_EQ(route_count(*snapshot, "/feed/{id}"), kFeed);
+  EXPECT_EQ(route_count(*snapshot, "own-label"), kOwn);
+  EXPECT_EQ(route_count(*snapshot, "/own"), -1);
+  EXPECT_EQ(route_count(*snapshot, "middleware"), kBlocked);
+  EXPECT_EQ(route_count(*snapshot, "unrouted"), -1);
+  server->shutdown(1s);
+}
+
+// A handler without a router: its responses count as "unrouted".
+TEST_P(HttpMetricsTest, LabelsAResponseWithoutARouterUnrouted) {
+  metrics::Registry registry;
+  ServerOptions options;
+  options.address = InetAddress::loopback_v4(0);
+  options.backend = BackendKind::epoll;
+  options.model = GetParam().model;
+  options.threads = GetParam().threads;
+  options.workers = GetParam().workers;
+  http::record_metrics(options, registry);
+  Server server(options, http::service(http::Handler::sync(
+                             [](const http::Request&) { return http::Response(204); })));
+  ASSERT_FALSE(server.start());
+  HttpConnection client(server.local_address().port());
+  ASSERT_TRUE(client.connected());
+  ASSERT_EQ(client.get("/anything").status, 204);
+  ASSERT_EQ(client.get("/else").status, 204);
+  auto snapshot = collect(registry);
+  ASSERT_TRUE(snapshot);
+  EXPECT_EQ(route_count(*snapshot, "unrouted"), 2);
+  server.shutdown(1s);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, HttpMetricsTest,

@@ -57,7 +57,9 @@ ClientProtocol::ClientProtocol(const Options& options)
 
 void ClientProtocol::encode_request(Request&& request, Output& out) {
   methods_.push_back(Sent{request.method, request.sink});
+  ResponseSink* sink = request.sink;
   encode(std::move(request), options_.host, out);
+  if (sink != nullptr) sink->on_request_written();
 }
 
 // The parser keeps the last response (its views, a de-chunked body) until the next one starts:
@@ -91,6 +93,7 @@ Decoded<ParsedResponse> ClientProtocol::decode_response(std::string_view input) 
 // The head is parsed a second time, as the answer to a HEAD (complete at the head's end, with
 // its views): once per streamed response, never for the small ones.
 Decoded<ParsedResponse> ClientProtocol::start_stream(std::string_view input, ResponseSink& sink) {
+  sink.on_response_head();
   head_parser_.reset();
   if (head_parser_.parse(input, Method::head) != ParseStatus::complete) {
     return Decoded<Response>::invalid(head_parser_.error());
@@ -154,6 +157,9 @@ Decoded<ParsedResponse> ClientProtocol::decode_end(std::string_view input) {
 }
 
 Decoded<ParsedResponse> ClientProtocol::complete() {
+  // A response whose head and body came in one read: start_stream never saw its head.
+  ResponseSink* sink = methods_.front().sink;
+  if (sink != nullptr && !buffering_) sink->on_response_head();
   methods_.pop_front();
   message_done_ = true;
   buffering_ = false;

@@ -8,9 +8,10 @@
 #include "tern/loop/event_loop.h"
 
 namespace tern::http {
-namespace {
 
-thread_local LoopMetrics* t_loop_metrics = nullptr;
+constinit thread_local LoopMetrics* detail::t_loop_metrics = nullptr;
+
+namespace {
 
 constexpr std::string_view kClassNames[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
 
@@ -59,11 +60,13 @@ size_t class_of(int status) noexcept {
 
 LoopMetrics::LoopMetrics() { routes_.reserve(16); }
 
-void LoopMetrics::count_response(int status, std::string_view route_name,
-                                 Duration elapsed) noexcept {
+void LoopMetrics::count_response(int status, RouteLabel route, Duration elapsed) noexcept {
   ++responses_[class_of(status)];
   if (elapsed < Duration::zero()) return;
-  route(route_name).durations.record(static_cast<uint64_t>(
+  // The route's histogram by index, inline; a call only the first time it answers here.
+  metrics::Histogram& histogram =
+      route < routes_.size() && routes_[route] ? *routes_[route] : durations(route);
+  histogram.record(static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()));
 }
 
@@ -71,21 +74,12 @@ void LoopMetrics::count_parse_error(std::error_code error) noexcept {
   ++parse_errors_[parse_error_index(error)];
 }
 
-LoopMetrics::Route& LoopMetrics::route(std::string_view pattern) {
-  // The same route answers most requests in a row (one benchmark, one endpoint).
-  if (last_route_ < routes_.size() && routes_[last_route_].pattern == pattern) {
-    return routes_[last_route_];
-  }
-  for (size_t i = 0; i < routes_.size(); ++i) {
-    if (routes_[i].pattern == pattern) {
-      last_route_ = i;
-      return routes_[i];
-    }
-  }
+metrics::Histogram& LoopMetrics::durations(RouteLabel route) {
+  if (route < routes_.size() && routes_[route]) return *routes_[route];
   // Once per route and loop: the histogram's memory (make_histogram's, ~16 KiB).
-  routes_.push_back(Route{std::string(pattern), metrics::make_histogram()});
-  last_route_ = routes_.size() - 1;
-  return routes_.back();
+  if (route >= routes_.size()) routes_.resize(size_t(route) + 1);
+  routes_[route] = metrics::make_histogram();
+  return *routes_[route];
 }
 
 void LoopMetrics::fill(metrics::Snapshot& snapshot) const {
@@ -107,16 +101,16 @@ void LoopMetrics::fill(metrics::Snapshot& snapshot) const {
   snapshot.add_counter("tern_http_deadline_closes_total",
                        "HTTP connections closed by a deadline (read, idle or write)", {},
                        static_cast<double>(deadline_closes_));
-  for (const Route& route : routes_) {
+  for (size_t label = 0; label < routes_.size(); ++label) {
+    if (!routes_[label]) continue;
     snapshot.add_histogram("tern_http_request_duration_seconds",
                            "from a request parsed to its response queued for writing",
-                           {{"route", route.pattern}}, route.durations);
+                           {{"route", route_label_name(static_cast<RouteLabel>(label))}},
+                           *routes_[label]);
   }
 }
 
-LoopMetrics* loop_metrics() noexcept { return t_loop_metrics; }
-
-void set_loop_metrics(LoopMetrics* shard) noexcept { t_loop_metrics = shard; }
+void set_loop_metrics(LoopMetrics* shard) noexcept { detail::t_loop_metrics = shard; }
 
 std::string_view parse_error_name(std::error_code error) noexcept {
   return kParseErrorNames[parse_error_index(error)];

@@ -45,6 +45,8 @@ class Category final : public std::error_category {
       case ParseError::bad_status_line: return "malformed status line";
       case ParseError::bad_host: return "Host value is not host[:port]";
       case ParseError::truncated_message: return "connection closed inside a message";
+      case ParseError::body_refused:
+        return "Expect: 100-continue refused: the server cannot take the body now";
     }
     return "unknown http parse error";
   }
@@ -80,6 +82,7 @@ int status_of(std::error_code error) noexcept {
     case ParseError::trailers_too_large: return 431;
     case ParseError::unsupported_transfer_coding: return 501;
     case ParseError::body_too_large: return 413;
+    case ParseError::body_refused: return 503;
     default: return 400;
   }
 }

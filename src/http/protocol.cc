@@ -38,7 +38,10 @@ void append_status_line(Output& out, int status) {
 
 }  // namespace
 
-Protocol::Protocol(const Options& options) : options_(options), parser_(options.limits) {}
+// Whether requests are timed is decided here, on the loop that made the connection: under
+// hsha's reactor pattern decode() runs on a worker thread, which has no metrics shard.
+Protocol::Protocol(const Options& options)
+    : options_(options), parser_(options.limits), timed_(loop_metrics() != nullptr) {}
 
 Deadlines Protocol::deadlines() const noexcept {
   return Deadlines{options_.idle_timeout, options_.header_timeout, options_.body_timeout,
@@ -56,6 +59,9 @@ Decoded<Request> Protocol::decode(std::string_view input) {
   if (options_.max_requests != 0 && requests_ == options_.max_requests) return Decoded<Request>::more();
   switch (parser_.parse(input)) {
     case ParseStatus::need_more:
+      if (refuses_body()) {
+        return Decoded<Request>::invalid(make_error_code(ParseError::body_refused));
+      }
       return Decoded<Request>::more();
     case ParseStatus::error:
       return Decoded<Request>::invalid(parser_.error());
@@ -68,12 +74,19 @@ Decoded<Request> Protocol::decode(std::string_view input) {
   request.remote = peer_;
   bool last = options_.max_requests != 0 && requests_ == options_.max_requests;
   // The clock is read only when the loop counts (loop_metrics.h): its duration starts here.
-  bool counted = loop_metrics() != nullptr;
   push_pending(Pending{request.method == Method::head, request.version == Version::http10,
                        request.keep_alive && !last,
-                       counted ? Clock::now() : Clock::time_point{}});
+                       timed_ ? Clock::now() : Clock::time_point{}});
   if (options_.access_log != nullptr) note_for_log(request);
   return Decoded<Request>::message(request, parser_.consumed());
+}
+
+// Before any 100 Continue: a server that cannot take the body now (options_.accepts_body: a
+// proxy with no upstream that could) answers 503 through the failure path, so the body is
+// never asked for nor read, and the connection closes after the 503.
+bool Protocol::refuses_body() const {
+  return options_.accepts_body && !continue_sent_ && parser_.in_body() &&
+         parser_.expects_continue() && !options_.accepts_body();
 }
 
 void Protocol::interim(Output& out) {
@@ -127,19 +140,30 @@ After Protocol::encode(Response&& response, Output& out) {
 void Protocol::encode_head(Response&& head, Output& out) {
   const Pending& request = front_pending();
   count_response(head, request);
-  // HTTP/1.0 has no chunked coding: the body ends when the connection does.
-  stream_chunked_ = !request.http10;
+  // HTTP/1.0 has no chunked coding: the body ends when the connection does, unless its
+  // length is known (stream_length).
+  stream_length_ = head.stream_length();
+  bool sized = stream_length_ != Response::kUnknownLength;
+  stream_chunked_ = !request.http10 && !sized;
   stream_head_only_ = request.head || !status_has_body(head.status_code());
-  stream_keep_alive_ = request.keep_alive && stream_chunked_ && !head.closes() && !draining_;
+  stream_keep_alive_ =
+      request.keep_alive && (stream_chunked_ || sized) && !head.closes() && !draining_;
   stream_status_ = head.status_code();
   stream_bytes_ = 0;
   write_head(head, request, stream_keep_alive_, out);
-  if (!stream_head_only_ && stream_chunked_) out.append_copy("Transfer-Encoding: chunked\r\n");
+  if (sized && status_has_body(head.status_code())) {
+    out.append_copy("Content-Length: ");
+    append_number(out, stream_length_);
+    out.append_copy("\r\n");
+  } else if (!stream_head_only_ && stream_chunked_) {
+    out.append_copy("Transfer-Encoding: chunked\r\n");
+  }
   out.append_copy("\r\n");
 }
 
 void Protocol::encode_chunk(Chunk&& chunk, Output& out) {
   if (stream_head_only_ || chunk.empty()) return;
+  if (stream_length_ != Response::kUnknownLength && !fits_stream_length(chunk)) return;
   stream_bytes_ += chunk.size();
   if (!stream_chunked_) {
     out.append(std::move(chunk));
@@ -157,7 +181,23 @@ void Protocol::encode_chunk(Chunk&& chunk, Output& out) {
   out.append_copy("\r\n");
 }
 
+// A sized stream never writes past its Content-Length: what would go past is dropped and the
+// connection closes after the response (the bytes after it would be read as the next one).
+bool Protocol::fits_stream_length(Chunk& chunk) noexcept {
+  uint64_t room = stream_length_ - stream_bytes_;
+  if (chunk.size() <= room) return true;
+  chunk.resize(static_cast<size_t>(room));
+  stream_keep_alive_ = false;
+  return !chunk.empty();
+}
+
 After Protocol::encode_end(Output& out) {
+  // A sized stream that ended short of its length: the client must see the connection close
+  // (a short body), never a complete-looking response followed by the next one.
+  if (!stream_head_only_ && stream_length_ != Response::kUnknownLength &&
+      stream_bytes_ != stream_length_) {
+    stream_keep_alive_ = false;
+  }
   if (!stream_head_only_ && stream_chunked_) out.append_copy("0\r\n\r\n");
   pop_pending();
   if (options_.access_log != nullptr) log_response(stream_status_, stream_bytes_);
@@ -212,8 +252,7 @@ void Protocol::count_response(const Response& response, const Pending& request) 
   // Not timed: the answer to a malformed message, or parsed before the loop counted.
   Duration elapsed = request.parsed == Clock::time_point{} ? Duration(-1)
                                                            : Clock::now() - request.parsed;
-  std::string_view route = response.route().empty() ? kUnroutedRoute : response.route();
-  counters->count_response(response.status_code(), route, elapsed);
+  counters->count_response(response.status_code(), response.route(), elapsed);
 }
 
 void Protocol::count_failure(const Failure& failure) noexcept {

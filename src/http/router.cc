@@ -8,7 +8,7 @@
 #include <optional>
 #include <utility>
 
-#include "tern/http/loop_metrics.h"
+#include "tern/http/route_label.h"
 #include "tern/http/status.h"
 #include "tern/http/uri.h"
 
@@ -16,8 +16,6 @@ namespace tern::http {
 namespace {
 
 constexpr size_t kMaxParams = 8;
-// The route label of a middleware's answer (given before any route is matched).
-constexpr std::string_view kMiddlewareRoute = "middleware";
 
 struct Segment {
   enum class Kind : uint8_t { literal, param, rest };
@@ -58,17 +56,18 @@ bool decoded(std::string_view raw, std::string& storage, std::string_view& out) 
   return true;
 }
 
-// An async route's reply, relayed so that its response carries the route's pattern (the
-// label of its duration in the HTTP metrics): the handler answers through a Reply on this
+// An async route's reply, relayed so that its response carries the route's label (of its
+// duration in the HTTP metrics): the handler answers through a Reply on this
 // relay, which labels the response and hands it on to the connection's own reply. It keeps
 // the connection's id (handlers post to reply.connection().loop), so it runs where the real
 // reply would. It owns itself: freed once the answer, the stream's end or the drop has passed
-// through (one small allocation per async request).
+// through (one small allocation per async request: the label cannot travel with the Reply
+// itself without a field in the generic BasicReply and ReplyRoute::deliver).
 class RouteLabelRelay final : public ReplyRoute<Response, std::string> {
  public:
-  static Reply wrap(Reply inner, std::string_view pattern) {
+  static Reply wrap(Reply inner, RouteLabel label) {
     ConnId id = inner.connection();
-    auto relay = std::unique_ptr<RouteLabelRelay>(new RouteLabelRelay(std::move(inner), pattern));
+    auto relay = std::unique_ptr<RouteLabelRelay>(new RouteLabelRelay(std::move(inner), label));
     return Reply(relay.release(), id, 0);
   }
 
@@ -94,15 +93,14 @@ class RouteLabelRelay final : public ReplyRoute<Response, std::string> {
   }
 
  private:
-  RouteLabelRelay(Reply inner, std::string_view pattern)
-      : inner_(std::move(inner)), pattern_(pattern) {}
+  RouteLabelRelay(Reply inner, RouteLabel label) : inner_(std::move(inner)), label_(label) {}
   void label(Response& response) const {
-    if (response.route().empty()) response.route(pattern_);
+    if (response.route() == kUnroutedRoute) response.route(label_);
   }
 
   Reply inner_;
   Stream stream_;
-  std::string_view pattern_;
+  RouteLabel label_;
 };
 
 std::string_view allow_name(Method method) {
@@ -114,7 +112,7 @@ std::string_view allow_name(Method method) {
 struct Router::Table {
   struct Route {
     Method method;
-    std::string pattern;  // as added: the route's label in the metrics
+    RouteLabel label;  // its pattern, as added, interned: the route's label in the metrics
     std::vector<Segment> segments;
     Sync sync;
     Async async;
@@ -168,6 +166,16 @@ struct Router::Table {
     return path_ended ? score : -1;  // else the path goes on past the route
   }
 
+  // A sync route's answer, labelled. Built in place: the handler's result is the returned
+  // object (one name, returned on every path: NRVO), and that is the parameter of
+  // Reply::send (a prvalue): no move of the Response (a move and a destruction cost 2% of a
+  // /plaintext request's instructions, measured with callgrind).
+  static Response answer(const Route& route, const Request& request) {
+    Response response = route.sync(request);
+    if (response.route() == kUnroutedRoute) response.route(route.label);
+    return response;
+  }
+
   static bool bind(Match& match, const std::string& name, std::string_view raw) {
     if (match.count == kMaxParams) return false;
     std::string_view value;
@@ -207,17 +215,15 @@ struct Router::Table {
       Match match;
       if (walk(*best, request.path, &match) < 0) {
         // A param that does not decode.
-        reply.send(std::move(Response::text(400, "Bad Request\n").route(best->pattern)));
+        reply.send(std::move(Response::text(400, "Bad Request\n").route(best->label)));
         return;
       }
       Request routed = request;
       routed.params = std::span<const Param>(match.params.data(), match.count);
       if (best->sync) {
-        Response response = best->sync(routed);
-        if (response.route().empty()) response.route(best->pattern);
-        reply.send(std::move(response));
+        reply.send(answer(*best, routed));
       } else {
-        best->async(routed, RouteLabelRelay::wrap(std::move(reply), best->pattern));
+        best->async(routed, RouteLabelRelay::wrap(std::move(reply), best->label));
       }
       return;
     }
@@ -273,13 +279,13 @@ Router& Router::operator=(Router&&) noexcept = default;
 
 Router& Router::route(Method method, std::string_view pattern, Sync handler) {
   table_->routes.push_back(
-      {method, std::string(pattern), parse_pattern(pattern), std::move(handler), {}});
+      {method, route_label(pattern), parse_pattern(pattern), std::move(handler), {}});
   return *this;
 }
 
 Router& Router::route_async(Method method, std::string_view pattern, Async handler) {
   table_->routes.push_back(
-      {method, std::string(pattern), parse_pattern(pattern), {}, std::move(handler)});
+      {method, route_label(pattern), parse_pattern(pattern), {}, std::move(handler)});
   return *this;
 }
 

@@ -65,6 +65,8 @@ enum class ParseError {
   bad_status_line,           // a response's status line (client side)
   bad_host,                  // 400: a Host value that is not host[:port]
   truncated_message,         // the peer closed in the middle of a message (client side)
+  body_refused,              // 503: Expect: 100-continue, and the server cannot take the body
+                             //   now (ProtocolOptions::accepts_body); not malformed
 };
 std::error_code make_error_code(ParseError error) noexcept;
 const std::error_category& parse_category() noexcept;

@@ -12,7 +12,8 @@
 //     and Server;
 //   - HEAD: the fields of a GET, no body; 1xx, 204 and 304 have none either;
 //   - Expect: 100-continue: "100 Continue" once the head is accepted, before the body is read
-//     (when no earlier response is still owed, since it must not overtake one);
+//     (when no earlier response is still owed, since it must not overtake one), or 503 and
+//     close when options.accepts_body says the body cannot be taken now;
 //   - failures: a malformed request gets its status (400, 413, 414, 431, 501, 505), a header
 //     or body that does not arrive in time 408, then the connection closes (lingering).
 //
@@ -21,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +46,11 @@ struct ProtocolOptions {
   size_t max_requests = 0;                             // per connection; 0: no limit
   std::string server_name = "tern";                    // the Server field; empty: none
   AccessLog* access_log = nullptr;                     // outlives the server; null: off
+  // Asked on the connection's thread when a request with "Expect: 100-continue" has its head
+  // in and its body not yet sent: false answers 503 before any 100 Continue, without reading
+  // the body, and closes the connection. Empty: every body is wanted. (tern-proxy: false when
+  // no upstream could take a request now.)
+  std::function<bool()> accepts_body;
 };
 
 class Protocol {
@@ -74,6 +81,8 @@ class Protocol {
   bool in_body() const noexcept { return parser_.in_body(); }
   // The "100 Continue" of the message being read, once.
   void interim(Output& out);
+  // The message being read expects 100-continue and options.accepts_body says no.
+  bool refuses_body() const;
 
  private:
   // What a response needs to know about its request, queued in request order.
@@ -92,8 +101,10 @@ class Protocol {
 
   void write_head(const Response& response, const Pending& request, bool keep_alive, Output& out);
   void write_body(Response& response, Output& out);
-  // The HTTP metrics of the calling loop, when it has them (loop_metrics.h).
-  static void count_response(const Response& response, const Pending& request) noexcept;
+  bool fits_stream_length(Chunk& chunk) noexcept;
+  // The HTTP metrics of the calling loop, when it has them (loop_metrics.h). Inline in
+  // encode(): with metrics off a response costs one thread-local load here, not a call.
+  static inline void count_response(const Response& response, const Pending& request) noexcept;
   static void count_failure(const Failure& failure) noexcept;
   void push_pending(Pending pending);
   Pending pop_pending();
@@ -112,12 +123,14 @@ class Protocol {
   bool message_done_ = false;     // the parser holds a whole message: reset before the next
   bool continue_sent_ = false;
   bool draining_ = false;
+  const bool timed_;  // the connection's loop counts (metrics): requests are timed
   // The streamed response being written.
   bool stream_chunked_ = false;
   bool stream_head_only_ = false;
   bool stream_keep_alive_ = false;
   int stream_status_ = 0;
   uint64_t stream_bytes_ = 0;
+  uint64_t stream_length_ = Response::kUnknownLength;  // a sized stream's Content-Length
   std::vector<LogLine> log_lines_;  // with an access log: one per response owed
   LogLine current_log_;
 };

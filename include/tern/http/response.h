@@ -12,7 +12,8 @@
 //
 // A streamed response: the handler answers std::move(reply).stream(head) with a head Response
 // (status and fields, no body) and then writes std::string chunks from any thread; on
-// HTTP/1.1 they go out chunked, on HTTP/1.0 until the connection closes.
+// HTTP/1.1 they go out chunked, on HTTP/1.0 until the connection closes; with a
+// stream_length(n) on the head, as a body of Content-Length n on both.
 //
 // Thread rule: a value; build it on any thread, hand it over once.
 #pragma once
@@ -23,6 +24,7 @@
 #include <string_view>
 #include <utility>
 
+#include "tern/http/route_label.h"
 #include "tern/protocol/output.h"
 
 namespace tern::http {
@@ -85,11 +87,24 @@ class Response {
     close_ = true;
     return *this;
   }
+  // A streamed response whose body length is known before its body (a proxy relaying an
+  // upstream's Content-Length): the protocol writes that Content-Length instead of chunked,
+  // writes no byte past it, and closes the connection after a stream that ended short of it
+  // (or tried to go past it). Ignored by send().
+  Response& stream_length(uint64_t bytes) noexcept {
+    stream_length_ = bytes;
+    return *this;
+  }
   // The route that answered, the label of its duration in the HTTP metrics (loop_metrics.h).
-  // The router sets it to the route's pattern, which it keeps (the view must outlive the
-  // response); a response without one counts as "unrouted".
-  Response& route(std::string_view pattern) noexcept {
-    route_ = pattern;
+  // The router sets it to its route's label (route_label.h: a number interned when the route
+  // was added); a response without one counts as "unrouted". By name: interns `pattern`
+  // (takes a lock: fine now and then, but a label per request is better made once).
+  Response& route(RouteLabel label) noexcept {
+    route_ = label;
+    return *this;
+  }
+  Response& route(std::string_view pattern) {
+    route_ = route_label(pattern);
     return *this;
   }
 
@@ -103,7 +118,9 @@ class Response {
   std::string_view constant_body() const noexcept { return constant_; }  // constant, shared
   FileRange& file_body() noexcept { return file_; }
   bool closes() const noexcept { return close_; }
-  std::string_view route() const noexcept { return route_; }
+  RouteLabel route() const noexcept { return route_; }
+  static constexpr uint64_t kUnknownLength = UINT64_MAX;
+  uint64_t stream_length() const noexcept { return stream_length_; }  // or kUnknownLength
 
  private:
   void append_field(std::string_view name, std::string_view value);
@@ -117,7 +134,8 @@ class Response {
   std::string_view constant_;
   FileRange file_;
   std::shared_ptr<const std::string> shared_;
-  std::string_view route_;
+  RouteLabel route_ = kUnroutedRoute;
+  uint64_t stream_length_ = kUnknownLength;
 };
 
 }  // namespace tern::http

@@ -39,6 +39,14 @@ class ResponseSink {
   // The piece is taken; false: read no more until control.resume_reading().
   virtual bool on_body(std::string_view piece) = 0;
 
+  // Timing hooks, for every request that names a sink, its body streamed or not (the proxy's
+  // tern_proxy_upstream_duration_seconds): the request has been encoded onto its connection
+  // (it goes out in this loop iteration's write), and its response's head has been parsed.
+  // Neither is called for a request that never reached a connection, nor the second for a
+  // response whose head was malformed.
+  virtual void on_request_written() noexcept {}
+  virtual void on_response_head() noexcept {}
+
  protected:
   ~ResponseSink() = default;
 };
