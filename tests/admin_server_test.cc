@@ -167,6 +167,17 @@ TEST_P(AdminServerTest, MetricsCountWhatThePublicPortServed) {
     EXPECT_EQ(find_sample(samples, "tern_proxy_upstream_up", {{"upstream", upstream_->address()}}),
               1)
         << metrics.body;
+    // Every request above was answered by the upstream: one duration (written -> head) each.
+    EXPECT_EQ(find_sample(samples, "tern_proxy_upstream_duration_seconds_count",
+                          {{"upstream", upstream_->address()}}),
+              kServed + forwarded)
+        << metrics.body;
+    // One loop, requests one at a time: the budget holds at most max(min_retries 3, 1 in
+    // flight) retries.
+    std::optional<double> budget = find_sample(samples, "tern_proxy_retry_budget_available", {});
+    ASSERT_TRUE(budget.has_value()) << metrics.body;
+    EXPECT_GE(*budget, 0) << metrics.body;
+    EXPECT_LE(*budget, 3) << metrics.body;
   }
 }
 

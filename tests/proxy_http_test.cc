@@ -239,7 +239,10 @@ class ProxyRig {
         loops_[index] = nullptr;
       }
     };
-    server_ = std::make_unique<Server>(std::move(server), http::service(proxy_handler()));
+    http::ProtocolOptions protocol;
+    protocol.accepts_body = loop_accepts_body;  // as tern-proxy has it
+    server_ = std::make_unique<Server>(std::move(server),
+                                       http::service(proxy_handler(), std::move(protocol)));
     auto error = server_->start();
     EXPECT_FALSE(error) << server_->error_detail();
   }
@@ -413,8 +416,9 @@ TEST_P(ProxyHttpTest, HeadIsAnsweredWithTheFieldsAndNoBody) {
   EXPECT_EQ(head.status(), 200);
   EXPECT_EQ(head.field("X-Upstream"), "a");
   EXPECT_EQ(a.heads(), 1);  // forwarded as a HEAD
-  // The length of the body the GET would have: never the 0 of the empty body it carries here.
-  EXPECT_NE(head.field("Content-Length"), "0");
+  // The length of the body the GET would have ("a /thing"), as the upstream said it: never
+  // the 0 of the empty body the HEAD's answer carries.
+  EXPECT_EQ(head.field("Content-Length"), "8");
   // No body followed: the next response on the connection starts right at its status line.
   client.send(get("/after"));
   Message next = client.read();
@@ -776,13 +780,17 @@ TEST_P(ProxyHttpTest, ALargeBodyIsStreamedAndAClientThatDoesNotReadStallsTheUpst
   ASSERT_FALSE(sender.failed());
   EXPECT_FALSE(sender.done());
   EXPECT_LT(sender.body_sent(), kBody / 2);
-  // Now the client reads: every byte arrives, in order, chunked (the length is not kept).
+  // Now the client reads: every byte arrives, in order, under the upstream's Content-Length
+  // (streamed, not re-chunked).
   ChunkedBodyCheck check;
   pump_to_the_end(sender, client.fd(), check);
   EXPECT_TRUE(check.done()) << check.body_bytes() << " bytes of " << kBody;
   EXPECT_FALSE(check.failed()) << check.head();
   EXPECT_EQ(check.body_bytes(), kBody);
   EXPECT_EQ(check.head().substr(0, 12), "HTTP/1.1 200");
+  EXPECT_TRUE(check.sized()) << check.head();
+  EXPECT_NE(check.head().find("\r\nContent-Length: " + std::to_string(kBody)), std::string::npos)
+      << check.head();
   // The connection is reused for the next request (the body ended where its length said).
   client.send(get("/next"));
   Message request = upstream.read();
@@ -887,6 +895,45 @@ TEST_P(ProxyHttpTest, AnUpstreamThatFailsMidBodyCutsTheClientResponseShort) {
   EXPECT_EQ(received.find("502"), std::string::npos);
 }
 
+// A streamed body keeps the upstream's Content-Length, so an upstream that closes before it
+// has sent that many bytes must not leave the client with a short body on an open connection
+// (which it could take for whole, or read its next response from): the client's connection
+// closes after the bytes that came, fewer than announced, and no chunked framing or 502 is
+// made up.
+TEST_P(ProxyHttpTest, AnUpstreamThatClosesShortOfItsContentLengthClosesTheClientConnection) {
+  constexpr size_t kAnnounced = 100'000;
+  constexpr size_t kSent = 40'000;
+  UpstreamListener listener;
+  HttpProxyOptions options;
+  options.max_response_body = 1024;  // streamed
+  auto rig = proxy({config_of(listener)}, options);
+  Peer client(rig->address());
+  client.send(get("/short"));
+  std::string received;
+  bool eof = false;
+  {
+    Peer upstream(listener.accept_one());
+    ASSERT_TRUE(upstream.ok());
+    ASSERT_TRUE(upstream.read().complete);
+    upstream.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kAnnounced) +
+                  "\r\n\r\n" + std::string(kSent, 'x'));
+    // The head and what was sent reach the client before the upstream goes (streamed).
+    ASSERT_TRUE(test::read_until(client.fd(), received, eof, kBound, [&] {
+      size_t head = received.find("\r\n\r\n");
+      return head != std::string::npos && received.size() - head - 4 >= kSent;
+    })) << received.substr(0, 200);
+  }  // the upstream closes (a FIN, not a reset) short of its length
+  test::read_until(client.fd(), received, eof, kBound, [] { return false; });
+  EXPECT_TRUE(eof) << "the client's connection stayed open after a short body";
+  size_t head_end = received.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
+  std::string head = received.substr(0, head_end);
+  EXPECT_NE(head.find("\r\nContent-Length: " + std::to_string(kAnnounced)), std::string::npos)
+      << head;
+  EXPECT_EQ(head.find("Transfer-Encoding"), std::string::npos) << head;
+  EXPECT_EQ(received.size() - head_end - 4, kSent);  // what came, and nothing made up
+}
+
 TEST_P(ProxyHttpTest, AClientThatGoesAwayMidBodyClosesTheUpstreamConnection) {
   constexpr uint64_t kBody = 64u << 20;
   UpstreamListener listener;
@@ -919,6 +966,47 @@ TEST_P(ProxyHttpTest, ExpectContinueIsRefusedWith413BeforeTheBodyWhenItIsTooLarg
   Message refused = client.read();
   EXPECT_EQ(refused.status(), 413) << refused.head;  // the first answer: no 100 before it
   EXPECT_TRUE(client.closed_by_other_side());
+}
+
+// Expect: 100-continue when no upstream could take the request: the 503 comes first, with no
+// 100 before it, so the client never sends a body that would only be thrown away; the
+// connection closes after it (the body is not read).
+TEST_P(ProxyHttpTest, ExpectContinueWithNoUpstreamIs503Before100) {
+  auto rig = proxy({});
+  Peer client(rig->address());
+  client.send("PUT /upload HTTP/1.1\r\nHost: proxied.test\r\nExpect: 100-continue\r\n"
+              "Content-Length: 5\r\n\r\n");
+  Message refused = client.read();
+  EXPECT_EQ(refused.status(), 503) << refused.head;  // the first answer: no 100 before it
+  EXPECT_TRUE(client.closed_by_other_side());
+  EXPECT_EQ(rig->stats().status_503, 1u);
+  EXPECT_EQ(rig->stats().requests, 0u);  // the request never reached the proxy's handler
+}
+
+// The same when the one upstream's pool is full (its only connection busy, no waiting
+// allowed): the request that holds the connection is answered, then the 503, then the close.
+TEST_P(ProxyHttpTest, ExpectContinueWithAFullPoolQueueIs503Before100) {
+  UpstreamListener listener;
+  HttpProxyOptions options;
+  options.pool.max_connections = 1;
+  options.pool.max_waiters = 0;
+  auto rig = proxy({config_of(listener)}, options);
+  Peer client(rig->address());
+  client.send(get("/busy"));
+  Peer upstream(listener.accept_one());
+  ASSERT_TRUE(upstream.ok());
+  ASSERT_TRUE(upstream.read().complete);  // the proxy's one connection is taken
+  // On the same client connection (so on the same loop and pool as /busy).
+  client.send("POST /upload HTTP/1.1\r\nHost: proxied.test\r\nExpect: 100-continue\r\n"
+              "Content-Length: 5\r\n\r\n");
+  ASSERT_TRUE(test::wait_until([&] { return rig->stats().status_503 == 1; }, kBound));
+  upstream.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  Message first = client.read();
+  EXPECT_EQ(first.status(), 200) << first.head;
+  Message refused = client.read();
+  EXPECT_EQ(refused.status(), 503) << refused.head;  // not a 100
+  EXPECT_TRUE(client.closed_by_other_side());
+  EXPECT_EQ(rig->stats().requests, 1u);  // /busy only: the POST never reached the handler
 }
 
 TEST_P(ProxyHttpTest, ExpectContinueGets100AndTheBodyIsForwardedWithoutTheExpectation) {

@@ -320,6 +320,29 @@ TEST(RetryBudget, AllTheRequestsInFlightOfADeadUpstreamAreRetriedAtOnce) {
   EXPECT_LE(budget.retries(), 32u + 32u + 200u);
 }
 
+// available() (the tern_proxy_retry_budget_available gauge) says exactly how many retries in
+// a row try_start_retry() would allow now.
+TEST(RetryBudget, AvailableIsHowManyRetriesInARowWouldStart) {
+  struct Case {
+    int requests;          // started (none finished)
+    int retries_before;    // started and still in flight before the count
+    uint64_t available;
+  };
+  // 1 request: 0.2 earned, the floor's 3. 50: 10 earned. 50 with 9 retried: 1 earned left.
+  // 2 with 2 in flight: 0.4 earned, room for 1 under the floor.
+  for (Case c : {Case{1, 0, 3}, Case{50, 0, 10}, Case{50, 9, 1}, Case{2, 2, 1}, Case{0, 3, 0}}) {
+    RetryBudget budget(RetryOptions{2, 0.2, 3});
+    for (int i = 0; i < c.requests; ++i) budget.request_started();
+    for (int i = 0; i < c.retries_before; ++i) ASSERT_TRUE(budget.try_start_retry());
+    EXPECT_EQ(budget.available(), c.available) << c.requests << " " << c.retries_before;
+    uint64_t started = 0;
+    while (budget.try_start_retry()) ++started;
+    EXPECT_EQ(started, c.available) << c.requests << " " << c.retries_before;
+    EXPECT_EQ(budget.available(), 0u);
+  }
+  EXPECT_EQ(RetryBudget(RetryOptions{1, 1.0, 10}).available(), 0u);  // no retry at all
+}
+
 TEST(RetryBudget, OneAttemptMeansNoRetry) {
   RetryBudget budget(RetryOptions{1, 1.0, 10});
   budget.request_started();

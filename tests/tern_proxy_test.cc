@@ -497,9 +497,9 @@ tern::test::ChunkedBodyCheck read_big_slowly(int fd, uint64_t size, pid_t pid, l
 }
 
 // A 64 MiB body through the proxy to a slow client: every byte arrives intact and in order,
-// and the proxy's resident memory, sampled every MiB, grows by far less than the body: it
-// streams, paced by the client, instead of gathering the body (which the default
-// max_response_body of 8 MiB would otherwise refuse with a 502). The base is taken after a
+// under the upstream's Content-Length (streamed, not re-chunked), and the proxy's resident
+// memory, sampled every MiB, grows by far less than the body: it streams, paced by the client,
+// instead of gathering the body. The base is taken after a
 // first 24 MiB body, so that memory whose size does not depend on the body (io_uring's ring of
 // provided receive buffers: 16 MiB per loop, resident once the data has gone round it) is
 // already counted (on the same connection, so on the same loop).
@@ -522,6 +522,7 @@ TEST_P(TernProxyTest, A64MiBResponseToASlowClientStreamsWithBoundedMemory) {
   EXPECT_TRUE(check.done()) << check.body_bytes() << " of " << kBody << "\n" << check.head();
   EXPECT_FALSE(check.failed()) << check.head();
   EXPECT_EQ(check.body_bytes(), kBody);
+  EXPECT_TRUE(check.sized()) << check.head();
   RecordProperty("resident_growth_kib", std::to_string(peak - base));
   if (tern::test::kSanitized) {
     std::printf("[ memory   ] bound not checked under a sanitizer: grew %ld KiB\n", peak - base);

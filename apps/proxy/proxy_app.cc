@@ -37,6 +37,8 @@ http::ProtocolOptions protocol_options(const ProxyConfig& config) {
   options.write_timeout = std::chrono::milliseconds(config.server.write_timeout_ms);
   // The upstream's Server field passes through; the proxy adds only Via.
   options.server_name.clear();
+  // Expect: 100-continue when no upstream could take the request: 503 before the body.
+  options.accepts_body = proxy::loop_accepts_body;
   return options;
 }
 

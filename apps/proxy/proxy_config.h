@@ -56,7 +56,7 @@ struct ProxyConfig {
   int eject_base_ms = 1'000;
   int eject_max_ms = 30'000;
   int slow_start_ms = 10'000;
-  size_t max_response_body = 8 << 20;
+  size_t max_response_body = 64 << 10;
   // [[upstream]]: "HOST:PORT" or "HOST:PORT,weight=W" (the --upstream flag's syntax)
   std::vector<std::string> upstreams;
   // [health]

@@ -26,7 +26,17 @@ void fill_proxy_metrics(const LoopReport& report, bool with_up, metrics::Snapsho
     snapshot.add_counter("tern_proxy_pool_reuses_total",
                          "checkouts served by a kept upstream connection", labels,
                          static_cast<double>(upstream.pool.reuses));
+    if (report.http_mode) {
+      // Present before the first answer (empty), so a dashboard sees the series from the start.
+      snapshot.add_histogram(
+          "tern_proxy_upstream_duration_seconds",
+          "from a request written to the upstream to its response head parsed", labels,
+          upstream.response_times ? *upstream.response_times : metrics::make_histogram());
+    }
   }
+  snapshot.add_gauge("tern_proxy_retry_budget_available",
+                     "retries the retry budget would allow now (summed over the loops)", {},
+                     static_cast<double>(report.retry_budget_available));
   snapshot.add_counter("tern_proxy_retries_total", "requests (tcp: connects) tried again", {},
                        static_cast<double>(report.http.retries + report.tcp.retries));
 }

@@ -10,10 +10,16 @@
 //   tern_proxy_retries_total                        retries (http: requests, tcp: connects)
 //   tern_proxy_pool_connects_total{upstream}        upstream connections made
 //   tern_proxy_pool_reuses_total{upstream}          checkouts served by a kept connection
+//   tern_proxy_upstream_duration_seconds{upstream}  histogram (http mode): from a request
+//                                                   written to the upstream to its response
+//                                                   head parsed (one per answer from it)
+//   tern_proxy_retry_budget_available               gauge: retries the budgets would allow
+//                                                   now (RetryBudget::available, summed)
 //
 // "up" is one loop's view (the first's): the health verdicts reach every loop alike, and a
-// gauge summed over the loops would count loops, not upstreams. No latency histogram: the
-// upstream table keeps none.
+// gauge summed over the loops would count loops, not upstreams. The durations are each loop's
+// own histogram (UpstreamTable::record_response_time, plain counts on the loop's thread),
+// merged at the scrape.
 //
 // Thread rule: the serving loop's thread (loop_report() reads its proxy).
 #pragma once

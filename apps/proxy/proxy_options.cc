@@ -111,7 +111,8 @@ const std::vector<ConfigOption<ProxyConfig>>& proxy_options() {
         "a re-admitted upstream's weight ramps from 10% to 100% over this (0: none)",
         [](auto& c) -> auto& { return c.slow_start_ms; }, in_range(0, kMaxMs));
     add("proxy.max-response-body", "--max-response-body", kOwnFlag, R::restart,
-        "largest response body gathered whole, in bytes; larger ones are streamed",
+        "largest response body gathered whole (held in memory per request), in bytes; "
+        "larger ones, and chunked ones, are streamed at the client's pace",
         [](auto& c) -> auto& { return c.max_response_body; },
         in_range<size_t>(0, size_t{1} << 40));
     // [health]: live (the checkers are rebuilt on SIGHUP).

@@ -44,10 +44,13 @@ LoopReport loop_report() {
     report.upstreams = http->upstreams().snapshot();
     report.http = http->stats();
     report.balance = http->upstreams().balancer().algorithm();
+    report.http_mode = true;
+    report.retry_budget_available = http->retry_budget().available();
   } else if (tcp_proxy_of_this_loop != nullptr) {
     report.upstreams = tcp_proxy_of_this_loop->upstreams().snapshot();
     report.tcp = tcp_proxy_of_this_loop->stats();
     report.balance = tcp_proxy_of_this_loop->upstreams().balancer().algorithm();
+    report.retry_budget_available = tcp_proxy_of_this_loop->retry_budget().available();
   }
   return report;
 }

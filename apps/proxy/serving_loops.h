@@ -26,6 +26,8 @@ struct LoopReport {
   std::vector<proxy::UpstreamSnapshot> upstreams;
   proxy::HttpProxyStats http;
   proxy::TcpProxyStats tcp;
+  bool http_mode = false;               // the loop serves an HttpProxy (else tcp, or none)
+  uint64_t retry_budget_available = 0;  // its RetryBudget::available()
   bool found = false;  // an admin POST named an upstream this loop has
   std::optional<proxy::Algorithm> balance;  // the loop's table's (a reload may change it)
 };

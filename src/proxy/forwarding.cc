@@ -192,6 +192,19 @@ void forward_request(const http::Request& request, const ForwardingOptions& opti
   out.body.assign(request.body);
 }
 
+std::optional<uint64_t> content_length(const http::ParsedResponse& response) noexcept {
+  for (const http::Header& field : response.headers) {
+    if (field.name.size() != 14 || !http::iequals(field.name, "content-length")) continue;
+    uint64_t value = 0;
+    for (char c : field.value) {
+      if (c < '0' || c > '9') return std::nullopt;
+      value = value * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return value;
+  }
+  return std::nullopt;
+}
+
 http::Response forward_response(const http::ParsedResponse& response,
                                 const ForwardingOptions& options) {
   http::Response out(response.status);

@@ -13,6 +13,8 @@
 // Thread rule: pure functions; any thread.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "tern/http/client_request.h"
@@ -49,5 +51,9 @@ void forward_request(const http::Request& request, const ForwardingOptions& opti
 // The response to send the client for the upstream's `response` (its views are copied).
 http::Response forward_response(const http::ParsedResponse& response,
                                 const ForwardingOptions& options);
+
+// The value of the response's Content-Length field (the parser has checked that copies agree
+// and hold digits only), or nullopt without one. A HEAD's answer passes it on.
+std::optional<uint64_t> content_length(const http::ParsedResponse& response) noexcept;
 
 }  // namespace tern::proxy

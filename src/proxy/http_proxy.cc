@@ -104,6 +104,11 @@ struct Exchange final : http::ResponseSink {
   const ForwardingOptions* forwarding = nullptr;
   uint64_t buffered_up_to = 0;
   std::shared_ptr<BodyRelay> relay;  // the response is being streamed: no retry, no own answer
+  // The current attempt's upstream and when its request was written there: the time to the
+  // response's head goes to that upstream's histogram (tern_proxy_upstream_duration_seconds).
+  UpstreamTable* table = nullptr;
+  UpstreamId upstream;
+  TimePoint written_at{};
 
   // Back to the state of a new exchange, capacity kept.
   void reset() noexcept {
@@ -114,17 +119,29 @@ struct Exchange final : http::ResponseSink {
     attempts = 0;
     tried.clear();
     relay.reset();
+    written_at = TimePoint{};
   }
 
   // ResponseSink (the upstream connection's loop, which is this one).
   uint64_t stream_above() const noexcept override { return buffered_up_to; }
-  void on_head(const http::ParsedResponse& head_fields, std::optional<uint64_t>,
+  void on_head(const http::ParsedResponse& head_fields, std::optional<uint64_t> length,
                ReadControl& control) override {
     LoopHandle loop = reply.connection().loop;
-    relay = std::make_shared<BodyRelay>(
-        std::move(reply).stream(forward_response(head_fields, *forwarding)), control, loop);
+    http::Response response = forward_response(head_fields, *forwarding);
+    // The upstream's length goes on (not re-chunked); the body decoder takes exactly that
+    // many bytes from the upstream, and an upstream that closes short of it cuts the client's
+    // response (abandon: its connection closes), so the client never gets a short body that
+    // looks whole.
+    if (length) response.stream_length(*length);
+    relay = std::make_shared<BodyRelay>(std::move(reply).stream(std::move(response)), control, loop);
   }
   bool on_body(std::string_view piece) override { return relay->write(piece); }
+  void on_request_written() noexcept override { written_at = Clock::now(); }
+  void on_response_head() noexcept override {
+    if (written_at == TimePoint{}) return;
+    table->record_response_time(upstream, Clock::now() - written_at);
+    written_at = TimePoint{};
+  }
 };
 
 // Finished exchanges kept for the next requests: an exchange (and its list of upstreams tried)
@@ -179,6 +196,7 @@ class HttpProxy::Impl {
     forward_request(request, forwarding_, exchange->request);
     exchange->request.sink = exchange.get();
     exchange->forwarding = &forwarding_;
+    exchange->table = &*table_;
     exchange->buffered_up_to = options_.max_response_body;
     exchange->reply = std::move(reply);
     exchange->head = request.method == http::Method::head;
@@ -199,6 +217,13 @@ class HttpProxy::Impl {
   UpstreamTable& table() noexcept { return *table_; }
   const HttpProxyStats& stats() const noexcept { return stats_; }
   const HttpProxyOptions& options() const noexcept { return options_; }
+  const RetryBudget& retry_budget() const noexcept { return budget_; }
+  bool can_take_request() const noexcept { return table_->can_take_request(); }
+  bool accepts_body() noexcept {
+    if (can_take_request()) return true;
+    ++stats_.status_503;  // the protocol answers it, for this proxy
+    return false;
+  }
 
  private:
   http::ClientOptions client_options() const {
@@ -213,6 +238,8 @@ class HttpProxy::Impl {
   void attempt(std::unique_ptr<Exchange> exchange, UpstreamId id) {
     exchange->tried.push_back(id);
     ++exchange->attempts;
+    exchange->upstream = id;
+    exchange->written_at = TimePoint{};
     table_->begin(id, /*retry=*/exchange->attempts > 1);
     // The table made this transport: an HttpUpstream.
     auto* upstream = static_cast<HttpUpstream*>(table_->transport(id));
@@ -236,7 +263,13 @@ class HttpProxy::Impl {
             return;
           }
           table_->end(id, outcome_of(response->status));
-          finish(std::move(exchange), forward_response(*response, forwarding_));
+          http::Response answer = forward_response(*response, forwarding_);
+          if (exchange->head) {  // the GET's length, as the upstream said it
+            if (std::optional<uint64_t> length = content_length(*response)) {
+              answer.stream_length(*length);
+            }
+          }
+          finish(std::move(exchange), std::move(answer));
         });
   }
 
@@ -305,7 +338,8 @@ class HttpProxy::Impl {
     budget_.request_finished();
     if (exchange->head) {
       // A HEAD answer has the GET's fields and no body. Sent as a stream head so the server
-      // writes no Content-Length of its own (it would say 0, which the GET would not).
+      // writes no Content-Length of its own (it would say 0, which the GET would not), only the
+      // upstream's, when it gave one (stream_length).
       std::move(exchange->reply).stream(std::move(response)).end();
     } else {
       exchange->reply.send(std::move(response));
@@ -336,6 +370,9 @@ void HttpProxy::handle(const http::Request& request, http::Reply reply) {
 UpstreamTable& HttpProxy::upstreams() noexcept { return impl_->table(); }
 const HttpProxyStats& HttpProxy::stats() const noexcept { return impl_->stats(); }
 const HttpProxyOptions& HttpProxy::options() const noexcept { return impl_->options(); }
+const RetryBudget& HttpProxy::retry_budget() const noexcept { return impl_->retry_budget(); }
+bool HttpProxy::can_take_request() const noexcept { return impl_->can_take_request(); }
+bool HttpProxy::accepts_body() noexcept { return impl_->accepts_body(); }
 
 http::Handler proxy_handler() {
   return http::Handler::async([](const http::Request& request, http::Reply reply) {
@@ -363,5 +400,9 @@ http::Handler proxy_handler() {
 
 void set_loop_proxy(HttpProxy* proxy) noexcept { t_loop_proxy = proxy; }
 HttpProxy* loop_proxy() noexcept { return t_loop_proxy; }
+
+bool loop_accepts_body() noexcept {
+  return t_loop_proxy != nullptr && t_loop_proxy->accepts_body();
+}
 
 }  // namespace tern::proxy

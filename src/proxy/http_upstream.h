@@ -28,6 +28,9 @@ class HttpUpstream final : public UpstreamTransport {
   PoolCounters counters() const noexcept override { return client_.counters(); }
   size_t open_connections() const noexcept override { return pool_.open_connections(); }
   size_t idle_connections() const noexcept override { return pool_.idle_connections(); }
+  // A kept connection free, one more may be opened, or the request may wait for one (the
+  // pool's and the client's queues have room): what the client would not refuse at once.
+  bool can_take_request() const noexcept override;
 
  private:
   EventLoop& loop_;

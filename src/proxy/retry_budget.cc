@@ -60,6 +60,14 @@ uint64_t RetryBudget::active_requests() const noexcept { return active_requests_
 uint64_t RetryBudget::active_retries() const noexcept { return active_retries_; }
 uint64_t RetryBudget::retries() const noexcept { return retries_; }
 uint64_t RetryBudget::refused() const noexcept { return refused_; }
+uint64_t RetryBudget::available() const noexcept {
+  if (options_.max_attempts <= 1) return 0;
+  uint64_t earned = reserve_ / kUnit;
+  uint64_t floor_room =
+      active_retries_ < options_.min_retries ? options_.min_retries - active_retries_ : 0;
+  return std::max(earned, floor_room);
+}
+
 double RetryBudget::reserve() const noexcept {
   return static_cast<double>(reserve_) / static_cast<double>(kUnit);
 }

@@ -4,8 +4,10 @@
 #include "tern/proxy/upstream_table.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "tern/loop/event_loop.h"
+#include "tern/metrics/snapshot.h"
 
 namespace tern::proxy {
 
@@ -20,6 +22,7 @@ struct UpstreamTable::Entry {
   bool removed = false;
   size_t outstanding = 0;
   UpstreamStats stats;
+  std::unique_ptr<metrics::Histogram> response_times;  // http, from the first answer on
 };
 
 const char* admin_state_name(AdminState state) noexcept {
@@ -136,6 +139,16 @@ void UpstreamTable::begin(UpstreamId id, bool retry) noexcept {
   if (retry) ++entry->stats.retries;
 }
 
+void UpstreamTable::record_response_time(UpstreamId id, Duration elapsed) {
+  Entry* entry = find(id);
+  if (!entry) return;
+  if (!entry->response_times) {
+    entry->response_times = std::make_unique<metrics::Histogram>(metrics::make_histogram());
+  }
+  auto nanoseconds = std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count();
+  entry->response_times->record(nanoseconds < 0 ? 0 : static_cast<uint64_t>(nanoseconds));
+}
+
 void UpstreamTable::end(UpstreamId id, Outcome outcome) noexcept {
   Entry* entry = find(id);
   if (!entry) return;
@@ -178,6 +191,17 @@ size_t UpstreamTable::available() const noexcept {
   return count;
 }
 
+bool UpstreamTable::can_take_request() const noexcept {
+  TimePoint now = this->now();
+  for (UpstreamId id : order_) {
+    const Entry& entry = *find(id);
+    if (pickable(entry, now) && entry.transport && entry.transport->can_take_request()) {
+      return true;
+    }
+  }
+  return false;
+}
+
 size_t UpstreamTable::size() const noexcept { return order_.size(); }
 
 std::vector<UpstreamSnapshot> UpstreamTable::snapshot() const {
@@ -201,6 +225,7 @@ std::vector<UpstreamSnapshot> UpstreamTable::snapshot() const {
       view.open_connections = entry.transport->open_connections();
       view.idle_connections = entry.transport->idle_connections();
     }
+    if (entry.response_times) view.response_times = *entry.response_times;
     result.push_back(std::move(view));
   }
   return result;

@@ -24,10 +24,12 @@
 // pool's queue full or its wait timed out), 502 (connect failure, reset, malformed response
 // framing: that connection is not reused), 504 (no whole response within response_timeout,
 // or no connection within pool.connect.timeout). A HEAD is answered with the upstream's
-// fields and no body (and no Content-Length: http::Response cannot carry the upstream's).
+// fields (its Content-Length included) and no body.
 //
 // Streaming: a response body larger than max_response_body, or of unknown length, goes to the
-// client as it arrives (chunked on HTTP/1.1, until the close on 1.0): each piece read from the
+// client as it arrives (with the upstream's Content-Length when it had one, else chunked on
+// HTTP/1.1 and until the close on 1.0; never more or fewer bytes than the length announced:
+// an upstream that closes early cuts the client's response short): each piece read from the
 // upstream is written to the client at once, and when the client's connection is above its
 // high-water mark the proxy stops reading that upstream connection until it drains, so a slow
 // client holds about its high-water mark plus two reads in the proxy, and the upstream's send
@@ -76,10 +78,14 @@ struct HttpProxyOptions {
   // connection is busy: past it, 503), pool.down_after_failures.
   ConnectionPoolOptions pool;
   Duration response_timeout = std::chrono::seconds(30);   // whole response; 504 past it
-  // Response bodies up to this size are gathered whole and sent with their length; larger
-  // ones, and those of unknown length (chunked, until close), are streamed to the client as
-  // they arrive, with bounded memory (see "Streaming" above). Each exchange may hold this much.
-  size_t max_response_body = 8 << 20;
+  // Response bodies up to this size (by their Content-Length) are gathered whole and sent in
+  // one write with the head; larger ones, and those of unknown length (chunked, until close),
+  // are streamed to the client as they arrive, with bounded memory (see "Streaming" above).
+  // What it still bounds: the memory a request in flight may hold for its response's body
+  // (requests in flight x this, at most). 64 KiB: most API answers fit (one write, no relay),
+  // and a thousand requests in flight hold at most 64 MiB of bodies. It was 8 MiB while
+  // streaming re-chunked the body; a streamed body now keeps its Content-Length.
+  size_t max_response_body = 64 << 10;
   std::string via = "tern-proxy";       // Via: 1.1 tern-proxy (on requests and responses)
   bool forwarded_headers = true;        // X-Forwarded-For (appended), X-Forwarded-Proto: http
   bool eject_on_5xx = true;             // a 5xx from the upstream counts as a failure
@@ -90,6 +96,7 @@ struct HttpProxyStats {                 // per loop
   uint64_t retries = 0;                 // attempts after the first
   uint64_t retry_budget_refused = 0;
   uint64_t status_502 = 0, status_503 = 0, status_504 = 0;  // answered by the proxy itself
+                                        // (503: an Expect: 100-continue refused included)
 };
 
 // One per loop. Thread rule: loop thread only (construct, use and destroy it on its loop's
@@ -108,6 +115,13 @@ class HttpProxy {
   UpstreamTable& upstreams() noexcept;
   const HttpProxyStats& stats() const noexcept;
   const HttpProxyOptions& options() const noexcept;
+  const RetryBudget& retry_budget() const noexcept;
+  // Whether a request arriving now could be sent or queued (some upstream available whose
+  // pool would not refuse it); false: it would be answered 503. Loop thread only.
+  bool can_take_request() const noexcept;
+  // can_take_request() for a request that expects 100-continue; false counts its 503 (which
+  // the HTTP protocol answers) in stats().status_503. Loop thread only.
+  bool accepts_body() noexcept;
 
  private:
   class Impl;
@@ -122,5 +136,9 @@ class HttpProxy {
 http::Handler proxy_handler();
 void set_loop_proxy(HttpProxy* proxy) noexcept;   // on the loop's thread
 HttpProxy* loop_proxy() noexcept;                 // the calling thread's, or null
+// For http::ProtocolOptions::accepts_body: the calling loop's proxy can take a request now
+// (false without one), so a request with "Expect: 100-continue" that would get a 503 gets it
+// before its body is sent. The connection's loop thread (where the protocol runs).
+bool loop_accepts_body() noexcept;
 
 }  // namespace tern::proxy

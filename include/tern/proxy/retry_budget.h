@@ -48,6 +48,11 @@ class RetryBudget {
   uint64_t retries() const noexcept;   // started, in total
   uint64_t refused() const noexcept;   // refused by the budget, in total
   double reserve() const noexcept;     // retries earned and not spent
+  // How many retries in a row try_start_retry() would allow now: the whole earned ones in the
+  // reserve, or the room under min_retries, whichever is more (each retry spends an earned one
+  // and takes a place in flight); 0 when max_attempts <= 1. At most
+  // max(min_retries, the most requests ever in flight at once).
+  uint64_t available() const noexcept;
 
  private:
   RetryOptions options_;

@@ -76,6 +76,7 @@ class TcpProxy {
   UpstreamTable& upstreams() noexcept;
   // The counters; peak_queued includes the relays running now (O(clients)).
   const TcpProxyStats& stats() const noexcept;
+  const RetryBudget& retry_budget() const noexcept { return budget_; }
 
  private:
   struct Client;  // one accepted client: its attempts, lease and relay (tcp_proxy.cc)

@@ -25,6 +25,7 @@
 
 #include "tern/base/clock.h"
 #include "tern/base/slab.h"
+#include "tern/metrics/histogram.h"
 #include "tern/net/connection_pool.h"
 #include "tern/proxy/balancer.h"
 #include "tern/proxy/ejection.h"
@@ -48,6 +49,9 @@ class UpstreamTransport {
   virtual PoolCounters counters() const noexcept = 0;
   virtual size_t open_connections() const noexcept = 0;
   virtual size_t idle_connections() const noexcept = 0;
+  // Whether one more request would be taken now rather than refused at once (a connection
+  // free or openable, or room to wait for one). Transports that never refuse say true.
+  virtual bool can_take_request() const noexcept { return true; }
 };
 
 struct UpstreamId {               // names an entry; a stale id finds nothing
@@ -84,6 +88,9 @@ struct UpstreamSnapshot {         // one upstream as one loop sees it
   PoolCounters pool;              // from its transport
   size_t open_connections = 0;
   size_t idle_connections = 0;
+  // http: from each request written to the upstream to its response head parsed, in ns
+  // (metrics::make_histogram's shape); nullopt until the upstream has answered once.
+  std::optional<metrics::Histogram> response_times;
 };
 
 // Thread rule: loop thread only, every method (constructor and destructor included).
@@ -117,6 +124,10 @@ class UpstreamTable {
   // A stale id is ignored (a removed entry's late end() is harmless).
   void begin(UpstreamId id, bool retry) noexcept;
   void end(UpstreamId id, Outcome outcome) noexcept;
+  // http: one response's head came `elapsed` after its request was written to upstream `id`
+  // (a stale id is ignored). The histogram is made at the first one (tcp mode never has one);
+  // after that it allocates nothing.
+  void record_response_time(UpstreamId id, Duration elapsed);
 
   // By name; false for an unknown (or removed) name. Health: from the active checker (coming
   // back up starts slow start). Admin: drain / enable.
@@ -127,6 +138,9 @@ class UpstreamTable {
   void set_algorithm(Algorithm algorithm);
 
   size_t available() const noexcept;   // entries that could be picked now
+  // Some entry could be picked now and its transport would take a request (not refuse it as
+  // queue full): false means a request arriving now gets a 503.
+  bool can_take_request() const noexcept;
   size_t size() const noexcept;        // entries, removed-and-draining ones included
   std::vector<UpstreamSnapshot> snapshot() const;  // in the order of apply()'s list
   const Balancer& balancer() const noexcept;
