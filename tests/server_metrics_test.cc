@@ -4,10 +4,16 @@
 // at least one per request) and the loop counters with each other (one events-per-wait record
 // per iteration, their sum the events). An io_uring row that cannot run here is skipped with
 // the reason; lf rows check the server's series and that lf reports no loops.
+// The models' own series are checked with handlers that block at a gate, so the state they
+// count is certain, not likely: hsha workers held while requests queue behind them (the queue
+// wait and busy time are bounded below by how long the test held the gate), and an lf thread
+// held while another serves (a hand-over).
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -69,6 +75,66 @@ double total(const Snapshot& s, std::string_view name) {
     for (const metrics::Series& series : f->series) sum += series.value;
   }
   return sum;
+}
+
+// The histogram of the one series of family `name`, or null.
+const metrics::Histogram* histogram_of(const Snapshot& s, std::string_view name) {
+  const metrics::Family* f = s.find(name);
+  if (f == nullptr || f->series.size() != 1 || !f->series[0].histogram) return nullptr;
+  return &*f->series[0].histogram;
+}
+
+// Collects until `done(snapshot)` holds; the last snapshot (nullopt if a collect failed).
+// Bounded in rounds and by kLimit: the caller checks the condition again.
+template <class Done>
+std::optional<Snapshot> collect_until(const metrics::Registry& registry, Done done) {
+  const auto give_up = std::chrono::steady_clock::now() + kLimit;
+  std::optional<Snapshot> s;
+  for (int round = 0; round < 100000; ++round) {
+    s = collect(registry);
+    if (!s || done(*s) || std::chrono::steady_clock::now() > give_up) break;
+    std::this_thread::yield();
+  }
+  return s;
+}
+
+// Where handlers wait until the test opens it; the test waits for them to have entered.
+class Gate {
+ public:
+  void pass() {
+    std::unique_lock lock(mutex_);
+    ++entered_;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return open_; });
+  }
+  // True once `count` handlers have entered (false past kLimit).
+  bool wait_entered(int count) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, kLimit, [&] { return entered_ >= count; });
+  }
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int entered_ = 0;
+  bool open_ = false;
+};
+
+// Opens the gate as it goes out of scope: declared after the Server, so a failed assertion
+// does not leave the server's shutdown joining a thread held at the gate.
+struct OpenOnExit {
+  Gate& gate;
+  ~OpenOnExit() { gate.open(); }
+};
+
+double seconds_between(std::chrono::steady_clock::time_point from,
+                       std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
 }
 
 class ServerMetricsTest : public testing::TestWithParam<Row> {
@@ -159,8 +225,34 @@ TEST_P(ServerMetricsTest, CountersAgreeWithWhatTheClientsDid) {
     EXPECT_GT(total(*open, "tern_loop_tasks_total"), 0);
     EXPECT_EQ(open->value("tern_hsha_queue_depth", {}), 0);
     EXPECT_TRUE(open->value("tern_hsha_pushbacks_total", {}));
+    // A worker records a task after running it, so after the client has its answer: polled.
+    const uint64_t requests = kConnections * kRequestsPerConnection;
+    auto ran = collect_until(registry_, [&](const Snapshot& s) {
+      const metrics::Histogram* waits = histogram_of(s, "tern_hsha_queue_wait_seconds");
+      return waits != nullptr && waits->count() >= requests;
+    });
+    ASSERT_TRUE(ran) << "collect did not complete";
+    const metrics::Histogram* waits = histogram_of(*ran, "tern_hsha_queue_wait_seconds");
+    ASSERT_NE(waits, nullptr);
+    if (effective_pattern(options_) == Pattern::reactor) {
+      EXPECT_GE(waits->count(), requests) << "a task is a ready event: one per request at least";
+    } else {
+      EXPECT_EQ(waits->count(), requests) << "a task is a request";
+    }
+    const metrics::Family* busy = ran->find("tern_hsha_worker_busy_seconds_total");
+    ASSERT_NE(busy, nullptr);
+    EXPECT_EQ(busy->series.size(), size_t(GetParam().workers));
+    EXPECT_GT(total(*ran, "tern_hsha_worker_busy_seconds_total"), 0);
   } else {
-    EXPECT_EQ(open->find("tern_hsha_queue_depth"), nullptr);
+    for (const char* name : {"tern_hsha_queue_depth", "tern_hsha_queue_wait_seconds",
+                             "tern_hsha_worker_busy_seconds_total"}) {
+      EXPECT_EQ(open->find(name), nullptr) << name;
+    }
+  }
+  if (GetParam().model == Model::lf) {
+    EXPECT_TRUE(open->value("tern_lf_handovers_total", {}));
+  } else {
+    EXPECT_EQ(open->find("tern_lf_handovers_total"), nullptr);
   }
 
   // The clients close: the server's count comes down to zero (polled, bounded in count),
@@ -205,6 +297,126 @@ TEST(ServerMetricsOffTest, NoRegistryNoSources) {
   ASSERT_TRUE(s);
   EXPECT_TRUE(s->families().empty());
 }
+
+// hsha: two workers held at the gate by the first two of kQueued+2 requests (one per
+// connection, so under the reactor pattern too each is one task), the rest queued behind
+// them. The test notes the time t1 once both handlers have entered and the queue holds the
+// rest, and t2 just before it opens the gate. Causality, not timing, bounds the figures: each
+// queued task was pushed before t1 and popped after t2, and each held worker took its task
+// before t1 and finished after t2 (lower bounds); no task was pushed before the test's first
+// connect (t0), none popped after its answer came, and none finished after the collect that
+// counted it (t3) (upper bounds: a wrong time stamp, not only a missing one, fails).
+class HshaMetricsTest : public ServerMetricsTest {};
+
+TEST_P(HshaMetricsTest, QueueWaitAndBusyTimeOfHeldWorkers) {
+  constexpr int kQueued = 4;
+  constexpr int kTasks = kQueued + 2;
+  ASSERT_EQ(options_.workers, 2);
+  Gate gate;
+  Server server(options_, Handler::sync([&gate](Request r) {
+    gate.pass();
+    return Response(r);
+  }));
+  OpenOnExit open_on_exit{gate};
+  ASSERT_FALSE(server.start()) << server.error_detail();
+
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<test::LoopbackClient> clients;
+  for (int c = 0; c < kTasks; ++c) {
+    clients.emplace_back(server.local_address().port(),
+                         std::chrono::duration_cast<std::chrono::milliseconds>(kLimit));
+    ASSERT_TRUE(clients.back().connected());
+    ASSERT_TRUE(clients.back().send_all("task " + std::to_string(c) + "\n"));
+  }
+  ASSERT_TRUE(gate.wait_entered(2)) << "the workers did not take two tasks";
+  auto held = collect_until(registry_, [&](const Snapshot& s) {
+    return s.value("tern_hsha_queue_depth", {}) == kQueued;
+  });
+  ASSERT_TRUE(held) << "collect did not complete";
+  ASSERT_EQ(held->value("tern_hsha_queue_depth", {}), kQueued);
+  const auto t1 = std::chrono::steady_clock::now();
+  // Nothing has finished: a worker records a task after running it.
+  const metrics::Histogram* none = histogram_of(*held, "tern_hsha_queue_wait_seconds");
+  ASSERT_NE(none, nullptr) << "no tern_hsha_queue_wait_seconds";
+  EXPECT_EQ(none->count(), 0u);
+  const auto t2 = std::chrono::steady_clock::now();
+  gate.open();
+
+  for (int c = 0; c < kTasks; ++c) {
+    const std::string line = "task " + std::to_string(c) + "\n";
+    EXPECT_EQ(clients[c].receive(line.size()), line);
+  }
+  const auto answered = std::chrono::steady_clock::now();
+  auto ran = collect_until(registry_, [&](const Snapshot& s) {
+    const metrics::Histogram* waits = histogram_of(s, "tern_hsha_queue_wait_seconds");
+    return waits != nullptr && waits->count() >= uint64_t(kTasks);
+  });
+  const auto t3 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(ran) << "collect did not complete";
+  const metrics::Histogram* waits = histogram_of(*ran, "tern_hsha_queue_wait_seconds");
+  ASSERT_NE(waits, nullptr);
+  EXPECT_EQ(waits->count(), uint64_t(kTasks)) << "one wait per task run";
+  // max() is exact; 1.001 absorbs the double rounding.
+  EXPECT_LE(double(waits->max()) * 1e-9, 1.001 * seconds_between(t0, answered));
+  const double held_for = seconds_between(t1, t2);
+  // The mean is exact (kept from the sum, not the buckets); 0.999 absorbs the double rounding.
+  const double waited = waits->mean() * double(waits->count()) * 1e-9;
+  EXPECT_GE(waited, 0.999 * kQueued * held_for) << "waited " << waited << " s in all";
+  EXPECT_GT(waited, 0);
+  for (const char* worker : {"0", "1"}) {
+    auto busy = ran->value("tern_hsha_worker_busy_seconds_total", {{"worker", worker}});
+    ASSERT_TRUE(busy) << "worker " << worker;
+    EXPECT_GT(*busy, 0) << "worker " << worker;
+    EXPECT_GE(*busy, 0.999 * held_for) << "worker " << worker;
+    EXPECT_LE(*busy, 1.001 * seconds_between(t0, t3)) << "worker " << worker;
+  }
+  server.shutdown(5s);
+}
+
+// lf: one thread held at the gate by connection A's request; connection B's request is then
+// answered by another thread, which had to take the lead after the held one: a hand-over.
+class LfMetricsTest : public ServerMetricsTest {};
+
+TEST_P(LfMetricsTest, AnotherThreadServingIsAHandOver) {
+  ASSERT_EQ(options_.threads, 2);
+  Gate gate;
+  Server server(options_, Handler::sync([&gate](Request r) {
+    if (r.starts_with("hold")) gate.pass();
+    return Response(r);
+  }));
+  OpenOnExit open_on_exit{gate};
+  ASSERT_FALSE(server.start()) << server.error_detail();
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(kLimit);
+  test::LoopbackClient a(server.local_address().port(), timeout);
+  test::LoopbackClient b(server.local_address().port(), timeout);
+  ASSERT_TRUE(a.connected() && b.connected());
+
+  ASSERT_TRUE(a.send_all("hold\n"));
+  ASSERT_TRUE(gate.wait_entered(1));
+  ASSERT_TRUE(b.send_all("free\n"));
+  EXPECT_EQ(b.receive(5), "free\n");
+  auto s = collect(registry_);
+  ASSERT_TRUE(s) << "collect did not complete";
+  auto handovers = s->value("tern_lf_handovers_total", {});
+  ASSERT_TRUE(handovers) << "no tern_lf_handovers_total";
+  EXPECT_GE(*handovers, 1);
+
+  gate.open();
+  EXPECT_EQ(a.receive(5), "hold\n");
+  server.shutdown(5s);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Hsha, HshaMetricsTest,
+    testing::Values(Row{Model::hsha, BackendKind::epoll, 1, 2},
+                    Row{Model::hsha, BackendKind::uring, 1, 2},
+                    Row{Model::hsha, BackendKind::epoll, 1, 2, Pattern::reactor},
+                    Row{Model::hsha, BackendKind::uring, 1, 2, Pattern::reactor}),
+    row_name);
+
+// lf shares one readiness set: epoll only.
+INSTANTIATE_TEST_SUITE_P(Lf, LfMetricsTest, testing::Values(Row{Model::lf, BackendKind::epoll, 2, 0}),
+                         row_name);
 
 INSTANTIATE_TEST_SUITE_P(
     Models, ServerMetricsTest,

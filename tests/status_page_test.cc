@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -257,12 +258,12 @@ void expect_page_drawn(const BrowserRun& run, size_t loops) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A broken admin listener inside the test (tern::Server with an http::Router): the real page,
-// and a metrics.json of the right syntax but the wrong shape, which the script cannot read.
+// A canned admin listener inside the test (tern::Server with an http::Router): the real page,
+// and metrics.json documents the test writes: the n-th fetch (from 1) gets document(n).
 
-class BrokenAdmin {
+class CannedAdmin {
  public:
-  BrokenAdmin() {
+  explicit CannedAdmin(std::function<std::string(int n)> document) {
     tern::ServerOptions options;
     options.address = tern::InetAddress::loopback_v4(0);
     tern::http::Router router;
@@ -271,17 +272,17 @@ class BrokenAdmin {
           .content_type("text/html; charset=utf-8")
           .body_constant(tern::apps::kStatusPage);
     });
-    // "families" is not a list: the script's doc.families.find(...) throws a TypeError.
-    router.get("/metrics.json", [](const tern::http::Request&) {
-      return tern::http::Response(200).content_type("application/json").body(
-          R"({"time": 1, "program": "broken", "families": 7})");
+    // On the server's one loop thread: the count needs no lock.
+    router.get("/metrics.json", [document = std::move(document), fetches = 0](
+                                    const tern::http::Request&) mutable {
+      return tern::http::Response(200).content_type("application/json").body(document(++fetches));
     });
     server_ = std::make_unique<tern::Server>(options, tern::http::service(router));
     if (auto error = server_->start()) start_error_ = error.message();
   }
-  ~BrokenAdmin() { server_->shutdown(std::chrono::seconds(5)); }
-  BrokenAdmin(const BrokenAdmin&) = delete;
-  BrokenAdmin& operator=(const BrokenAdmin&) = delete;
+  ~CannedAdmin() { server_->shutdown(std::chrono::seconds(5)); }
+  CannedAdmin(const CannedAdmin&) = delete;
+  CannedAdmin& operator=(const CannedAdmin&) = delete;
 
   const std::string& start_error() const { return start_error_; }
   uint16_t port() const { return server_->local_address().port(); }
@@ -290,6 +291,48 @@ class BrokenAdmin {
   std::unique_ptr<tern::Server> server_;
   std::string start_error_;
 };
+
+// A metrics.json of the right syntax but the wrong shape, which the script cannot read:
+// "families" is not a list, so the script's doc.families.find(...) throws a TypeError.
+std::string broken_document(int) { return R"({"time": 1, "program": "broken", "families": 7})"; }
+
+// tern-proxy's upstream series as the n-th document has them: two upstreams, up. The first
+// answered 1000 slow requests before the first document (5 to 10 ms), then 100 per interval, all
+// alike (10 under 1 ms, 80 more under 2.5 ms, the last 10 under 5 ms): every interval's p50 is
+// 1.75 ms and its p99 4.75 ms (interpolated in their buckets), while the cumulative buckets
+// would give 5 ms and more. The second never answered: it has no latency series. And an hsha
+// queue: 1000 waits of 25 to 100 us before, then per interval 50 under 10 us and 50 more under
+// 25 us (p99 of an interval: 25 us).
+std::string upstream_document(int n) {
+  const std::string a = std::to_string(10 * n);
+  const std::string b = std::to_string(90 * n);
+  const std::string all = std::to_string(100 * n);
+  const std::string with_before = std::to_string(100 * n + 1000);
+  const std::string waits = R"("buckets": [[1e-05, )" + std::to_string(50 * n) +
+                            "], [2.5e-05, " + all + "], [0.0001, " + with_before +
+                            R"(], ["+Inf", )" + with_before + "]]";
+  return R"({"time": )" + std::to_string(1000 + n) + R"(, "program": "canned-proxy", "families": [
+    {"name": "tern_proxy_upstream_up", "type": "gauge", "help": "", "series": [
+      {"labels": {"upstream": "10.0.0.1:80"}, "value": 1},
+      {"labels": {"upstream": "10.0.0.2:80"}, "value": 1}]},
+    {"name": "tern_proxy_upstream_requests_total", "type": "counter", "help": "", "series": [
+      {"labels": {"upstream": "10.0.0.1:80"}, "value": )" + all + R"(}]},
+    {"name": "tern_proxy_upstream_duration_seconds", "type": "histogram", "help": "", "series": [
+      {"labels": {"upstream": "10.0.0.1:80"}, "count": )" + with_before + R"(, "sum": 0,
+       "buckets": [[0.001, )" + a + "], [0.0025, " + b + "], [0.005, " + all + "], [0.01, " +
+         with_before + R"(], ["+Inf", )" + with_before + R"(]]}]},
+    {"name": "tern_hsha_queue_wait_seconds", "type": "histogram", "help": "", "series": [
+      {"labels": {}, "count": )" + with_before + ", " + waits + R"(}],
+     "total": {"count": )" + with_before + ", " + waits + R"(}}]})";
+}
+
+// The row of the upstreams table whose first cell is `name`, as the DOM has it (empty if none).
+std::string upstream_row(const std::string& dom, const std::string& name) {
+  size_t start = dom.find("<tr><td>" + name + "</td>", body_start(dom));
+  if (start == std::string::npos) return "";
+  size_t end = dom.find("</tr>", start);
+  return end == std::string::npos ? "" : dom.substr(start, end + 5 - start);
+}
 
 // A metrics.json of the server on `port`, parsed; nullopt (and a failure) when it is not.
 std::optional<JsonValue> fetch_metrics(uint16_t port) {
@@ -382,12 +425,43 @@ TEST_F(StatusPageTest, ShowsTheUpstreamsOfTernProxy) {
   std::string row = "<tr><td>" + upstream.address() + "</td><td class=\"up\">up</td>";
   EXPECT_NE(run.out.find(row), std::string::npos) << row << "\n" << run.out.substr(
       std::min(run.out.size(), run.out.find("<table id=\"upstreams\"")), 800);
+  // Seven cells: the last two the latency of the last interval (a number, or "–" for an
+  // interval without answers; ShowsUpstreamLatencyOfTheLastInterval checks the numbers).
+  const std::string cells = upstream_row(run.out, upstream.address());
+  size_t count = 0;
+  for (size_t at = cells.find("<td"); at != std::string::npos; at = cells.find("<td", at + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 7u) << cells;
 }
 
-// The check above is only as good as the page's error reporting: a document the script cannot
-// read makes it throw, and the DOM must say so (and count no sample).
+// The upstreams' latency columns: p50 and p99 of the last interval, per upstream, from the
+// difference of two documents' per-series buckets; "–" for an upstream without the series. The
+// queue wait's p99 is a line on the latency chart.
+TEST_F(StatusPageTest, ShowsUpstreamLatencyOfTheLastInterval) {
+  CannedAdmin admin(upstream_document);
+  ASSERT_EQ(admin.start_error(), "");
+  std::string url = "http://127.0.0.1:" + std::to_string(admin.port()) + "/status";
+  BrowserRun run = dump_dom(url, 3500, "canned-proxy");
+  ASSERT_TRUE(run.error.empty() && run.status.exited_with(0)) << describe(run);
+  EXPECT_EQ(attribute(run.out, "<body", "data-error"), std::nullopt) << describe(run);
+  EXPECT_GE(int_attribute(run.out, "<body", "data-samples"), 3) << describe(run);
+  EXPECT_EQ(attribute(run.out, "<section id=\"upstreams-section\"", "hidden"), std::nullopt)
+      << describe(run);
+  const std::string answered = upstream_row(run.out, "10.0.0.1:80");
+  EXPECT_TRUE(answered.ends_with("<td>1.75 ms</td><td>4.75 ms</td></tr>")) << answered;
+  const std::string silent = upstream_row(run.out, "10.0.0.2:80");
+  EXPECT_TRUE(silent.ends_with("<td>–</td><td>–</td></tr>")) << silent;
+  // No HTTP latency in these documents: the queue wait is the chart's one line.
+  EXPECT_EQ(int_attribute(run.out, canvas("chart-latency"), "data-lines"), 1) << describe(run);
+  EXPECT_GE(int_attribute(run.out, canvas("chart-latency"), "data-points"), 2) << describe(run);
+  EXPECT_NE(run.out.find("queue wait p99 25 µs"), std::string::npos) << describe(run);
+}
+
+// The checks above are only as good as the page's error reporting: a document the script
+// cannot read makes it throw, and the DOM must say so (and count no sample).
 TEST_F(StatusPageTest, AScriptErrorShowsInDataError) {
-  BrokenAdmin admin;
+  CannedAdmin admin(broken_document);
   ASSERT_EQ(admin.start_error(), "");
   std::string url = "http://127.0.0.1:" + std::to_string(admin.port()) + "/status";
   BrowserRun run = dump_dom(url, 2500, "broken");

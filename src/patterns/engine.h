@@ -5,6 +5,7 @@
 #include <memory>
 #include <system_error>
 
+#include "patterns/model_figures.h"
 #include "tern/backend/backend_kind.h"
 #include "tern/base/clock.h"
 #include "tern/net/inet_address.h"
@@ -24,6 +25,9 @@ class Engine {
   // The backend the loops run on (epoll where io_uring fell back).
   virtual BackendKind backend_in_use() const = 0;
   virtual ServerStats stats() const { return {}; }  // any thread
+  // The model's own figures (hsha queue waits and worker busy times, lf hand-overs); any
+  // thread, until the engine is destroyed.
+  virtual ModelFigures model_figures() const { return {}; }
   // Connections served by loop `index` now; on that loop's thread (lf has no loops: 0).
   virtual size_t loop_connections(size_t index) const {
     (void)index;

@@ -7,6 +7,10 @@
 //                          writes, re-arms
 //   handler ──(done)──► follower again
 //
+// A hand-over (tern_lf_handovers_total) is a thread taking the lead that another thread held
+// last; a leader that comes back to lead again at once (nobody else was free) is not one. It
+// is counted under the turn's mutex, which taking the lead holds anyway: no clock, no atomic.
+//
 // This model deliberately breaks the rule the others keep, that a connection belongs to one
 // loop thread for life: here any thread may serve it. What keeps that safe is one-shot
 // readiness (ReadinessSet, EPOLLONESHOT on epoll): the event disarms the fd in the kernel, so
@@ -64,6 +68,7 @@ class LeaderFollowers final : public Engine, public ReadinessOwner, public Sessi
   InetAddress local_address() const override { return address_; }
   BackendKind backend_in_use() const override { return options_.backend; }
   ServerStats stats() const override;
+  ModelFigures model_figures() const override;
   void shutdown(Duration deadline) override;
 
   // ReadinessOwner: any thread.
@@ -77,7 +82,7 @@ class LeaderFollowers final : public Engine, public ReadinessOwner, public Sessi
   struct Entry {
     std::shared_ptr<ReadinessConnection> conn;
   };
-  void follow();
+  void follow(int index);
   std::optional<Duration> wait_limit();
   void run_due_deadlines();
   void handle(const ReadinessEvent& event);
@@ -102,10 +107,12 @@ class LeaderFollowers final : public Engine, public ReadinessOwner, public Sessi
   ConnectionLimit limit_;
   ConnectionLimit::Waiter limit_waiter_;
 
-  std::mutex turn_mutex_;
+  mutable std::mutex turn_mutex_;  // also taken by model_figures() (a scrape)
   std::condition_variable turn_;
   bool leader_present_ = false;
   bool stopping_ = false;
+  int last_leader_ = -1;    // index of the thread that took the lead last; -1: none yet
+  uint64_t handovers_ = 0;  // takes of the lead by another thread than last_leader_
 
   std::mutex registry_mutex_;  // taken after a connection's mutex, never before
   std::condition_variable none_left_;
@@ -148,19 +155,23 @@ std::error_code LeaderFollowers::start() {
   if (auto error = set_->add(timer_wake_.fd(), kTimerTag, ready::readable)) return error;
   if (auto error = set_->add(listener_.fd(), kListenerTag, ready::readable)) return error;
   for (int i = 0; i < options_.threads; ++i) {
-    threads_.push_back(start_thread("tern-lf-" + std::to_string(i), [this] { follow(); }));
+    threads_.push_back(start_thread("tern-lf-" + std::to_string(i), [this, i] { follow(i); }));
   }
   started_ = true;
   return {};
 }
 
-void LeaderFollowers::follow() {
+void LeaderFollowers::follow(int index) {
   for (;;) {
     {
       std::unique_lock lock(turn_mutex_);
       turn_.wait(lock, [&] { return !leader_present_ || stopping_; });
       if (stopping_) return;
       leader_present_ = true;
+      if (last_leader_ != index) {
+        if (last_leader_ >= 0) ++handovers_;
+        last_leader_ = index;
+      }
     }
     ReadinessEvent event;
     auto got = set_->wait(std::span(&event, 1), wait_limit());
@@ -302,6 +313,13 @@ ServerStats LeaderFollowers::stats() const {
   stats.accepted = limit_.accepted();
   stats.accept_pauses = limit_.pauses();
   return stats;
+}
+
+ModelFigures LeaderFollowers::model_figures() const {
+  ModelFigures figures;
+  std::lock_guard lock(turn_mutex_);
+  figures.handovers = handovers_;
+  return figures;
 }
 
 // Registers the connection, disarmed; start() arms it (one-shot) like every later re-arm.

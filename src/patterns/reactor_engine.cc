@@ -117,6 +117,11 @@ class ReactorEngine final : public Engine {
     stats.accept_pauses = limit_.pauses();
     return stats;
   }
+  ModelFigures model_figures() const override {
+    ModelFigures figures;
+    workers_.read_figures(figures);
+    return figures;
+  }
   size_t loop_connections(size_t index) const override { return loops_[index]->connections(); }
   void shutdown(Duration deadline) override;
 
@@ -292,7 +297,8 @@ void ReactorLoop::close_all() {
 
 std::error_code ReactorEngine::start() {
   workers_.start(options_.workers, options_.queue_capacity,
-                 [](Event& event) { event.conn->handle(event.ready); });
+                 [](Event& event) { event.conn->handle(event.ready); },
+                 /*metered=*/options_.metrics != nullptr);
   size_t n = static_cast<size_t>(options_.threads);
   for (size_t i = 0; i < n; ++i) loops_.push_back(std::make_unique<ReactorLoop>(*this, i));
   auto error = group_.start(

@@ -57,7 +57,9 @@ std::error_code Server::start() {
     return error;
   }
   if (metrics_) {
-    metrics_->add_server_source(options_.model, [this] { return engine_->stats(); });
+    metrics_->add_server_source(
+        options_.model, [this] { return engine_->stats(); },
+        [this] { return engine_->model_figures(); });
   }
   running_ = true;
   return {};

@@ -48,10 +48,14 @@ void ServerMetrics::install(ServerOptions& options,
   };
 }
 
-void ServerMetrics::add_server_source(Model model, std::function<ServerStats()> stats) {
+void ServerMetrics::add_server_source(Model model, std::function<ServerStats()> stats,
+                                      std::function<ModelFigures()> figures) {
   remove_server_source();
   server_source_ = registry_.add_source(
-      [model, stats = std::move(stats)](Snapshot& s) { fill_server(s, model, stats()); });
+      [model, stats = std::move(stats), figures = std::move(figures)](Snapshot& s) {
+        fill_server(s, model, stats());
+        fill_model(s, figures());
+      });
 }
 
 void ServerMetrics::remove_server_source() noexcept {
@@ -112,6 +116,23 @@ void ServerMetrics::fill_server(Snapshot& out, Model model, const ServerStats& s
                   {}, double(stats.pushbacks));
   out.add_gauge("tern_hsha_queue_depth", "Requests (or ready events) waiting for a worker.",
                 {}, double(stats.queue_depth));
+}
+
+void ServerMetrics::fill_model(Snapshot& out, const ModelFigures& figures) {
+  if (figures.queue_wait) {
+    out.add_histogram("tern_hsha_queue_wait_seconds",
+                      "Time a request (or ready event) waited in the queue for a worker.", {},
+                      *figures.queue_wait);
+  }
+  for (size_t i = 0; i < figures.worker_busy_ns.size(); ++i) {
+    out.add_counter("tern_hsha_worker_busy_seconds_total", "Time the worker spent running tasks.",
+                    {{"worker", std::to_string(i)}}, double(figures.worker_busy_ns[i]) * 1e-9);
+  }
+  if (figures.handovers) {
+    out.add_counter("tern_lf_handovers_total",
+                    "Times another thread took the lead (leader/followers).", {},
+                    double(*figures.handovers));
+  }
 }
 
 }  // namespace tern

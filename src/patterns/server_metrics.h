@@ -9,8 +9,13 @@
 //   per server (a plain source, read from the engine's atomics on the collecting thread):
 //     tern_server_connections (gauge), tern_server_accepted_total, and under hsha
 //     tern_hsha_pushbacks_total, tern_hsha_queue_depth (gauge)
-// lf has no loops: only the server's series. (It counts no hand-overs either, so there is no
-// tern_lf_handovers_total.)
+//   per model (the same source, from Engine::model_figures):
+//     hsha: tern_hsha_queue_wait_seconds (histogram: a task's push to a worker's pop; a task
+//     is a request, or a ready event under the reactor pattern), and
+//     tern_hsha_worker_busy_seconds_total{worker} (time running tasks); each worker keeps its
+//     own (WorkerMeter), merged here
+//     lf: tern_lf_handovers_total (the lead taken by another thread than the one that held it)
+// lf has no loops: only the server's and the model's series.
 //
 // Lifetime: a loop's source is added on its thread as the loop starts and removed there as it
 // stops (wrapped around ServerOptions::on_loop_start/on_loop_stop), so no fill of it runs once
@@ -24,6 +29,7 @@
 #include <functional>
 #include <vector>
 
+#include "patterns/model_figures.h"
 #include "tern/metrics/registry.h"
 #include "tern/patterns/server.h"
 #include "tern/patterns/server_options.h"
@@ -43,15 +49,17 @@ class ServerMetrics {
   // `connections(i)` answers on loop i's thread how many connections it serves. *this must
   // outlive the loops.
   void install(ServerOptions& options, std::function<size_t(size_t index)> connections);
-  // `stats` is called on collecting threads (ServerStats are atomics): it must stay valid
-  // until remove_server_source().
-  void add_server_source(Model model, std::function<ServerStats()> stats);
+  // `stats` and `figures` are called on collecting threads (ServerStats are atomics; figures
+  // are read under the model's own locks): they must stay valid until remove_server_source().
+  void add_server_source(Model model, std::function<ServerStats()> stats,
+                         std::function<ModelFigures()> figures);
   void remove_server_source() noexcept;
 
   // The series of one loop, and of a server's stats. Exposed for tests.
   static void fill_loop(metrics::Snapshot& out, size_t index, const EventLoop& loop,
                         size_t connections);
   static void fill_server(metrics::Snapshot& out, Model model, const ServerStats& stats);
+  static void fill_model(metrics::Snapshot& out, const ModelFigures& figures);
 
  private:
   metrics::Registry& registry_;

@@ -174,6 +174,11 @@ class StreamEngine final : public Engine {
   InetAddress local_address() const override { return balancer_->local_address(); }
   BackendKind backend_in_use() const override { return backend_in_use_; }
   ServerStats stats() const override;
+  ModelFigures model_figures() const override {
+    ModelFigures figures;
+    workers_.read_figures(figures);
+    return figures;
+  }
   size_t loop_connections(size_t index) const override {
     return loops_[index]->connections.size();
   }
@@ -226,7 +231,8 @@ bool LoopDispatcher::try_queue(Job& job, ConnId id) {
 
 std::error_code StreamEngine::start() {
   // Workers first: the dispatchers made on the loops need the queue.
-  workers_.start(options_.workers, options_.queue_capacity, [](Job& job) { job(); });
+  workers_.start(options_.workers, options_.queue_capacity, [](Job& job) { job(); },
+                 /*metered=*/options_.metrics != nullptr);
   size_t n = static_cast<size_t>(options_.threads);
   for (size_t i = 0; i < n; ++i) {
     loops_.push_back(std::make_unique<IoLoop>());

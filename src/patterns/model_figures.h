@@ -1,0 +1,23 @@
+// ModelFigures: what a concurrency model measures beyond ServerStats, read for its metrics
+// (ServerMetrics::fill_model) on a collecting thread. Engines fill the fields of their model
+// and leave the rest empty; an empty field is a series not exported.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "tern/metrics/histogram.h"
+
+namespace tern {
+
+struct ModelFigures {
+  // hsha with metrics: every worker's task waits in the request queue, merged (nanoseconds).
+  std::optional<metrics::Histogram> queue_wait;
+  // hsha with metrics: element i is worker i's time running tasks, in nanoseconds.
+  std::vector<uint64_t> worker_busy_ns;
+  // lf: times leadership passed from one thread to another.
+  std::optional<uint64_t> handovers;
+};
+
+}  // namespace tern
