@@ -3,6 +3,7 @@
 #include <chrono>
 #include <utility>
 
+#include "server_flags.h"
 #include "status_page.h"
 #include "tern/metrics/exposition.h"
 
@@ -78,6 +79,17 @@ std::error_code AdminServer::start(std::string& why) {
     return error;
   }
   return {};
+}
+
+Result<std::unique_ptr<AdminServer>> AdminServer::start_from(std::string_view address,
+                                                             std::string program,
+                                                             const metrics::Registry& registry,
+                                                             std::string& why) {
+  auto bound = parse_admin_address(address, why);
+  if (!bound) return make_error_code(std::errc::invalid_argument);
+  auto admin = std::make_unique<AdminServer>(*bound, std::move(program), registry);
+  if (auto error = admin->start(why)) return error;
+  return admin;
 }
 
 InetAddress AdminServer::local_address() const {

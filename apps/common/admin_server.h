@@ -17,6 +17,9 @@
 //   admin.router().get("/extra", ...);
 //   if (auto error = admin.start(why)) ...
 //
+//   // or, with no routes to add:
+//   auto admin = AdminServer::start_from(config.admin, "tern-kv", registry, why);
+//
 // Thread rule: main thread (construct, router, start, shutdown); the handlers run on the admin
 // loop and the answers go out from the collecting threads. The registry outlives the server.
 #pragma once
@@ -27,6 +30,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "tern/base/result.h"
 #include "tern/http/router.h"
 #include "tern/metrics/registry.h"
 #include "tern/net/inet_address.h"
@@ -47,6 +51,14 @@ class AdminServer {
   http::Router& router() noexcept { return router_; }
   // Main thread. Binds and starts the admin loop; on failure returns the error with `why`.
   std::error_code start(std::string& why);
+  // Main thread. The admin listener of a program without routes of its own (tern-httpd,
+  // tern-kv): `address` is the --admin flag's or the admin key's text (checked when the config
+  // was read; checked again here, so a bad one is an error, never a crash), made and started.
+  // On failure the error, with `why` saying what failed (the address, or the bind).
+  static Result<std::unique_ptr<AdminServer>> start_from(std::string_view address,
+                                                         std::string program,
+                                                         const metrics::Registry& registry,
+                                                         std::string& why);
   // Main thread. The bound address (the real port when 0 was asked for).
   InetAddress local_address() const;
   // Main thread. Closes the listener (scrapes in flight get up to a second); idempotent.

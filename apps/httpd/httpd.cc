@@ -76,13 +76,12 @@ std::error_code Httpd::start(std::string& why) {
     return error;
   }
   if (admin) {
-    // Checked when the config was read.
-    admin_ = std::make_unique<AdminServer>(*parse_admin_address(config_.server.admin, why),
-                                           "tern-httpd", registry_);
-    if (auto error = admin_->start(why)) {
+    auto started = AdminServer::start_from(config_.server.admin, "tern-httpd", registry_, why);
+    if (!started) {
       shutdown();
-      return error;
+      return started.error();
     }
+    admin_ = std::move(started).value();
   }
   return {};
 }
