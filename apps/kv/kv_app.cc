@@ -1,12 +1,15 @@
 #include "kv_app.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "kv_routes.h"
 #include "tern/base/error.h"
 #include "tern/base/logging.h"
 #include "tern/http/loop_metrics.h"
 #include "tern/http/router.h"
+#include "tern/loop/event_loop.h"
+#include "tern/store/store_metrics.h"
 
 namespace tern::apps {
 namespace {
@@ -47,6 +50,7 @@ KvApp::~KvApp() { shutdown(); }
 std::error_code KvApp::start(std::string& why) {
   ServerOptions options = options_;
   stores_.resize(loop_count(options));
+  store_sources_.resize(stores_.size());
   // Each loop's Store is attached and destroyed on its own thread; the vector's slots are
   // distinct per loop and sized before any thread starts.
   options.on_loop_start = [this](size_t index, EventLoop& loop) {
@@ -54,9 +58,11 @@ std::error_code KvApp::start(std::string& why) {
     stores_[index] = storage_->attach(loop);
     if (!stores_[index]) return make_error_code(errc::invalid_argument);
     set_loop_store(stores_[index].get());
+    add_store_metrics(index, loop);
     return std::error_code();
   };
   options.on_loop_stop = [this](size_t index, EventLoop&) {
+    remove_store_metrics(index);
     set_loop_store(nullptr);
     if (index < stores_.size()) stores_[index].reset();
   };
@@ -65,6 +71,7 @@ std::error_code KvApp::start(std::string& why) {
   if (admin) {
     options.metrics = &registry_;
     http::record_metrics(options, registry_);
+    add_storage_metrics();
   }
   KvRoutesOptions routes;
   routes.max_key = storage_config(config_).limits.max_key;
@@ -78,15 +85,41 @@ std::error_code KvApp::start(std::string& why) {
     return error;
   }
   if (admin) {
-    // Checked when the config was read.
-    admin_ = std::make_unique<AdminServer>(*parse_admin_address(config_.server.admin, why),
-                                           "tern-kv", registry_);
-    if (auto error = admin_->start(why)) {
+    auto started = AdminServer::start_from(config_.server.admin, "tern-kv", registry_, why);
+    if (!started) {
       shutdown();
-      return error;
+      return started.error();
     }
+    admin_ = std::move(started).value();
   }
   return {};
+}
+
+void KvApp::add_storage_metrics() {
+  storage_source_ = registry_.add_source(
+      [storage = storage_.get()](metrics::Snapshot& snapshot) { storage->fill_metrics(snapshot); });
+}
+
+// The Store's counters, read on its own loop at each scrape (plain integers only that loop
+// writes). tern_kv_read_pauses_total: requests held because the storage queue was full, each
+// one a connection that sends nothing more until its answer.
+void KvApp::add_store_metrics(size_t index, EventLoop& loop) {
+  if (!storage_source_ || index >= store_sources_.size()) return;
+  store_sources_[index] = registry_.add_loop_source(
+      loop.handle(), [store = stores_[index].get()](metrics::Snapshot& snapshot) {
+        store::StoreStats stats = store->stats();
+        store::fill_store_metrics(stats, snapshot);
+        snapshot.add_counter("tern_kv_read_pauses_total",
+                             "Requests held (their connection paused) because the storage "
+                             "queue was full.",
+                             {}, static_cast<double>(stats.room_waits));
+      });
+}
+
+// On the loop's own thread, before its Store goes: no fill of it runs after this.
+void KvApp::remove_store_metrics(size_t index) {
+  if (index >= store_sources_.size() || !store_sources_[index]) return;
+  registry_.remove(*std::exchange(store_sources_[index], std::nullopt));
 }
 
 std::string KvApp::describe_admin() const {
@@ -134,6 +167,7 @@ void KvApp::shutdown() {
     server_.reset();
   }
   stores_.clear();
+  if (storage_source_) registry_.remove(*std::exchange(storage_source_, std::nullopt));
   // The sqlite thread finishes the writes still queued before it stops.
   storage_.reset();
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -48,14 +49,21 @@ class KvApp {
 
  private:
   KvApp(KvConfig config, ServerOptions options, std::unique_ptr<store::Storage> storage);
+  // With --admin: the storage's figures (any thread) and one loop's Store (on that loop).
+  void add_storage_metrics();
+  void add_store_metrics(size_t index, EventLoop& loop);
+  void remove_store_metrics(size_t index);
 
   KvConfig config_;
   ServerOptions options_;
   std::unique_ptr<store::Storage> storage_;            // outlives every Store and the server
   std::vector<std::unique_ptr<store::Store>> stores_;  // by loop index, each touched by its loop
-  // With --admin: the metrics (the server's loops and HTTP) and their listener. The registry
-  // outlives both servers.
+  // With --admin: the metrics (the server's loops and HTTP, the storage, each loop's Store) and
+  // their listener. The registry outlives both servers; the storage's and the Stores' sources
+  // are removed before what they read goes.
   metrics::Registry registry_;
+  std::optional<metrics::SourceId> storage_source_;
+  std::vector<std::optional<metrics::SourceId>> store_sources_;  // by loop index, as stores_
   std::unique_ptr<Server> server_;
   std::unique_ptr<AdminServer> admin_;
 };

@@ -69,7 +69,8 @@ const std::vector<Option>& options() {
         "a storage operation not done within this gets 503",
         [](auto& c) -> auto& { return c.store_deadline_ms; }, at_least(1));
     add("store.queue", "--store-queue", kOwnFlag, R::restart,
-        "storage requests waiting (sqlite: in all; redis: per loop); more get 503",
+        "storage requests queued (sqlite: in all, a request that finds it full waits for "
+        "room, its connection paused; redis: per loop, more get 503)",
         [](auto& c) -> auto& { return c.store_queue; }, at_least<size_t>(1));
     add("store.redis_password", "--redis-password", kOwnFlag, R::restart,
         "redis: AUTH with this password on every new connection (empty: none)",
@@ -111,6 +112,9 @@ store::StorageConfig storage_config(const KvConfig& config) {
   storage.durability = store::parse_durability(config.durability).value_or(store::Durability::full);
   storage.cache_bytes = config.cache_mb << 20;
   storage.queue_capacity = config.store_queue;
+  // A request that meets a full queue is held (its connection sends nothing more meanwhile)
+  // until the storage has room, or fails at its deadline: backpressure, not refusals.
+  storage.wait_for_room = true;
   storage.deadline = std::chrono::milliseconds(config.store_deadline_ms);
   storage.limits.max_value = config.max_value;
   storage.redis_password = config.redis_password;

@@ -35,7 +35,7 @@ struct KvConfig {
   size_t cache_mb = 0;                      // LRU cache in front of the storage; 0: none
   size_t max_value = size_t{1} << 20;       // bytes; larger PUT bodies get 413
   int store_deadline_ms = 2000;             // per storage operation; past it: 503
-  size_t store_queue = 4096;                // storage requests waiting; more: 503
+  size_t store_queue = 4096;                // storage requests queued; more wait for room
   std::string redis_password;               // AUTH on every new connection (redis only)
   int redis_database = 0;                   // SELECT (redis:// only)
   // [http]

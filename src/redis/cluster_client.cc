@@ -173,12 +173,12 @@ void ClusterClient::on_reply(const InetAddress& node, Job job, std::error_code e
     job.done(error, reply);
     return;
   }
-  ++redirections_;
   InetAddress target = redirection->address;
   if (is_unspecified_host(target)) {  // ":port": a node at the host of the one that answered
     target = InetAddress::parse(node.host(), target.port()).value();
   }
   bool moved = redirection->kind == Redirection::Kind::moved;
+  ++(moved ? moved_ : asked_);
   if (moved) {  // news about the map, whatever becomes of this command
     map_.assign(redirection->slot, target);
     request_refresh();

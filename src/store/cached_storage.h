@@ -22,6 +22,7 @@ class CachedStorage final : public Storage {
   // The backend's line with the cache added inside its parentheses:
   // "sqlite /path/kv.db (WAL, durability full, cache 64 MiB)".
   std::string describe() const override;
+  void fill_metrics(metrics::Snapshot& snapshot) const override { backend_->fill_metrics(snapshot); }
 
   Storage& backend() noexcept { return *backend_; }  // tests reach the sqlite hooks
   LruCache& cache() noexcept { return cache_; }

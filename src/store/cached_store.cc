@@ -85,6 +85,15 @@ void CachedStore::batch(std::vector<Write> writes, BatchCallback done) {
   });
 }
 
-StoreStats CachedStore::stats() const { return stats_; }
+// The cache's counts and the operations' own; what only the backend knows (waits for room,
+// redirections) from it.
+StoreStats CachedStore::stats() const {
+  StoreStats backend = backend_->stats();
+  StoreStats stats = stats_;
+  stats.room_waits = backend.room_waits;
+  stats.redirections_moved = backend.redirections_moved;
+  stats.redirections_ask = backend.redirections_ask;
+  return stats;
+}
 
 }  // namespace tern::store

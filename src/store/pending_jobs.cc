@@ -7,7 +7,9 @@
 
 namespace tern::store {
 
-PendingJobs::PendingJobs(EventLoop& loop, Duration deadline) : loop_(loop), deadline_(deadline) {}
+PendingJobs::PendingJobs(EventLoop& loop, Duration deadline, size_t max_parked,
+                         Resubmit resubmit)
+    : loop_(loop), deadline_(deadline), max_parked_(max_parked), resubmit_(std::move(resubmit)) {}
 
 void PendingJobs::prepare(StoreJob& job) {
   job.loop = loop_.handle();
@@ -17,13 +19,47 @@ void PendingJobs::prepare(StoreJob& job) {
 }
 
 void PendingJobs::add(std::shared_ptr<StoreJob> job) {
+  arm_deadline(*job);
   uint64_t id = job->id;
-  job->deadline_timer =
-      loop_.run_after(deadline_, [owner = weak_from_this(), id] {
-        if (auto self = owner.lock()) self->expire(id);
-      });
   jobs_.emplace(id, std::move(job));
   ++stats_.pending;
+}
+
+// From the job's issue time (prepare), so a parked job's wait counts against its deadline.
+void PendingJobs::arm_deadline(StoreJob& job) {
+  Duration left = job.enqueued + deadline_ - loop_.now();
+  if (left < Duration::zero()) left = Duration::zero();
+  job.deadline_timer = loop_.run_after(left, [owner = weak_from_this(), id = job.id] {
+    if (auto self = owner.lock()) self->expire(id);
+  });
+}
+
+bool PendingJobs::park(const std::shared_ptr<StoreJob>& job) {
+  // Parked jobs that their deadline ended are dropped from the front first: they hold no room.
+  while (!parked_.empty() && !jobs_.contains(parked_.front()->id)) parked_.pop_front();
+  if (parked_.size() >= max_parked_) return false;
+  ++stats_.room_waits;
+  parked_.push_back(job);
+  add(job);
+  return true;
+}
+
+void PendingJobs::room() {
+  while (!parked_.empty()) {
+    std::shared_ptr<StoreJob> job = parked_.front();
+    auto it = jobs_.find(job->id);
+    if (it == jobs_.end() || it->second != job) {  // its deadline ended it while it waited
+      parked_.pop_front();
+      continue;
+    }
+    std::error_code error = resubmit_(job);
+    if (error == errc::overloaded) return;  // full again: the next signal resumes here
+    parked_.pop_front();
+    if (!error) continue;
+    jobs_.erase(it);
+    loop_.cancel(job->deadline_timer);
+    complete(*job, error);
+  }
 }
 
 void PendingJobs::refuse(StoreJob& job, std::error_code error) {
@@ -65,6 +101,8 @@ void PendingJobs::abandon() {
     job->finish = nullptr;  // what the callback owns dies here, on its loop
   }
   jobs_.clear();
+  parked_.clear();
+  resubmit_ = nullptr;
   stats_.pending = 0;
 }
 

@@ -262,4 +262,10 @@ void RedisStore::batch(std::vector<Write> writes, BatchCallback done) {
   }
 }
 
+StoreStats RedisStore::stats() const {
+  StoreStats stats = stats_;
+  target_->add_redirections(stats);
+  return stats;
+}
+
 }  // namespace tern::store

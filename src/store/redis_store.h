@@ -37,7 +37,7 @@ class RedisStore final : public Store {
   void remove(std::string_view key, RemoveCallback done) override;
   void scan(std::string_view prefix, size_t limit, ScanCallback done) override;
   void batch(std::vector<Write> writes, BatchCallback done) override;
-  StoreStats stats() const override { return stats_; }
+  StoreStats stats() const override;
 
  private:
   struct ScanState;

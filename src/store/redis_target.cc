@@ -53,6 +53,10 @@ class ClusterTarget final : public RedisTarget {
     });
   }
   bool splits_by_slot() const noexcept override { return true; }
+  void add_redirections(StoreStats& stats) const noexcept override {
+    stats.redirections_moved += cluster_.moved_redirections();
+    stats.redirections_ask += cluster_.ask_redirections();
+  }
 
  private:
   redis::ClusterClient cluster_;

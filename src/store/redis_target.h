@@ -19,6 +19,7 @@
 #include "tern/net/inet_address.h"
 #include "tern/redis/client.h"
 #include "tern/redis/command.h"
+#include "tern/store/store.h"
 
 namespace tern::store {
 
@@ -40,6 +41,8 @@ class RedisTarget {
   virtual void masters(NodesCallback done) = 0;
   // True when a batch must be split into one MULTI/EXEC per hash slot.
   virtual bool splits_by_slot() const noexcept = 0;
+  // Redis Cluster redirections followed so far (a single server: none): adds them to `stats`.
+  virtual void add_redirections(StoreStats& stats) const noexcept { (void)stats; }
 };
 
 std::unique_ptr<RedisTarget> make_server_target(EventLoop& loop, const InetAddress& server,

@@ -110,12 +110,30 @@ std::error_code SqliteStorage::submit(std::shared_ptr<StoreJob> job) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return errc::closed;
-    if (queue_.size() >= config_.queue_capacity) return errc::overloaded;
+    if (queue_.size() >= config_.queue_capacity) {
+      if (config_.wait_for_room) room_waiters_.push_back(RoomWaiter{job->loop, job->owner});
+      return errc::overloaded;
+    }
     queue_.push_back(std::move(job));
     if (queue_.size() > 1) return {};  // the thread is awake: it takes the queue when it looks
   }
   wake_.notify_one();
   return {};
+}
+
+size_t SqliteStorage::queue_depth() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
+void SqliteStorage::fill_metrics(metrics::Snapshot& snapshot) const {
+  snapshot.add_gauge("tern_store_queue_depth",
+                     "Storage requests queued for the SQLite storage thread now.", {},
+                     static_cast<double>(queue_depth()));
+  snapshot.add_gauge("tern_store_queue_capacity",
+                     "The SQLite storage thread's queue bound (--store-queue).", {},
+                     static_cast<double>(config_.queue_capacity));
+  figures_.fill(snapshot);
 }
 
 SqliteStats SqliteStorage::stats() const noexcept {
@@ -135,8 +153,10 @@ void SqliteStorage::set_before_commit(BeforeCommit hook) {
 
 void SqliteStorage::run() {
   pthread_setname_np(pthread_self(), "tern-store");
+  std::vector<RoomWaiter> waiting;
   for (;;) {
-    auto round = take_round();
+    auto round = take_round(waiting);
+    signal_room(waiting);
     if (round.empty()) return;  // stopping, and nothing is left
     serve_round(round);
     hand_back(round);
@@ -144,7 +164,8 @@ void SqliteStorage::run() {
 }
 
 // Every job queued now (group commit), or the first one alone (the comparison without).
-std::vector<std::shared_ptr<StoreJob>> SqliteStorage::take_round() {
+std::vector<std::shared_ptr<StoreJob>> SqliteStorage::take_round(
+    std::vector<RoomWaiter>& waiting) {
   std::unique_lock lock(mutex_);
   wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
   std::vector<std::shared_ptr<StoreJob>> round;
@@ -154,7 +175,19 @@ std::vector<std::shared_ptr<StoreJob>> SqliteStorage::take_round() {
     round.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
+  if (count > 0) waiting.swap(room_waiters_);  // the queue has room now
   return round;
+}
+
+// One task per noted loop side (a loop refused several times is noted once per refusal: the
+// extra signals find nothing waiting). Outside the lock: a post may allocate.
+void SqliteStorage::signal_room(std::vector<RoomWaiter>& waiting) {
+  for (RoomWaiter& waiter : waiting) {
+    post_to(waiter.loop, [owner = std::move(waiter.owner)] {
+      if (auto self = owner.lock()) self->room();
+    });
+  }
+  waiting.clear();
 }
 
 void SqliteStorage::serve_round(std::vector<std::shared_ptr<StoreJob>>& round) {
@@ -192,7 +225,9 @@ void SqliteStorage::serve_round(std::vector<std::shared_ptr<StoreJob>>& round) {
     reads_.fetch_add(runnable.size(), std::memory_order_relaxed);
     return;
   }
+  TimePoint commit_start = Clock::now();
   if (!commit()) return fail_round(runnable);
+  figures_.record(runnable.size(), Clock::now() - commit_start);
   uint64_t write_jobs = 0;
   for (auto& job : runnable) write_jobs += job->writes() ? 1 : 0;
   transactions_.fetch_add(1, std::memory_order_relaxed);

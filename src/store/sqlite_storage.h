@@ -13,6 +13,12 @@
 // Deadline: a job still queued when its deadline passed does not run (the loop's timer failed
 // it with timeout already; the thread checks again when it takes it).
 //
+// Room (StorageConfig::wait_for_room): a submit refused because the queue is full notes the
+// job's loop; when the thread next takes jobs off the queue it posts "room" to each loop noted
+// (PendingJobs::room, on that loop), which submits its waiting jobs again. The note and the
+// refusal happen under one lock, and every refusal finds a non-empty queue that the thread
+// will take, so no loop waits for a signal that never comes (no timer, no polling).
+//
 // This header is private (src/store/): open_storage() is the public way in; tests and the
 // benchmark use the hooks and counters below.
 #pragma once
@@ -32,6 +38,7 @@
 
 #include "store/kv_table.h"
 #include "store/sqlite_database.h"
+#include "store/storage_figures.h"
 #include "store/store_job.h"
 #include "tern/store/store.h"
 
@@ -53,6 +60,12 @@ struct SqliteStats {
 
 class SqliteStorage final : public Storage {
  public:
+  // A loop side that a full queue refused: where to signal room.
+  struct RoomWaiter {
+    LoopHandle loop;
+    std::weak_ptr<PendingJobs> owner;
+  };
+
   // Runs on the storage thread before each COMMIT of a round with writes: a test's slow disk
   // (block on a condition, or wait) or a failing one (a returned error rolls the round back).
   using BeforeCommit = std::function<std::error_code()>;
@@ -67,10 +80,14 @@ class SqliteStorage final : public Storage {
 
   std::unique_ptr<Store> attach(EventLoop& loop) override;  // the loop's thread
   std::string describe() const override;                   // any thread
+  void fill_metrics(metrics::Snapshot& snapshot) const override;  // any thread
 
   // Any thread (loop threads, through their Stores): queues `job`, or says why not
-  // (overloaded: the queue holds queue_capacity jobs; closed: shutting down).
+  // (overloaded: the queue holds queue_capacity jobs; closed: shutting down). With
+  // config().wait_for_room an overloaded refusal also notes the job's loop and owner: room is
+  // signalled to them (see the header comment).
   std::error_code submit(std::shared_ptr<StoreJob> job);
+  size_t queue_depth() const;  // any thread: jobs queued now
 
   const StorageConfig& config() const noexcept { return config_; }  // any thread
   SqliteStats stats() const noexcept;                                 // any thread
@@ -82,7 +99,9 @@ class SqliteStorage final : public Storage {
   SqliteStorage(const StorageConfig& config, SqliteOptions options, std::string path);
   bool open_database(std::string& why);
   void run();
-  std::vector<std::shared_ptr<StoreJob>> take_round();
+  // Every job queued now; `waiting` receives the loops to signal room to.
+  std::vector<std::shared_ptr<StoreJob>> take_round(std::vector<RoomWaiter>& waiting);
+  static void signal_room(std::vector<RoomWaiter>& waiting);
   void serve_round(std::vector<std::shared_ptr<StoreJob>>& round);
   bool execute(StoreJob& job);
   bool commit();
@@ -101,6 +120,8 @@ class SqliteStorage final : public Storage {
   std::deque<std::shared_ptr<StoreJob>> queue_;  // guarded by mutex_
   bool stopping_ = false;                        // guarded by mutex_
   BeforeCommit before_commit_;                   // guarded by mutex_
+  std::vector<RoomWaiter> room_waiters_;         // guarded by mutex_: loops refused for room
+  StorageFigures figures_;
 
   std::atomic<uint64_t> transactions_{0}, writes_{0}, reads_{0}, expired_{0}, failed_rounds_{0};
   std::thread thread_;

@@ -10,10 +10,22 @@
 
 namespace tern::store {
 
+namespace {
+
+// With wait_for_room, up to max_waiting jobs of this loop wait for room; they go to the
+// storage again through `storage` (which outlives every Store it made).
+std::shared_ptr<PendingJobs> make_pending(EventLoop& loop, SqliteStorage& storage) {
+  const StorageConfig& config = storage.config();
+  if (!config.wait_for_room) return std::make_shared<PendingJobs>(loop, config.deadline);
+  return std::make_shared<PendingJobs>(
+      loop, config.deadline, config.max_waiting,
+      [&storage](const std::shared_ptr<StoreJob>& job) { return storage.submit(job); });
+}
+
+}  // namespace
+
 SqliteStore::SqliteStore(EventLoop& loop, SqliteStorage& storage)
-    : loop_(loop),
-      storage_(storage),
-      pending_(std::make_shared<PendingJobs>(loop, storage.config().deadline)) {}
+    : loop_(loop), storage_(storage), pending_(make_pending(loop, storage)) {}
 
 SqliteStore::~SqliteStore() {
   loop_.assert_in_loop_thread("store::Store::~Store");
@@ -104,10 +116,16 @@ StoreStats SqliteStore::stats() const {
   return pending_->stats();
 }
 
+// A full queue refuses (overloaded), or with wait_for_room parks the job until the storage
+// thread signals room; while jobs are parked, new ones park behind them (this loop's order).
 void SqliteStore::submit(std::shared_ptr<StoreJob> job) {
   pending_->prepare(*job);
-  if (auto error = storage_.submit(job)) return pending_->refuse(*job, error);
-  pending_->add(std::move(job));
+  std::error_code error = pending_->has_parked() ? errc::overloaded : storage_.submit(job);
+  if (!error) return pending_->add(std::move(job));
+  if (error == errc::overloaded && storage_.config().wait_for_room) {
+    if (pending_->park(job)) return;
+  }
+  pending_->refuse(*job, error);
 }
 
 }  // namespace tern::store

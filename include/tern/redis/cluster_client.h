@@ -83,7 +83,9 @@ class ClusterClient {
 
   // --- about (loop thread only)
   size_t nodes() const noexcept { return clients_.size(); }   // redis::Clients open
-  uint64_t redirections() const noexcept { return redirections_; }  // MOVED and ASK followed
+  uint64_t redirections() const noexcept { return moved_ + asked_; }  // MOVED and ASK followed
+  uint64_t moved_redirections() const noexcept { return moved_; }     // MOVED followed
+  uint64_t ask_redirections() const noexcept { return asked_; }       // ASK followed
   uint64_t refreshes() const noexcept { return refreshes_; }        // maps read
   bool has_map() const noexcept { return have_map_; }
   const SlotMap& slot_map() const noexcept { return map_; }
@@ -126,7 +128,8 @@ class ClusterClient {
   TimePoint last_refresh_{};
   TimerId refresh_timer_{};
   size_t next_keyless_ = 0;
-  uint64_t redirections_ = 0;
+  uint64_t moved_ = 0;  // redirections followed, by kind
+  uint64_t asked_ = 0;
   uint64_t refreshes_ = 0;
   bool closed_ = false;
   bool destroying_ = false;

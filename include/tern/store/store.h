@@ -39,6 +39,9 @@
 namespace tern {
 class EventLoop;
 }
+namespace tern::metrics {
+class Snapshot;
+}
 
 namespace tern::store {
 
@@ -82,6 +85,9 @@ struct StoreStats {
   uint64_t cache_hits = 0, cache_misses = 0;  // zero without a cache
   uint64_t failures = 0;                      // callbacks that got an error
   uint64_t pending = 0;                       // issued, callback not run yet
+  uint64_t room_waits = 0;  // operations that met a full queue and waited for room
+                            // (StorageConfig::wait_for_room)
+  uint64_t redirections_moved = 0, redirections_ask = 0;  // Redis Cluster redirections followed
 };
 
 // The storage as one loop sees it. Thread rule: loop thread only (the loop it was attached to),
@@ -116,6 +122,16 @@ struct StorageConfig {
   size_t cache_bytes = 0;          // an LRU cache in front of the storage; 0: none
   size_t queue_capacity = 4096;    // requests waiting for the storage (sqlite: its thread's
                                    // queue; redis: per loop); more fail with overloaded
+  // sqlite: what an operation that meets a full queue does. false: fails with overloaded at
+  // once. true: waits on its loop, in order behind the loop's other waiting operations and
+  // with its deadline running, until the storage thread signals room (then it is queued; at
+  // the deadline it fails with timeout); at most max_waiting operations wait per loop, more
+  // fail with overloaded. A caller that holds its client's request meanwhile (tern-kv's
+  // handlers hold the reply) stops that client: backpressure instead of refusals. The waiting
+  // are requests their callers read already (tern-kv: at most one pipeline per connection),
+  // so max_waiting is a guard, not the bound that matters.
+  bool wait_for_room = false;
+  size_t max_waiting = 16384;
   Duration deadline = std::chrono::seconds(2);  // per operation; past it: timeout
   Limits limits;
   std::string redis_password;      // AUTH on every new connection (redis only); empty: none
@@ -131,6 +147,10 @@ class Storage {
   virtual std::unique_ptr<Store> attach(EventLoop& loop) = 0;
   // One line for a program's start-up banner: "sqlite /path/kv.db (WAL, durability full, cache 64 MiB)".
   virtual std::string describe() const = 0;
+  // Any thread: adds the storage's own figures to `snapshot` (sqlite: tern_store_queue_depth,
+  // tern_store_queue_capacity, tern_store_batch_size, tern_store_commit_duration_seconds);
+  // redis has none (its figures are each loop's: fill_store_metrics, store_metrics.h).
+  virtual void fill_metrics(metrics::Snapshot& snapshot) const { (void)snapshot; }
 };
 
 // Opens the storage `config.url` names (sqlite: opens or creates the database and its table;
