@@ -4,8 +4,8 @@ docs/benchmarks.md.  Standard library only.
 
 Four kinds of case, each a table:
 - resp-*: the RESP client against redis-benchmark.  A fresh redis-server (its own config and
-  dir, save "", appendonly no) pinned to the server CPU; `tern-bench redis` (tern's RESP
-  encoder and parser) or `redis-benchmark -q --csv` pinned to the client CPU, 50 connections,
+  dir, save "", appendonly no) pinned to the server CPU; `tern-bench redis` (tern's
+  redis::Client) or `redis-benchmark -q --csv` pinned to the client CPU, 50 connections,
   SET or GET, pipeline depth 1 or 16, both doing exactly N operations (N measured once per
   case so that a run lasts about --seconds).  The figure the issue asks for is the CLIENT's
   CPU per operation: its utime+stime over its whole run (getrusage of the reaped child) / N.

@@ -1,7 +1,19 @@
 // Pipeline<C>, the client side of the protocol seam, on every backend: pipelined requests
 // answered in order, the connection's failures given to every waiting request, the response
-// deadline, the waiting limit. The server is a tern::Server (line echo) on epoll.
+// deadline, the waiting limit, requests sent from the answers of one read leaving in one
+// write. The server is a tern::Server (line echo) on epoll, or a peer of plain sockets.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <memory>
 #include <string>
@@ -165,6 +177,118 @@ TEST_P(PipelineTest, WaitingLimitRefusesWithoutSending) {
   });
   EXPECT_EQ(refused, std::make_error_code(std::errc::resource_unavailable_try_again));
   EXPECT_EQ(waiting, 2u);
+}
+
+// The test thread's end of a connection, plain blocking sockets with bounded waits.
+class PlainPeer {
+ public:
+  PlainPeer() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        ::listen(listener_, 1) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      ADD_FAILURE() << "listen: " << std::strerror(errno);
+    }
+    port_ = ntohs(address.sin_port);
+  }
+  ~PlainPeer() {
+    if (fd_ >= 0) ::close(fd_);
+    ::close(listener_);
+  }
+  PlainPeer(const PlainPeer&) = delete;
+  PlainPeer& operator=(const PlainPeer&) = delete;
+
+  uint16_t port() const { return port_; }
+  // The accepted connection's fd (-1 before): any thread, for a look at what it has received.
+  int fd() const { return fd_.load(); }
+  bool accept() {
+    pollfd p{listener_, POLLIN, 0};
+    if (::poll(&p, 1, 10000) != 1) return false;
+    fd_ = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    return fd_ >= 0;
+  }
+  // Reads until `count` lines have come (or 10 s without a byte, or the end).
+  std::string read_lines(size_t count) {
+    std::string got;
+    while (size_t(std::count(got.begin(), got.end(), '\n')) < count) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 10000) != 1) break;
+      char buffer[4096];
+      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      got.append(buffer, size_t(n));
+    }
+    return got;
+  }
+  bool send_all(std::string_view bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == ssize_t(bytes.size());
+  }
+
+ private:
+  int listener_ = -1;
+  std::atomic<int> fd_{-1};
+  uint16_t port_ = 0;
+};
+
+// A client that answers each reply with a new request, as a load generator at depth N does:
+// the N requests sent from the callbacks of one read must leave in one write after them, not
+// one write each. The peer answers the first N requests with one send (so the client reads
+// them in one read); each callback sends a follow-up and then looks at how many bytes the peer
+// has received: none may have arrived while the callbacks run. (Readiness backends write at
+// once when the socket takes the bytes, so a write per request shows up there; io_uring sends
+// at its next submission either way.)
+TEST_P(PipelineTest, RequestsSentFromTheAnswersOfOneReadLeaveInOneWrite) {
+  constexpr int kRequests = 16;
+  PlainPeer peer;
+  std::vector<int> received_during_callbacks;  // loop thread, read after `delivered`
+  std::promise<void> delivered;
+  std::unique_ptr<TcpClient> client;
+  test::LoopThread loop(GetParam(), [&](EventLoop& l) {
+    client = std::make_unique<TcpClient>(l, InetAddress::loopback_v4(peer.port()));
+    client->on_connection([&](TcpConnection& c) {
+      pipeline = std::make_unique<Pipeline<LineClient>>(c, FramingOptions{});
+      for (int i = 0; i < kRequests; ++i) {
+        pipeline->send("q" + std::to_string(i), [&, i](std::error_code e, const std::string_view*) {
+          if (e) {
+            ADD_FAILURE() << "request " << i << ": " << e.message();
+          } else {
+            auto ignore = [](std::error_code, const std::string_view*) {};
+            EXPECT_FALSE(pipeline->send("f" + std::to_string(i), ignore));
+            int pending = -1;
+            ::ioctl(peer.fd(), FIONREAD, &pending);
+            received_during_callbacks.push_back(pending);
+          }
+          if (i == kRequests - 1) delivered.set_value();
+        });
+      }
+    });
+    client->on_connect_error([&](std::error_code e) {
+      ADD_FAILURE() << e.message();
+      delivered.set_value();
+    });
+    client->connect();
+  }, backend_options());
+
+  std::string first, answers, expected_follow_ups;
+  for (int i = 0; i < kRequests; ++i) {
+    first += "q" + std::to_string(i) + "\n";
+    answers += "a" + std::to_string(i) + "\n";
+    expected_follow_ups += "f" + std::to_string(i) + "\n";
+  }
+  ASSERT_TRUE(peer.accept());
+  EXPECT_EQ(peer.read_lines(kRequests), first);
+  ASSERT_TRUE(peer.send_all(answers));  // one send: the client reads every answer at once
+  EXPECT_EQ(delivered.get_future().wait_for(60s), std::future_status::ready);
+  EXPECT_EQ(peer.read_lines(kRequests), expected_follow_ups);
+  loop.call([&](EventLoop&) {
+    pipeline.reset();
+    client.reset();
+  });
+  EXPECT_EQ(received_during_callbacks, std::vector<int>(kRequests, 0));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, PipelineTest, testing::ValuesIn(all_backend_kinds()),

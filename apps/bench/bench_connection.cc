@@ -23,11 +23,11 @@ ConnectOptions connect_options(Duration timeout) {
 
 }  // namespace
 
-BenchConnection::BenchConnection(ThreadDriver& driver, uint32_t id,
-                                 std::unique_ptr<Exchange> exchange)
+BenchConnection::BenchConnection(ThreadDriver& driver, uint32_t id, Workload& workload)
     : driver_(driver),
       id_(id),
-      exchange_(std::move(exchange)),
+      exchange_(workload.make_exchange(id)),
+      session_(exchange_ ? nullptr : workload.make_session(id, driver.loop())),
       connector_(driver.loop(), driver.plan().peer, connect_options(driver.plan().timeout)) {
   sent_at_.resize(std::bit_ceil(driver.plan().depth));
   mask_ = sent_at_.size() - 1;
@@ -41,31 +41,55 @@ void BenchConnection::start() {
   state_ = State::connecting;
   retry_at_ = TimePoint{};
   connect_started_ = Clock::now();
+  if (session_) {
+    session_->open(*this);  // opened() runs later
+    return;
+  }
   connector_.start([this](std::error_code error, Socket socket) {
     on_connected(error, std::move(socket));
   });
 }
 
-void BenchConnection::on_connected(std::error_code error, Socket socket) {
+bool BenchConnection::connect_done(std::error_code error, const std::string& why) {
   driver_.refresh();
   auto& stats = driver_.stats();
   if (error) {
     state_ = State::waiting;
     ++stats.errors.connect;
-    driver_.note_error("cannot connect to " + driver_.plan().peer.to_string() + ": " +
-                       error.message());
+    driver_.note_error(why);
     backoff_ = backoff_ == Duration{} ? kFirstBackoff : std::min(backoff_ * 2, kLastBackoff);
     retry_at_ = driver_.now() + backoff_;
     give_back_reservation();  // taken again when the retry starts
     driver_.connect_ended(*this, false);
     driver_.after_callback();
-    return;
+    return false;
   }
   backoff_ = Duration{};
   ++stats.totals.connects;
   if (driver_.measuring()) {
     stats.connect_latency.record(uint64_t((driver_.now() - connect_started_).count()));
   }
+  return true;
+}
+
+void BenchConnection::opened(std::error_code error, const std::string& why) {
+  if (state_ != State::connecting) return;
+  if (!connect_done(error, why)) return;
+  state_ = State::open;
+  sent_here_ = 0;
+  next_seq_ = 0;
+  driver_.connect_ended(*this, true);
+  pump();
+  driver_.after_callback();
+}
+
+void BenchConnection::on_connected(std::error_code error, Socket socket) {
+  if (!connect_done(error, error ? "cannot connect to " + driver_.plan().peer.to_string() +
+                                       ": " + error.message()
+                                 : std::string())) {
+    return;
+  }
+  auto& stats = driver_.stats();
   socket.set_no_delay(true);
   conn_ = std::make_unique<TcpConnection>(driver_.loop(), std::move(socket));
   conn_->set_release([this](TcpConnection&) { released(); });
@@ -128,7 +152,12 @@ void BenchConnection::pump() {
     return;
   }
   size_t bytes = 0;
-  std::error_code error = exchange_->send(*conn_, next_seq_, n, bytes);
+  std::error_code error;
+  if (session_) {
+    session_->issue(n, bytes);  // failures arrive later, through broken()
+  } else {
+    error = exchange_->send(*conn_, next_seq_, n, bytes);
+  }
   auto& stats = driver_.stats();
   if (plan.rate > 0) {
     for (size_t i = 0; i < n; ++i) {
@@ -237,11 +266,30 @@ bool BenchConnection::reply(int status) {
 }
 
 void BenchConnection::broken(Failure failure, const std::string& why) {
-  auto& stats = driver_.stats();
-  if (failure == Failure::mismatch) ++stats.errors.mismatch;
-  else ++stats.errors.parse;
+  auto& errors = driver_.stats().errors;
+  switch (failure) {
+    case Failure::mismatch: ++errors.mismatch; break;
+    case Failure::parse: ++errors.parse; break;
+    case Failure::closed: ++errors.closed; break;
+    case Failure::timeout: ++errors.timeout; break;
+    case Failure::connect: ++errors.connect; break;
+    case Failure::write: ++errors.write; break;
+  }
   driver_.note_error(why);
   close(Duration{});
+}
+
+void BenchConnection::wake() { driver_.refresh(); }
+
+void BenchConnection::received(size_t bytes) {
+  auto& stats = driver_.stats();
+  stats.totals.bytes_received += bytes;
+  if (driver_.measuring()) stats.measured_bytes_received += bytes;
+}
+
+void BenchConnection::settle() {
+  pump();
+  driver_.after_callback();
 }
 
 void BenchConnection::last_reply() {
@@ -252,6 +300,7 @@ void BenchConnection::last_reply() {
 }
 
 bool BenchConnection::check_timeout(TimePoint now, Duration timeout) {
+  if (session_) return false;  // the client's command timeout is --timeout
   if (state_ != State::open || count_ == 0 || now - sent_at_[head_] < timeout) return false;
   ++driver_.stats().errors.timeout;
   driver_.note_error("no reply within --timeout");
@@ -267,6 +316,11 @@ void BenchConnection::close(Duration retry_delay) {
   head_ = count_ = 0;
   retry_at_ = driver_.now() + retry_delay;
   driver_.connection_closed();
+  if (session_) {
+    session_->abandon();  // the client stays; its pool reconnects on the next open()
+    released();
+    return;
+  }
   conn_->close();  // released() runs once nothing in flight can touch it
 }
 
@@ -296,12 +350,13 @@ void BenchConnection::stop() noexcept {
   const State was = state_;
   state_ = State::stopped;
   connector_.stop();
+  if (session_) session_->stop();
   give_back_reservation();
   if (was == State::open) {
     driver_.lost(count_, 0);
     head_ = count_ = 0;
     driver_.connection_closed();
-    conn_->close();
+    if (conn_) conn_->close();
   }
   if (queue_count_ > 0) {
     driver_.dequeued(queue_count_);

@@ -8,6 +8,10 @@
 // send times (intended times, in open loop) and record latency. A connection the server
 // closes or resets, a broken reply, a reply later than --timeout: counted, closed, reopened.
 // Requests lost with a connection are handed back to the thread's budget.
+// With a ClientSession (redis mode) the client library owns the socket: connecting is the
+// session's open(), a write batch its issue(), replies and failures come from its callbacks,
+// and closing abandons what is outstanding (the client's pool reconnects on the next open()).
+// The reply timeout is the client's (its command timeout is --timeout).
 //
 // Thread rule: the loop thread of its ThreadDriver, which owns it.
 #pragma once
@@ -25,11 +29,12 @@ namespace tern::bench {
 
 class ThreadDriver;
 
-class BenchConnection final : private ReplySink {
+class BenchConnection final : private SessionSink {
  public:
   enum class State { waiting, connecting, open, closing, stopped };
 
-  BenchConnection(ThreadDriver& driver, uint32_t id, std::unique_ptr<Exchange> exchange);
+  // Takes an Exchange from `workload`, or a ClientSession if it makes those.
+  BenchConnection(ThreadDriver& driver, uint32_t id, Workload& workload);
   ~BenchConnection();
   BenchConnection(const BenchConnection&) = delete;
   BenchConnection& operator=(const BenchConnection&) = delete;
@@ -65,10 +70,18 @@ class BenchConnection final : private ReplySink {
 
  private:
   void on_connected(std::error_code error, Socket socket);
+  // The end of a connect attempt, socket or session: counts it; false (after a back-off is
+  // set) if it failed.
+  bool connect_done(std::error_code error, const std::string& why);
   void on_read(TcpConnection& conn, std::error_code error, std::span<std::byte> data);
   bool reply(int status) override;
   void broken(Failure failure, const std::string& why) override;
   void last_reply() override;
+  // SessionSink
+  void wake() override;
+  void opened(std::error_code error, const std::string& why) override;
+  void received(size_t bytes) override;
+  void settle() override;
   // Closes and counts the requests in flight as lost; `retry_delay` before reopening.
   void close(Duration retry_delay);
   void released();
@@ -77,7 +90,8 @@ class BenchConnection final : private ReplySink {
 
   ThreadDriver& driver_;
   uint32_t id_;
-  std::unique_ptr<Exchange> exchange_;
+  std::unique_ptr<Exchange> exchange_;      // or
+  std::unique_ptr<ClientSession> session_;
   Connector connector_;
   std::unique_ptr<TcpConnection> conn_;
   State state_ = State::waiting;

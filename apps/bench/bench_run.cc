@@ -14,8 +14,8 @@
 
 #include "http_exchange.h"
 #include "process_sampler.h"
-#include "resp_exchange.h"
 #include "progress_reporter.h"
+#include "redis_client_session.h"
 #include "run_control.h"
 #include "stamped_exchange.h"
 #include "thread_driver.h"
@@ -44,8 +44,9 @@ std::unique_ptr<Workload> make_workload(const BenchOptions& o) {
   const size_t depth = role_of(o.mode) == Role::load ? size_t(o.pipeline) : 1;
   if (o.target.is_http) return std::make_unique<HttpWorkload>(render_http_request(o), depth);
   if (o.mode == Mode::redis) {
-    return std::make_unique<RespWorkload>(render_redis_command(o),
-                                          o.redis_command == RedisCommand::get, depth);
+    return std::make_unique<RedisClientWorkload>(make_redis_command(o),
+                                                 o.redis_command == RedisCommand::get,
+                                                 o.target.address, depth, to_duration(o.timeout_s));
   }
   auto format = StampedWorkload::Format::echo_block;
   if (o.mode == Mode::rr) {

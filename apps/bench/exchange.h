@@ -1,7 +1,11 @@
 // Exchange: the protocol half of one benchmark connection (its per-connection state), behind
 // the connection state machine (BenchConnection), which owns the socket, the window of
 // requests in flight and the counting. A Workload (one per thread, immutable once built)
-// makes one Exchange per connection. Thread rule: the loop thread of its connection.
+// makes one Exchange per connection.
+// ClientSession: the same half when a client library owns the connection instead (redis
+// mode drives redis::Client, the client users get): the session connects, writes, reads and
+// reconnects through the client; BenchConnection keeps the window, the budget and the counting.
+// A Workload makes one or the other. Thread rule: the loop thread of its connection.
 #pragma once
 
 #include <cstddef>
@@ -12,6 +16,7 @@
 #include <system_error>
 
 namespace tern {
+class EventLoop;
 class TcpConnection;
 }
 
@@ -20,7 +25,9 @@ namespace tern::bench {
 // What an Exchange reports to its connection while it consumes received bytes.
 class ReplySink {
  public:
-  enum class Failure { mismatch, parse };
+  // mismatch, parse: the reply; closed, timeout, connect, write: the connection (a client
+  // session reports these for the client's errors; an Exchange's connection sees them itself).
+  enum class Failure { mismatch, parse, closed, timeout, connect, write };
   // One reply is complete; `status` is its HTTP status (0 for echo and rr). False: the
   // connection is closing (a reply for no request, a reply limit reached); stop consuming.
   virtual bool reply(int status) = 0;
@@ -54,10 +61,49 @@ class Exchange {
   virtual void reset() noexcept = 0;
 };
 
+// What a ClientSession reports to its connection, besides replies and failures (ReplySink).
+class SessionSink : public ReplySink {
+ public:
+  // A callback of the client starts: the connection reads the clock and the phase for it.
+  virtual void wake() = 0;
+  // The session's first command was answered (the client is connected), or `error` (`why`
+  // says it for the report) ended the attempt.
+  virtual void opened(std::error_code error, const std::string& why) = 0;
+  // `bytes` of replies arrived (their wire size), before the reply() or broken() they belong to.
+  virtual void received(size_t bytes) = 0;
+  // A reply or failure callback of the client is done: send more now.
+  virtual void settle() = 0;
+
+ protected:
+  ~SessionSink() = default;
+};
+
+class ClientSession {
+ public:
+  virtual ~ClientSession() = default;
+  // Starts a connection through the client: `sink.opened()` runs once, later or before
+  // open() returns. The sink outlives the session.
+  virtual void open(SessionSink& sink) = 0;
+  // Issues `count` commands; `bytes` is set to their encoded size. Each completes, in order,
+  // with sink.reply() or sink.broken().
+  virtual void issue(size_t count, size_t& bytes) = 0;
+  // Forgets what is outstanding: its completions no longer reach the sink (the connection
+  // counted it lost). The client stays, to be opened again.
+  virtual void abandon() noexcept = 0;
+  // Abandons and destroys the client (the end of the run). Never from a client callback.
+  virtual void stop() noexcept = 0;
+};
+
 class Workload {
  public:
   virtual ~Workload() = default;
-  virtual std::unique_ptr<Exchange> make_exchange(uint32_t connection_id) = 0;
+  // One of the two per connection: an Exchange behind tern-bench's own socket (null: the
+  // workload makes sessions), or a ClientSession on `loop` (null: it makes exchanges).
+  virtual std::unique_ptr<Exchange> make_exchange(uint32_t /*connection_id*/) { return nullptr; }
+  virtual std::unique_ptr<ClientSession> make_session(uint32_t /*connection_id*/,
+                                                      EventLoop& /*loop*/) {
+    return nullptr;
+  }
 };
 
 }  // namespace tern::bench

@@ -39,7 +39,7 @@ void ThreadDriver::start() {
     // Connection ids are unique across threads: the stamps of rr and echo carry them.
     const auto id = static_cast<uint32_t>(i * 256 + plan_.index);
     connections_.push_back(
-        std::make_unique<BenchConnection>(*this, id, workload_.make_exchange(id)));
+        std::make_unique<BenchConnection>(*this, id, workload_));
     // A connection with no request of the budget left for it is never opened.
     if (!want_connect(*connections_.back())) first_attempt_done();
   }

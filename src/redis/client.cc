@@ -99,7 +99,8 @@ Client::~Client() = default;
 
 void Client::command(Command command, Callback done) {
   loop_.assert_in_loop_thread("redis::Client::command");
-  int retries = command.read_only() ? options_.read_retries : 0;
+  // read_only() scans a table of names (about 1,000 instructions): only when a retry may follow.
+  int retries = options_.read_retries > 0 && command.read_only() ? options_.read_retries : 0;
   send(std::move(command), std::move(done), retries);
 }
 

@@ -27,6 +27,11 @@
 //     void resume();
 //   };
 //
+// Writes are gathered like the server session gathers its responses: requests sent from the
+// response callbacks of one read are encoded as they are sent and leave in one write after the
+// last of those callbacks (a client that answers each reply with a new request makes one
+// system call per read, not one per request). A send from anywhere else writes at once.
+//
 // Failure is per connection, because responses are matched by position: a malformed response,
 // the peer closing, a reset or the response deadline fails every request still waiting (the
 // callback gets the error and no response) and closes the connection. A request sent after
@@ -94,10 +99,12 @@ class Pipeline final : public ReadControl {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  // Encodes and writes `request`; once accepted, `on_response` runs exactly once, with its
-  // response or with the error that ended the connection (a failed write included). An error
-  // returned means not accepted (the callback will not run): errc::not_connected after a
-  // failure, resource_unavailable_try_again with max_waiting requests already waiting.
+  // Encodes and writes `request` (from a response callback: in one write with the others sent
+  // from the callbacks of the same read, once they have run); once accepted, `on_response` runs
+  // exactly once, with its response or with the error that ended the connection (a failed
+  // write included). An error returned means not accepted (the callback will not run):
+  // errc::not_connected after a failure, resource_unavailable_try_again with max_waiting
+  // requests already waiting. Loop thread only.
   std::error_code send(Request request, Callback on_response) {
     if (failed_) return make_error_code(errc::not_connected);
     if (waiting_.size() >= options_.max_waiting) {
@@ -106,6 +113,7 @@ class Pipeline final : public ReadControl {
     waiting_.push_back(std::move(on_response));  // before the write: its failure fails this too
     if (waiting_.size() == 1) restart_timer();
     client_.encode_request(std::move(request), out_);
+    if (delivering_) return {};  // on_read writes it with the others, after the callbacks
     write_output();  // last: a failure runs callbacks, which may destroy this pipeline
     return {};
   }
@@ -132,17 +140,20 @@ class Pipeline final : public ReadControl {
     if (failed_) return;
     failed_ = true;
     cancel_timer();
+    out_.clear();  // requests encoded during a delivery and not written: they fail below
     conn_.close();
     run_failed(std::move(waiting_), error);  // last: a callback may destroy this pipeline
   }
 
  private:
   // Callbacks may destroy the pipeline: the destructor tells the frame that runs them through
-  // this guard.
+  // this guard. Guards nest (resume_reading() from a callback reads inside a read): the inner
+  // one passes the news on to the outer one.
   struct Guard {
     Pipeline* pipeline;
+    bool* outer;
     bool destroyed = false;
-    explicit Guard(Pipeline* p) : pipeline(p) {
+    explicit Guard(Pipeline* p) : pipeline(p), outer(p->destroyed_) {
       // GCC cannot see that the destructor clears the pointer on every way out of the frame.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdangling-pointer"
@@ -150,7 +161,11 @@ class Pipeline final : public ReadControl {
 #pragma GCC diagnostic pop
     }
     ~Guard() {
-      if (!destroyed) pipeline->destroyed_ = nullptr;
+      if (!destroyed) {
+        pipeline->destroyed_ = outer;
+      } else if (outer != nullptr) {
+        *outer = true;
+      }
     }
     Guard(const Guard&) = delete;
     Guard& operator=(const Guard&) = delete;
@@ -169,6 +184,9 @@ class Pipeline final : public ReadControl {
   void on_read(std::string_view data) {
     input_.append(data);
     Guard guard(this);
+    // resume_reading() from a callback runs on_read inside on_read: the outer one writes.
+    const bool outer = !delivering_;
+    delivering_ = true;
     while (!failed_ && used_ < input_.size()) {
       auto decoded = client_.decode_response(std::string_view(input_).substr(used_));
       if (decoded.status == Decoded<Response>::Status::need_more) {
@@ -177,7 +195,7 @@ class Pipeline final : public ReadControl {
       }
       if (decoded.status == Decoded<Response>::Status::invalid) {
         fail(decoded.error);
-        return;
+        return;  // failed: nothing is written, and the callbacks may have destroyed this
       }
       used_ += decoded.consumed;
       if (waiting_.empty()) {  // an answer nobody asked for: the stream is out of step
@@ -186,10 +204,13 @@ class Pipeline final : public ReadControl {
       }
       if (!deliver(guard, decoded.request)) return;
     }
+    if (outer) delivering_ = false;
     if (!failed_) {
       input_.erase(0, used_);
       used_ = 0;
       pause_if_asked();
+      // Last: a failed write runs the callbacks, which may destroy this pipeline.
+      if (outer && out_.piece_count() > 0) write_output();
     }
   }
 
@@ -245,12 +266,24 @@ class Pipeline final : public ReadControl {
     if (error) fail(error);  // last: the callbacks it runs may destroy this pipeline
   }
 
-  // The deadline covers the first waiting request; each answer starts the next one's.
+  // The deadline covers the first waiting request; each answer starts the next one's. An
+  // answer only moves deadline_ (a clock read): the armed timer, when it fires early, arms
+  // itself again for what is left, and with nothing waiting it just ends. Cancelling and adding
+  // a timer per answer cost more than the rest of the answer's handling.
   void restart_timer() {
-    cancel_timer();
     if (options_.response_timeout == Duration::zero() || waiting_.empty()) return;
-    timer_ = conn_.loop().run_after(options_.response_timeout, [this] {
+    deadline_ = conn_.loop().now() + options_.response_timeout;
+    if (!timer_.valid()) arm_timer(options_.response_timeout);
+  }
+  void arm_timer(Duration delay) {
+    timer_ = conn_.loop().run_after(delay, [this] {
       timer_ = TimerId{};
+      if (waiting_.empty()) return;
+      const TimePoint now = conn_.loop().now();
+      if (now < deadline_) {
+        arm_timer(std::chrono::duration_cast<Duration>(deadline_ - now));
+        return;
+      }
       fail(std::make_error_code(std::errc::timed_out));
     });
   }
@@ -274,7 +307,9 @@ class Pipeline final : public ReadControl {
   std::vector<ConstBuffer> parts_;
   std::deque<Callback> waiting_;
   TimerId timer_;
+  TimePoint deadline_{};  // of the first waiting request's answer, when timer_ is armed
   bool failed_ = false;
+  bool delivering_ = false;  // on_read runs response callbacks: sends wait for its write
   bool* destroyed_ = nullptr;  // on_read's flag while it runs callbacks
 };
 
