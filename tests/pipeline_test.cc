@@ -179,6 +179,52 @@ TEST_P(PipelineTest, WaitingLimitRefusesWithoutSending) {
   EXPECT_EQ(waiting, 2u);
 }
 
+// The connection closes under the pipeline without its reader hearing (here its owner closes
+// it; a failed write does the same): the owner's on_close tells the pipeline, the waiting
+// request fails at once with not_connected (not by its deadline, much later, on a connection
+// already freed), a later send is refused, and the pipeline outlives the connection without
+// touching it (ASan checks that).
+TEST_P(PipelineTest, ConnectionClosedUnderItFailsTheWaitingRequestsAtOnce) {
+  start_server();
+  std::vector<std::string> got;
+  std::error_code later;
+  std::promise<void> done;
+  std::unique_ptr<TcpClient> client;
+  test::LoopThread loop(GetParam(), [&](EventLoop& l) {
+    client = std::make_unique<TcpClient>(l, server_->local_address());
+    client->on_close([&](TcpConnection&) { pipeline->connection_closed(); });
+    client->on_connection([&](TcpConnection& c) {
+      pipeline = std::make_unique<Pipeline<LineClient>>(c, FramingOptions{},
+                                                        PipelineOptions{16, 60s});
+      for (std::string line : {"a", "hang"}) {
+        pipeline->send(line, [&, conn = &c](std::error_code e, const std::string_view* r) {
+          got.push_back(e ? e.message() : std::string(*r));
+          if (got.size() == 1) {
+            conn->close();  // "hang" waits: nobody else will end it before its deadline
+          } else {
+            later = pipeline->send("x", [](std::error_code, const std::string_view*) {});
+            done.set_value();
+          }
+        });
+      }
+    });
+    client->on_connect_error([&](std::error_code e) {
+      ADD_FAILURE() << e.message();
+      done.set_value();
+    });
+    client->connect();
+  }, backend_options());
+  EXPECT_EQ(done.get_future().wait_for(20s), std::future_status::ready);
+  // The connection is gone (TcpClient freed it after on_close); the failed pipeline is not.
+  EXPECT_TRUE(loop.call([&](EventLoop&) { return client->connection() == nullptr; }));
+  loop.call([&](EventLoop&) {
+    pipeline.reset();
+    client.reset();
+  });
+  EXPECT_EQ(got, (std::vector<std::string>{"echo:a", make_error_code(errc::not_connected).message()}));
+  EXPECT_EQ(later, make_error_code(errc::not_connected));
+}
+
 // The test thread's end of a connection, plain blocking sockets with bounded waits.
 class PlainPeer {
  public:

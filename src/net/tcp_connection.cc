@@ -288,8 +288,7 @@ Result<size_t> TcpConnection::write_through(std::span<const ConstBuffer> buffers
   int result = loop_.backend().try_send(socket_.fd(), iov_.data(), static_cast<int>(n));
   if (result >= 0) return static_cast<size_t>(result);
   if (result == -EAGAIN || result == -EINTR) return size_t{0};
-  fail_writes(system_error(-result));
-  close();
+  close_on_error(system_error(-result));
   return system_error(-result);
 }
 
@@ -488,17 +487,13 @@ void TcpConnection::kick(bool try_first) {
   }
   send_op_.iov_count = static_cast<uint32_t>(n);
   send_op_.try_first = try_first;
-  if (auto error = loop_.backend().submit(send_op_)) {
-    fail_writes(error);
-    close();
-  }
+  if (auto error = loop_.backend().submit(send_op_)) close_on_error(error);
 }
 
 void TcpConnection::on_send(const Completion& completion) {
   if (completion.result == -ECANCELED) return;
   if (completion.result < 0) {
-    fail_writes(system_error(-completion.result));
-    close();
+    close_on_error(system_error(-completion.result));
     return;
   }
   // A poll (waiting to sendfile) completes with ready bits, a nop with 0: no bytes sent.
@@ -556,8 +551,7 @@ void TcpConnection::fail_file(std::error_code error, bool log_it) {
         peer_address().to_string().c_str(), error.message().c_str(),
         error == file_too_short() ? ": the file ends before the range" : "");
   }
-  fail_writes(error);
-  close();
+  close_on_error(error);
 }
 
 // Counts `bytes` as sent, completing the requests they finish, in order; performs a shutdown
@@ -600,6 +594,14 @@ std::error_code TcpConnection::shutdown(WriteCallback on_done) {
   marker.on_done = std::move(on_done);
   kick(true);
   return {};
+}
+
+// The connection ends itself: its owner learns why from close_reason() in on_close (a reader
+// may never hear of it: a receive that completes once closing has begun is not delivered).
+void TcpConnection::close_on_error(std::error_code error) {
+  if (!closing_ && !close_reason_) close_reason_ = error;
+  fail_writes(error);
+  close();
 }
 
 void TcpConnection::fail_writes(std::error_code error) {
@@ -691,7 +693,10 @@ void TcpConnection::finish_close() {
   fail_writes(canceled());
   loop_.backend().forget(socket_.fd());
   socket_.reset();
-  if (on_close_) on_close_(*this);
+  if (on_close_) {
+    ConnectionCallback on_close = std::move(on_close_);  // it may set or clear on_close
+    on_close(*this);
+  }
   if (release_) {
     ConnectionCallback release = std::move(release_);
     release(*this);  // may destroy *this: nothing may follow

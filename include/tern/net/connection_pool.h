@@ -29,7 +29,10 @@
 // request is outstanding, destroying the pipeline first (it stops reading: once returned, the
 // connection may be lent again at once), and marks the lease broken if the pipeline failed or
 // holds bytes it has not decoded (the stream is out of step). A pipeline that fails closes the
-// connection; the pool then frees it and the lease finds nothing.
+// connection; the pool then frees it and the lease finds nothing. A connection that closes
+// by itself (a write error) is freed too, right after its on_close: the borrower sets on_close
+// on the lease's connection to fail its pipeline there (Pipeline::connection_closed), so
+// nothing of the borrower's touches the connection after it is gone.
 //
 // Thread rule: loop thread only, like TcpConnection; PooledConnection too. The pool must
 // outlive every PooledConnection it lent (destroying it with leases out aborts with a message):

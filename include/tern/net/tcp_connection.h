@@ -126,6 +126,11 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   void close_gracefully(Duration linger) noexcept;
   void on_close(ConnectionCallback callback) { on_close_ = std::move(callback); }
   bool closing() const noexcept { return closing_; }
+  // Why the connection closed itself: the write error (a reset, a broken pipe) or the file
+  // read error that ended it. None when its owner closed it. The reader is not told (a read
+  // callback runs only for what it asked): whoever holds state on the connection, a client
+  // pipeline with requests waiting, learns of the close from on_close and asks here.
+  std::error_code close_reason() const noexcept { return close_reason_; }
   // Whether the kernel holds anything unread for this socket: bytes, the peer's FIN or an
   // error (one recv(MSG_PEEK) system call). A read callback learns of them only once the loop
   // gets to them; a pool asks before it lends an idle connection.
@@ -172,6 +177,7 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   void deliver(std::error_code error, std::span<std::byte> data, uint32_t buffer_id = kNoBuffer);
   void deliver_stash();
   void submit_recv();
+  void close_on_error(std::error_code error);
   size_t receive_room() const noexcept;
 
   std::error_code enqueue(std::span<const ConstBuffer> buffers, size_t skip, WriteCallback cb);
@@ -239,6 +245,7 @@ class TcpConnection final : private OpHandler, private BufferProvider {
 
   bool closing_ = false;
   bool finish_queued_ = false;
+  std::error_code close_reason_;
   TimerId linger_timer_;
   std::shared_ptr<char> lifeline_ = std::make_shared<char>();
   ConnectionCallback on_close_;

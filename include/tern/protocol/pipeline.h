@@ -40,7 +40,11 @@
 // Thread rule: loop thread only, like the TcpConnection it reads. The pipeline reads the
 // connection from construction on (read_start) and must be destroyed, or fail()ed, before the
 // connection is; destroying it stops reading and fails what is waiting with
-// operation_canceled. A callback may destroy the pipeline that called it.
+// operation_canceled. A connection can close without its reader hearing (a write error ends it
+// at once, and a reset read after that is not delivered): the owner's on_close calls
+// connection_closed(), which fails what waits with the reason. After a failure the pipeline
+// touches the connection no more, so it may outlive it. A callback may destroy the pipeline
+// that called it.
 #pragma once
 
 #include <concepts>
@@ -134,6 +138,13 @@ class Pipeline final : public ReadControl {
     on_read({});  // the bytes kept from before the pause
   }
   void abort(std::error_code error) override { fail(error); }
+
+  // The connection closed under the pipeline (from its owner's on_close): what waits fails with
+  // the connection's close_reason(), or errc::not_connected when something else closed it.
+  void connection_closed() {
+    std::error_code reason = conn_.close_reason();
+    fail(reason ? reason : make_error_code(errc::not_connected));
+  }
 
   // Fails every waiting request with `error` and closes the connection.
   void fail(std::error_code error) {

@@ -299,6 +299,7 @@ class PooledClient {
     Link& placed = *link;
     auto key = links_.insert(std::move(link));
     placed.key = key;
+    placed.lease->on_close([this, key](TcpConnection&) { on_link_closed(key); });
     std::vector<Request> greeting;
     if (!greeted) greeting = policy_.greeting();
     if (greeting.empty()) {
@@ -366,6 +367,15 @@ class PooledClient {
     if (destroying_) return;
     dispatch();  // the answer may have made room here
     settle(key);
+  }
+
+  // The connection closed under the link (a write error closes it without its reader hearing):
+  // what waits on it fails now, while the connection is still there, and never later from the
+  // pipeline's response deadline on a connection the pool has freed.
+  void on_link_closed(typename Slab<Link>::Key key) {
+    Link* link = links_.find(key.slot, key.generation);
+    if (link == nullptr || !link->pipeline || link->pipeline->failed()) return;
+    link->pipeline->connection_closed();  // its callbacks may release the link
   }
 
   // A link with nothing outstanding stays, its pipeline reading, for the next request while it
