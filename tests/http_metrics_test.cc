@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "collect_snapshot.h"
 #include "proxy_process.h"
 #include "tern/http/loop_metrics.h"
 #include "tern/http/router.h"
@@ -82,13 +83,8 @@ std::unique_ptr<Server> start_server(const ModelCase& c, metrics::Registry& regi
   return server;
 }
 
-// One collect, waited for (bounded).
 std::optional<metrics::Snapshot> collect(const metrics::Registry& registry) {
-  auto promise = std::make_shared<std::promise<metrics::Snapshot>>();
-  auto future = promise->get_future();
-  registry.collect([promise](metrics::Snapshot snapshot) { promise->set_value(std::move(snapshot)); });
-  if (future.wait_for(10s) != std::future_status::ready) return std::nullopt;
-  return future.get();
+  return test::collect_snapshot(registry);
 }
 
 double counter(const metrics::Snapshot& snapshot, std::string_view name,

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "kv_process_row.h"
 #include "program_under_test.h"
 #include "prometheus_text.h"
 #include "proxy_process.h"
@@ -42,21 +43,11 @@ class CommitDelay {
   CommitDelay& operator=(const CommitDelay&) = delete;
 };
 
-struct Row {
-  const char* name;
-  const char* model;
-  const char* backend;
-  int threads;
-  int workers;
-};
-
-const Row kRows[] = {
+const KvRow kRows[] = {
     {"single_epoll", "single", "epoll", 1, 0},
     {"loops_uring", "loops", "uring", 2, 0},
     {"hsha_epoll", "hsha", "epoll", 1, 2},
 };
-
-void PrintTo(const Row& row, std::ostream* out) { *out << row.name; }
 
 // A running tern-kv and its admin port (the second start-up line, "admin on ...").
 struct Kv {
@@ -64,7 +55,7 @@ struct Kv {
   uint16_t admin_port = 0;
 };
 
-class KvStoreBackpressureTest : public testing::TestWithParam<Row> {
+class KvStoreBackpressureTest : public testing::TestWithParam<KvRow> {
  protected:
   void SetUp() override {
     if (auto why = backend_unavailable(*parse_backend_kind(GetParam().backend))) {
@@ -73,11 +64,11 @@ class KvStoreBackpressureTest : public testing::TestWithParam<Row> {
   }
 
   Kv start(int commit_delay_ms, std::vector<std::string> extra) {
-    const Row& row = GetParam();
-    std::vector<std::string> args = {
-        "--port", "0", "--store", "sqlite:" + (dir_.path() / "kv.db").string(),
-        "--admin", "127.0.0.1:0", "--backend", row.backend, "--strict", "--model", row.model,
-        "--threads", std::to_string(row.threads), "--workers", std::to_string(row.workers)};
+    std::vector<std::string> args = {"--port", "0", "--store",
+                                     "sqlite:" + (dir_.path() / "kv.db").string(), "--admin",
+                                     "127.0.0.1:0"};
+    std::vector<std::string> flags = GetParam().flags();
+    args.insert(args.end(), flags.begin(), flags.end());
     args.insert(args.end(), extra.begin(), extra.end());
     Kv kv;
     {
@@ -192,10 +183,7 @@ TEST_P(KvStoreBackpressureTest, RequestStillWaitingAtTheDeadlineGets503WithRetry
   EXPECT_GT(find_sample(samples, "tern_kv_read_pauses_total", {}).value_or(0), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, KvStoreBackpressureTest, testing::ValuesIn(kRows),
-                         [](const testing::TestParamInfo<Row>& info) {
-                           return std::string(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Models, KvStoreBackpressureTest, testing::ValuesIn(kRows), kv_row_name);
 
 }  // namespace
 }  // namespace tern::test

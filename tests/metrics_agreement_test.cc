@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "collect_snapshot.h"
 #include "proxy_process.h"
 #include "test_support.h"
 #include "tern/http/loop_metrics.h"
@@ -134,13 +135,8 @@ ClientRecord run_client(uint16_t port, int index) {
   return record;
 }
 
-// One collect, waited for (bounded).
 std::optional<metrics::Snapshot> collect(const metrics::Registry& registry) {
-  auto promise = std::make_shared<std::promise<metrics::Snapshot>>();
-  auto future = promise->get_future();
-  registry.collect([promise](metrics::Snapshot snapshot) { promise->set_value(std::move(snapshot)); });
-  if (future.wait_for(10s) != std::future_status::ready) return std::nullopt;
-  return future.get();
+  return test::collect_snapshot(registry);
 }
 
 // The server's histogram of `route`, or null.

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "collect_snapshot.h"
 #include "loopback_client.h"
 #include "test_support.h"
 #include "tern/metrics/registry.h"
@@ -61,11 +62,7 @@ std::string row_name(const testing::TestParamInfo<Row>& info) {
 }
 
 std::optional<Snapshot> collect(const metrics::Registry& registry) {
-  auto promise = std::make_shared<std::promise<Snapshot>>();
-  auto future = promise->get_future();
-  registry.collect([promise](Snapshot s) { promise->set_value(std::move(s)); });
-  if (future.wait_for(kLimit) != std::future_status::ready) return std::nullopt;
-  return future.get();
+  return test::collect_snapshot(registry, kLimit);
 }
 
 // The sum of a counter or gauge over every series of its family (0 when absent).

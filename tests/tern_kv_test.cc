@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "json_value.h"
+#include "kv_process_row.h"
 #include "program_under_test.h"
 #include "proxy_process.h"
 #include "temp_dir.h"
@@ -67,15 +68,7 @@ std::string binary_value() {
 // ---------------------------------------------------------------------------------------------
 // The API, per model and backend
 
-struct Row {
-  const char* name;
-  const char* model;
-  const char* backend;
-  int threads;
-  int workers;
-};
-
-const Row kRows[] = {
+const KvRow kRows[] = {
     {"single_epoll", "single", "epoll", 1, 0},
     {"loops_epoll", "loops", "epoll", 2, 0},
     {"single_uring", "single", "uring", 1, 0},
@@ -83,9 +76,7 @@ const Row kRows[] = {
     {"hsha_epoll", "hsha", "epoll", 1, 2},
 };
 
-void PrintTo(const Row& row, std::ostream* out) { *out << row.name; }
-
-class TernKvApiTest : public testing::TestWithParam<Row> {
+class TernKvApiTest : public testing::TestWithParam<KvRow> {
  protected:
   void SetUp() override {
     if (auto why = backend_unavailable(*parse_backend_kind(GetParam().backend))) {
@@ -93,10 +84,8 @@ class TernKvApiTest : public testing::TestWithParam<Row> {
     }
   }
   std::unique_ptr<Kv> start(std::vector<std::string> extra = {}) {
-    const Row& row = GetParam();
-    std::vector<std::string> args = {"--backend", row.backend, "--strict", "--model", row.model,
-                                     "--threads", std::to_string(row.threads), "--workers",
-                                     std::to_string(row.workers)};
+    const KvRow& row = GetParam();
+    std::vector<std::string> args = row.flags();
     args.insert(args.end(), extra.begin(), extra.end());
     auto kv = std::make_unique<Kv>(dir_ / "kv.db", args);
     EXPECT_TRUE(kv->started()) << kv->failure();
@@ -217,9 +206,7 @@ TEST_P(TernKvApiTest, ClientSendingItsBodySlowlyIsServedAndOthersMeanwhile) {
   EXPECT_EQ(slow.get("/kv/slow").body, "0123456789");
 }
 
-std::string row_name(const testing::TestParamInfo<Row>& row) { return row.param.name; }
-
-INSTANTIATE_TEST_SUITE_P(Rows, TernKvApiTest, testing::ValuesIn(kRows), row_name);
+INSTANTIATE_TEST_SUITE_P(Rows, TernKvApiTest, testing::ValuesIn(kRows), kv_row_name);
 
 // ---------------------------------------------------------------------------------------------
 // The process: signals, durability, configuration
