@@ -22,9 +22,10 @@ bool equal_nocase(std::string_view a, std::string_view b) noexcept {
 // The length in the argument header "$<digits>\r\n" at `at`. Command wrote the digits itself,
 // so they are plain decimal: strtoull's locale and sign handling cost more than the rest of an
 // argument lookup, which every command sent makes (redis::ClientPolicy::asks_close).
-size_t length_at(const std::string& body, size_t at) noexcept {
+size_t length_at(std::string_view body, size_t at) noexcept {
   size_t length = 0;
-  for (const char* p = body.c_str() + at + 1; *p >= '0' && *p <= '9'; ++p) {
+  const char* end = body.data() + body.size();
+  for (const char* p = body.data() + at + 1; p < end && *p >= '0' && *p <= '9'; ++p) {
     length = length * 10 + size_t(*p - '0');
   }
   return length;
@@ -72,11 +73,14 @@ void append_number(std::string& out, uint64_t number) {
 Command::Command(std::string_view name) { arg(name); }
 
 Command& Command::arg(std::string_view bytes) {
-  body_ += '$';
-  append_number(body_, bytes.size());
-  body_ += "\r\n";
+  char header[24];
+  header[0] = '$';
+  auto [end, error] = std::to_chars(header + 1, header + sizeof header - 2, bytes.size());
+  *end++ = '\r';
+  *end++ = '\n';
+  body_.append(std::string_view(header, size_t(end - header)));
   body_.append(bytes);
-  body_ += "\r\n";
+  body_.append(std::string_view("\r\n"));
   ++count_;
   return *this;
 }
@@ -97,9 +101,10 @@ size_t Command::header_of(size_t i) const {
     std::abort();
   }
   size_t at = 0;
+  std::string_view body = body_.view();
   for (size_t n = 0; n < i; ++n) {
-    size_t line_end = body_.find('\r', at);
-    size_t length = length_at(body_, at);
+    size_t line_end = body.find('\r', at);
+    size_t length = length_at(body, at);
     at = line_end + 2 + length + 2;
   }
   return at;
@@ -107,9 +112,10 @@ size_t Command::header_of(size_t i) const {
 
 std::string_view Command::operator[](size_t i) const {
   size_t at = header_of(i);
-  size_t line_end = body_.find('\r', at);
-  size_t length = length_at(body_, at);
-  return std::string_view(body_).substr(line_end + 2, length);
+  std::string_view body = body_.view();
+  size_t line_end = body.find('\r', at);
+  size_t length = length_at(body, at);
+  return body.substr(line_end + 2, length);
 }
 
 std::string_view Command::name() const { return (*this)[0]; }
@@ -149,14 +155,14 @@ void Command::encode(Output& out) const {
   *end++ = '\r';
   *end++ = '\n';
   out.append_copy(std::string_view(header, size_t(end - header)));
-  out.append_copy(body_);  // joined to the header: one piece
+  out.append_copy(body_.view());  // joined to the header: one piece
 }
 
 std::string Command::encoded() const {
   std::string out = "*";
   append_number(out, count_);
   out += "\r\n";
-  out += body_;
+  out += body_.view();
   return out;
 }
 

@@ -48,13 +48,13 @@
 #pragma once
 
 #include <concepts>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
 #include "tern/base/error.h"
+#include "tern/base/ring_queue.h"
 #include "tern/base/unique_function.h"
 #include "tern/loop/event_loop.h"
 #include "tern/net/tcp_connection.h"
@@ -304,7 +304,7 @@ class Pipeline final : public ReadControl {
   }
 
   // Touches no member: the callbacks may destroy the pipeline.
-  static void run_failed(std::deque<Callback> waiting, std::error_code error) {
+  static void run_failed(RingQueue<Callback> waiting, std::error_code error) {
     for (Callback& callback : waiting) callback(error, nullptr);
   }
 
@@ -316,7 +316,7 @@ class Pipeline final : public ReadControl {
   size_t used_ = 0;  // bytes of input_ decoded (erased once the decoding loop is done)
   Output out_;
   std::vector<ConstBuffer> parts_;
-  std::deque<Callback> waiting_;
+  RingQueue<Callback> waiting_;  // no allocation per request once grown
   TimerId timer_;
   TimePoint deadline_{};  // of the first waiting request's answer, when timer_ is armed
   bool failed_ = false;

@@ -9,10 +9,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
-#include <deque>
 #include <memory>
 
 #include "tern/base/clock.h"
+#include "tern/base/ring_queue.h"
 #include "tern/base/slab.h"
 #include "tern/net/connection_pool.h"
 #include "tern/protocol/pipeline.h"
@@ -33,7 +33,7 @@ struct PooledLink {
   typename Slab<PooledLink>::Key key;
   PooledConnection lease;  // before the pipeline: outlives it
   std::unique_ptr<Pipeline<C>> pipeline;
-  std::deque<AwaitedAnswer<Callback>> entries;  // in the order sent
+  RingQueue<AwaitedAnswer<Callback>> entries;  // in the order sent
   size_t greeting_left = 0;  // greeting answers still to come: carries nothing until 0
   bool reusable = true;      // may carry more requests and go back to the pool
   bool carried = false;      // has carried a request

@@ -7,10 +7,11 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include "tern/base/ring_queue.h"
 
 namespace tern {
 
@@ -46,7 +47,7 @@ class WaitingRequests {
   }
 
  private:
-  std::deque<Entry> queue_;
+  RingQueue<Entry> queue_;
 };
 
 }  // namespace tern

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "tern/base/small_bytes.h"
 #include "tern/protocol/output.h"
 
 namespace tern::redis {
@@ -69,7 +70,9 @@ class Command {
   // The offset in body_ of argument i's "$len" header.
   size_t header_of(size_t i) const;
 
-  std::string body_;   // the arguments already encoded as bulk strings
+  // The arguments already encoded as bulk strings; inline up to 56 bytes (GET or SET with a
+  // short key and value), so that a copy per call costs no allocation.
+  SmallBytes<56> body_;
   uint32_t count_ = 0;
 };
 
