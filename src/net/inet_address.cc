@@ -8,7 +8,7 @@
 
 namespace tern {
 
-InetAddress::InetAddress() noexcept { storage_.ss_family = AF_INET; }
+InetAddress::InetAddress() noexcept { storage_.sin6_family = AF_INET; }
 
 Result<InetAddress> InetAddress::parse(std::string_view host, uint16_t port) {
   if (host == "localhost") return loopback_v4(port);

@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
 #include "backend/backend.h"
+#include "net/write_ring.h"
 #include "tern/base/error.h"
 #include "tern/base/logging.h"
 #include "tern/loop/event_loop.h"
@@ -93,14 +95,13 @@ Result<size_t> read_file_part(const File& file, uint64_t offset, std::span<std::
 }  // namespace
 
 TcpConnection::TcpConnection(EventLoop& loop, Socket socket)
-    : loop_(loop), socket_(std::move(socket)), ring_(4) {
+    : loop_(loop), socket_(std::move(socket)) {
   recv_op_.code = OpCode::recv;
   recv_op_.fd = socket_.fd();
   recv_op_.multishot = true;
   recv_op_.handler = this;
   send_op_.fd = socket_.fd();
   send_op_.handler = this;
-  send_op_.iov = iov_.data();
   BackendTraits traits = loop.traits();
   reads_files_ = traits.performs_io;
   edge_triggered_ = traits.edge_triggered;
@@ -116,6 +117,7 @@ TcpConnection::~TcpConnection() {
   backend.abandon(send_op_);
   backend.forget(socket_.fd());
   while (count_ > 0) pop_request();  // gives back kept buffers
+  ring_.reset();                     // nothing can use its iovecs now
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,11 +283,13 @@ std::error_code TcpConnection::write(std::span<const ConstBuffer> buffers, Write
 }
 
 Result<size_t> TcpConnection::write_through(std::span<const ConstBuffer> buffers) {
-  size_t n = std::min(buffers.size(), kMaxIov);
+  // A synchronous send: its iovecs live on the stack (the ring's are for sends in flight).
+  std::array<iovec, detail::WriteRing::kMaxIov> iov;
+  size_t n = std::min(buffers.size(), iov.size());
   for (size_t i = 0; i < n; ++i) {
-    iov_[i] = iovec{const_cast<std::byte*>(buffers[i].data()), buffers[i].size()};
+    iov[i] = iovec{const_cast<std::byte*>(buffers[i].data()), buffers[i].size()};
   }
-  int result = loop_.backend().try_send(socket_.fd(), iov_.data(), static_cast<int>(n));
+  int result = loop_.backend().try_send(socket_.fd(), iov.data(), static_cast<int>(n));
   if (result >= 0) return static_cast<size_t>(result);
   if (result == -EAGAIN || result == -EINTR) return size_t{0};
   close_on_error(system_error(-result));
@@ -404,16 +408,25 @@ std::error_code TcpConnection::enqueue(std::span<const ConstBuffer> buffers, siz
   return {};
 }
 
+TcpConnection::WriteRequest& TcpConnection::front() noexcept {
+  return ring_->requests[head_];
+}
+
+TcpConnection::WriteRequest& TcpConnection::queued(size_t i) noexcept {
+  return ring_->requests[(head_ + i) & ring_->mask()];
+}
+
 TcpConnection::WriteRequest& TcpConnection::push_request() {
-  if (count_ == ring_.size()) {
-    std::vector<WriteRequest> bigger(ring_.size() * 2);
-    for (size_t i = 0; i < count_; ++i) {
-      bigger[i] = std::move(ring_[(head_ + i) & (ring_.size() - 1)]);
-    }
-    ring_ = std::move(bigger);
+  if (!ring_) {
+    ring_ = detail::take_write_ring();
+    head_ = 0;
+  } else if (count_ == ring_->requests.size()) {
+    std::vector<WriteRequest> bigger(ring_->requests.size() * 2);
+    for (size_t i = 0; i < count_; ++i) bigger[i] = std::move(queued(i));
+    ring_->requests = std::move(bigger);
     head_ = 0;
   }
-  WriteRequest& request = ring_[(head_ + count_) & (ring_.size() - 1)];
+  WriteRequest& request = queued(count_);
   ++count_;
   request.sent = 0;
   request.shutdown_marker = false;
@@ -436,12 +449,20 @@ void TcpConnection::pop_request() {
     std::vector<std::byte>().swap(request.owned);
   }
   std::string().swap(request.taken);
-  head_ = (head_ + 1) & (ring_.size() - 1);
+  head_ = (head_ + 1) & ring_->mask();
   --count_;
   if (count_ == 0 && bounce_) {
     bounce_.reset();
     bounce_capacity_ = 0;
   }
+  maybe_give_back_ring();
+}
+
+void TcpConnection::maybe_give_back_ring() noexcept {
+  if (count_ > 0 || send_op_.in_flight) return;
+  ring_.reset();
+  send_op_.iov = nullptr;
+  send_op_.iov_count = 0;
 }
 
 // Starts a send of what is queued (up to kMaxIov requests), or a nop when what is queued needs
@@ -453,8 +474,9 @@ void TcpConnection::kick(bool try_first) {
   size_t n = 0;
   send_asked_ = 0;
   bool file_next = false;  // sendfile at the front: wait to be writable, then send_front_files
-  for (size_t i = 0; i < count_ && n < kMaxIov; ++i) {
-    WriteRequest& request = ring_[(head_ + i) & (ring_.size() - 1)];
+  iovec* iov = ring_ ? ring_->iov.data() : nullptr;  // none: a nop (only the stash waits)
+  for (size_t i = 0; i < count_ && n < detail::WriteRing::kMaxIov; ++i) {
+    WriteRequest& request = queued(i);
     if (request.shutdown_marker) break;
     if (request.sent == request.size) continue;
     if (request.is_file()) {
@@ -470,11 +492,11 @@ void TcpConnection::kick(bool try_first) {
         fail_file(block.error(), true);
         return;
       }
-      iov_[n++] = iovec{const_cast<std::byte*>(block.value().data()), block.value().size()};
+      iov[n++] = iovec{const_cast<std::byte*>(block.value().data()), block.value().size()};
       send_asked_ += block.value().size();
       break;
     }
-    iov_[n++] = iovec{const_cast<std::byte*>(request.data + request.sent),
+    iov[n++] = iovec{const_cast<std::byte*>(request.data + request.sent),
                       request.size - request.sent};
     send_asked_ += request.size - request.sent;
   }
@@ -485,6 +507,7 @@ void TcpConnection::kick(bool try_first) {
   } else {
     send_op_.code = n == 0 ? OpCode::nop : OpCode::send;
   }
+  send_op_.iov = iov;
   send_op_.iov_count = static_cast<uint32_t>(n);
   send_op_.try_first = try_first;
   if (auto error = loop_.backend().submit(send_op_)) close_on_error(error);
@@ -691,6 +714,7 @@ void TcpConnection::close_gracefully(Duration linger) noexcept {
 void TcpConnection::finish_close() {
   loop_.cancel(linger_timer_);
   fail_writes(canceled());
+  maybe_give_back_ring();  // a send cancelled in flight kept it past fail_writes
   loop_.backend().forget(socket_.fd());
   socket_.reset();
   if (on_close_) {

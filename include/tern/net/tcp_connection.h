@@ -42,6 +42,15 @@ namespace tern {
 
 class EventLoop;
 class TcpConnection;
+namespace detail {
+struct WriteRequest;
+struct WriteRing;
+// Gives a ring back to its thread's spares (src/net/write_ring.h).
+struct WriteRingRecycler {
+  void operator()(WriteRing* ring) const noexcept;
+};
+using WriteRingPtr = std::unique_ptr<WriteRing, WriteRingRecycler>;
+}  // namespace detail
 
 
 using ConstBuffer = std::span<const std::byte>;
@@ -155,19 +164,6 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   void set_id(ConnId id) noexcept { id_ = id; }
 
  private:
-  struct WriteRequest {
-    std::vector<std::byte> owned;     // copied bytes (capacity kept for reuse)
-    std::string taken;                // bytes handed over by write(std::string&&)
-    const std::byte* data = nullptr;  // owned.data() or the caller's bytes (write_ref)
-    size_t size = 0;
-    size_t sent = 0;
-    bool shutdown_marker = false;
-    uint32_t held_buffer = kNoBuffer;  // a backend buffer kept until this request is sent
-    FileRange file;                    // a file request: `size` bytes of file.file
-    WriteCallback on_done;
-    bool is_file() const noexcept { return file.file != nullptr; }
-  };
-  static constexpr size_t kMaxIov = 64;
   static constexpr size_t kBounceSize = 64 * 1024;  // a block of a file read for sending
 
   void on_complete(Op& op, const Completion& completion) override;
@@ -183,11 +179,16 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   std::error_code enqueue(std::span<const ConstBuffer> buffers, size_t skip, WriteCallback cb);
   // Nothing queued: sends what the socket takes now (0 on EAGAIN); a failure closes.
   Result<size_t> write_through(std::span<const ConstBuffer> buffers);
+  using WriteRequest = detail::WriteRequest;
+
   void queue_request(WriteRequest& request, const std::byte* data, size_t size,
                      WriteCallback on_done, bool try_first);
   WriteRequest& push_request();
   void pop_request();
-  WriteRequest& front() noexcept { return ring_[head_]; }
+  WriteRequest& front() noexcept;
+  WriteRequest& queued(size_t i) noexcept;  // the i-th request from the front
+  // Gives the ring back once nothing needs it: nothing queued, no send using its iovecs.
+  void maybe_give_back_ring() noexcept;
   void advance(size_t bytes);
   void kick(bool try_first);
   // Readiness backends: sends the file requests at the front with sendfile(2) while the
@@ -207,7 +208,6 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   Socket socket_;
   Op recv_op_;
   Op send_op_;
-  std::array<iovec, kMaxIov> iov_{};
   size_t send_asked_ = 0;             // bytes the send in flight asked for
   bool reads_files_ = false;          // files go through bounce_, not sendfile (performs_io)
   bool edge_triggered_ = false;       // sendfile goes on until EAGAIN (see send_file_part)
@@ -231,7 +231,7 @@ class TcpConnection final : private OpHandler, private BufferProvider {
   size_t stash_offset_ = 0;           // how much of stash_ was delivered
   std::optional<std::error_code> stashed_end_;
 
-  std::vector<WriteRequest> ring_;    // a power-of-two ring of write requests
+  detail::WriteRingPtr ring_;         // the queued requests; only while there are some
   size_t head_ = 0;
   size_t count_ = 0;
   size_t queued_bytes_ = 0;
