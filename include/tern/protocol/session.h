@@ -133,6 +133,14 @@ class Session final : public SessionBase {
 
   size_t in_flight() const noexcept override { return order_.in_flight(); }
 
+  // As if the protocol had said After::close on the last request dispatched. Inside a pass
+  // (one-shot readiness: a task that came while a handler runs unlocked) the pass's own end
+  // decides; a close from here would cut it short.
+  void close_when_answered() override {
+    close_after_ = true;
+    if (!processing_) after_event();
+  }
+
   // The response to request `sequence` (nullopt: its reply was dropped). Connection's thread.
   void complete(uint64_t sequence, std::optional<Response>&& response) {
     if (closing_) return;
@@ -449,7 +457,7 @@ class Session final : public SessionBase {
   bool peer_closed_ = false;
   bool failed_ = false;      // malformed input or a deadline: answer what came before, close
   bool unanswered_ = false;  // a reply was dropped: the answers behind it can never go out
-  bool close_after_ = false; // the protocol said After::close
+  bool close_after_ = false; // After::close, or close_when_answered()
   bool draining_ = false;
   bool closing_ = false;
   bool waking_ = false;      // inside wake_writers()

@@ -87,6 +87,10 @@ class SessionBase {
   virtual void drain() = 0;
   // Requests read and not yet answered.
   virtual size_t in_flight() const noexcept = 0;
+  // Closes once the requests already with the handler are answered and written (a lingering
+  // close); nothing more is read or dispatched, whole requests still buffered included. A
+  // program's kick (ConnectionRef::close), where drain() is the server's.
+  virtual void close_when_answered() = 0;
 };
 
 }  // namespace tern
