@@ -8,8 +8,10 @@
 #include "patterns/model_figures.h"
 #include "tern/backend/backend_kind.h"
 #include "tern/base/clock.h"
+#include "tern/net/conn_id.h"
 #include "tern/net/inet_address.h"
 #include "tern/patterns/handler.h"
+#include "tern/protocol/connection_ref.h"
 #include "tern/protocol/service.h"
 #include "tern/patterns/server.h"
 #include "tern/patterns/server_options.h"
@@ -33,6 +35,10 @@ class Engine {
     (void)index;
     return 0;
   }
+  // Any thread, while the engine runs: `task` runs on connection `id` where this model touches
+  // it (run_connection_task, connection_task.h), or nowhere if the id is stale. False when
+  // `id` names no loop of this engine (or that loop is gone).
+  virtual bool post_to(ConnId id, ConnectionTask task) = 0;
   // Stops accepting and reading, answers and writes the requests already read, closes, and
   // joins every thread; what is left at `deadline` is closed. Blocks; call once.
   virtual void shutdown(Duration deadline) = 0;

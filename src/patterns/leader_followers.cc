@@ -38,6 +38,7 @@
 #include "base/thread.h"
 #include "backend/readiness_set.h"
 #include "loop/timer_queue.h"
+#include "patterns/connection_task.h"
 #include "patterns/engine.h"
 #include "patterns/readiness_connection.h"
 #include "tern/backend/op.h"
@@ -57,6 +58,14 @@ constexpr auto kShedPause = std::chrono::milliseconds(100);
 
 uint64_t tag_of(uint32_t slot, uint32_t generation) { return (uint64_t(generation) << 32) | slot; }
 
+// lf's connections live on no loop, so their ConnIds carry a loop handle that names none
+// (valid() is false: replies are delivered from the replying thread). Its generation is this
+// server's own number, so post_to tells this server's ids from another lf server's.
+LoopHandle next_server_tag() {
+  static std::atomic<uint32_t> servers{0};
+  return LoopHandle{UINT32_MAX, servers.fetch_add(1, std::memory_order_relaxed) + 1};
+}
+
 class LeaderFollowers final : public Engine, public ReadinessOwner, public SessionFinder {
  public:
   LeaderFollowers(const ServerOptions& options, Service service)
@@ -69,6 +78,7 @@ class LeaderFollowers final : public Engine, public ReadinessOwner, public Sessi
   BackendKind backend_in_use() const override { return options_.backend; }
   ServerStats stats() const override;
   ModelFigures model_figures() const override;
+  bool post_to(ConnId id, ConnectionTask task) override;
   void shutdown(Duration deadline) override;
 
   // ReadinessOwner: any thread.
@@ -95,6 +105,7 @@ class LeaderFollowers final : public Engine, public ReadinessOwner, public Sessi
   ServerOptions options_;
   Service service_;
   SessionConfig config_;
+  const LoopHandle ids_ = next_server_tag();  // the loop part of this server's ConnIds
   InetAddress address_;
   std::unique_ptr<ReadinessSet> set_;
   std::unique_ptr<SessionMaker> maker_;
@@ -329,7 +340,7 @@ std::shared_ptr<ReadinessConnection> LeaderFollowers::adopt(Socket socket) {
   uint64_t tag = tag_of(key.slot, key.generation);
   int fd = socket.fd();
   auto conn = std::make_shared<ReadinessConnection>(*this, std::move(socket), tag);
-  conn->attach(maker_->make(*conn, *conn, ConnId{LoopHandle{}, key.slot, key.generation}));
+  conn->attach(maker_->make(*conn, *conn, ConnId{ids_, key.slot, key.generation}));
   if (auto error = set_->add(fd, tag)) {
     log_limited(arm_failures_, LogLevel::warn, "lf: register fd %d: %s", fd,
                 error.message().c_str());
@@ -379,6 +390,15 @@ void LeaderFollowers::visit(ConnId id, FunctionRef<void(SessionBase&)> visit) {
     conn = entry->conn;
   }
   conn->visit(visit);
+}
+
+// No loop to post to: the task runs here, on the posting thread, with the connection locked,
+// where replies from other threads run too. An id of another server (a loop model's, or
+// another lf server's: its tag differs) is refused.
+bool LeaderFollowers::post_to(ConnId id, ConnectionTask task) {
+  if (id.loop != ids_) return false;
+  run_connection_task(*this, id, task);
+  return true;
 }
 
 std::vector<std::shared_ptr<ReadinessConnection>> LeaderFollowers::connections() {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "patterns/balancer.h"
+#include "patterns/connection_task.h"
 #include "patterns/engine.h"
 #include "patterns/readiness_connection.h"
 #include "patterns/worker_pool.h"
@@ -123,6 +124,9 @@ class ReactorEngine final : public Engine {
     return figures;
   }
   size_t loop_connections(size_t index) const override { return loops_[index]->connections(); }
+  bool post_to(ConnId id, ConnectionTask task) override {
+    return post_connection_task(group_, loops_, id, std::move(task));
+  }
   void shutdown(Duration deadline) override;
 
   BoundedQueue<Event>* queue() noexcept { return workers_.queue(); }

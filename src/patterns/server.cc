@@ -77,6 +77,11 @@ ServerStats Server::stats() const {
   return engine_ ? engine_->stats() : ServerStats{};
 }
 
+bool Server::post_to(ConnId id, ConnectionTask task) {
+  if (!running_) return false;
+  return engine_->post_to(id, std::move(task));
+}
+
 void Server::shutdown(Duration deadline) {
   if (!running_) return;
   running_ = false;

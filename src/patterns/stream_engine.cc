@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "patterns/balancer.h"
+#include "patterns/connection_task.h"
 #include "patterns/engine.h"
 #include "tern/loop/loop_group.h"
 #include "patterns/worker_pool.h"
@@ -182,6 +183,9 @@ class StreamEngine final : public Engine {
   size_t loop_connections(size_t index) const override {
     return loops_[index]->connections.size();
   }
+  bool post_to(ConnId id, ConnectionTask task) override {
+    return post_connection_task(group_, loops_, id, std::move(task));
+  }
   void shutdown(Duration deadline) override;
 
   void wait_for_space(IoLoop& io, ConnId id);
@@ -322,7 +326,7 @@ void StreamEngine::wait_for_space(IoLoop& io, ConnId) {
   if (io.waiting_for_space) return;
   io.waiting_for_space = true;
   workers_.queue()->when_space([this, &io, handle = io.handle] {
-    post_to(handle, [this, &io] { resume_blocked(io); });
+    tern::post_to(handle, [this, &io] { resume_blocked(io); });
   });
 }
 

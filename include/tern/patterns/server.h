@@ -14,6 +14,7 @@
 //   server.shutdown(std::chrono::seconds(5));
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -21,6 +22,7 @@
 #include "tern/base/clock.h"
 #include "tern/patterns/handler.h"
 #include "tern/patterns/server_options.h"
+#include "tern/protocol/connection_ref.h"
 #include "tern/protocol/service.h"
 
 namespace tern {
@@ -65,6 +67,16 @@ class Server {
   const ServerOptions& options() const noexcept { return options_; }
   ServerStats stats() const;  // any thread
 
+  // Any thread: runs `task` on connection `id` (a handler learns its connection's id from
+  // reply.connection()), on that connection's own thread: its loop (the reactor pattern: the
+  // loop, with the connection locked against its workers); under lf, which has no loops, at
+  // once on this thread with the connection locked, so there a task must not post to its own
+  // connection. True: handed on; it runs only if the connection is still open when it gets
+  // there (a stale id, its connection closed and its slot perhaps reused, runs nothing, and
+  // the task is destroyed unrun). False, the task destroyed unrun: the server is not running
+  // (before start(), after shutdown()) or `id` names no loop of this server.
+  bool post_to(ConnId id, ConnectionTask task);
+
   // Graceful stop: no new connections or requests; requests already read are answered and
   // written; then connections close (lingering, so no reset destroys a response). What is
   // still open at `deadline` is closed. Blocks until every thread is joined. Not from a
@@ -78,7 +90,7 @@ class Server {
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<Engine> engine_;
   std::string detail_;
-  bool running_ = false;
+  std::atomic<bool> running_{false};  // post_to reads it from any thread
 };
 
 }  // namespace tern
