@@ -169,6 +169,31 @@ TEST_P(HttpMetricsTest, CountsAMalformedRequestAsOneParseErrorOfItsKind) {
   server->shutdown(1s);
 }
 
+// Expect: 100-continue refused (ProtocolOptions::accepts_body says no): the server answers 503
+// without reading the body. The head was well formed: a 5xx, not a parse error.
+TEST_P(HttpMetricsTest, CountsARefusedBodyAsItsStatusNotAsAParseError) {
+  metrics::Registry registry;
+  http::ProtocolOptions protocol;
+  protocol.accepts_body = [] { return false; };
+  auto server = start_server(GetParam(), registry, protocol);
+  ASSERT_NE(server, nullptr);
+  HttpConnection client(server->local_address().port());
+  ASSERT_TRUE(client.connected());
+  ASSERT_EQ(client.get("/plain").status, 200);  // no body: nothing to refuse
+  ASSERT_TRUE(client.send_all("POST /plain HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+                              "Content-Length: 5\r\n\r\n"));
+  ASSERT_EQ(client.read_response().status, 503);
+
+  auto snapshot = collect(registry);
+  ASSERT_TRUE(snapshot);
+  EXPECT_EQ(snapshot->find("tern_http_parse_errors_total"), nullptr)
+      << "kind " << snapshot->find("tern_http_parse_errors_total")->series[0].labels[0].second;
+  EXPECT_EQ(counter(*snapshot, "tern_http_requests_total", {{"class", "5xx"}}), 1);
+  EXPECT_EQ(counter(*snapshot, "tern_http_requests_total", {{"class", "2xx"}}), 1);
+  EXPECT_EQ(counter(*snapshot, "tern_http_requests_total", {{"class", "4xx"}}), 0);
+  server->shutdown(1s);
+}
+
 TEST_P(HttpMetricsTest, CountsAnIdleConnectionClosedByItsDeadline) {
   metrics::Registry registry;
   http::ProtocolOptions protocol;

@@ -259,6 +259,8 @@ void Protocol::count_failure(const Failure& failure) noexcept {
   LoopMetrics* counters = loop_metrics();
   if (counters == nullptr) return;
   if (failure.kind == Failure::Kind::malformed) {
+    // A body refused before 100 Continue came with a well-formed head: only its 503 counts.
+    if (failure.error == ParseError::body_refused) return;
     counters->count_parse_error(failure.error);
   } else {
     counters->count_deadline_close();
