@@ -1,5 +1,7 @@
 // The HTTP metrics (tern/http/loop_metrics.h) of an in-process tern::Server under each model
-// that keeps loops: a loopback client sends requests of known routes and statuses, then a
+// (hsha also under the reactor pattern, where a worker parses; lf, whose threads are not loops
+// and where a reply from another thread is written on that thread): a loopback client sends
+// requests of known routes and statuses, then a
 // collect of the registry must count exactly what was sent (responses by status class, the
 // durations by the router's pattern, "unmatched" for 404/405), a malformed request one parse
 // error of its kind, and an idle connection closed by its deadline one deadline close.
@@ -33,7 +35,21 @@ struct ModelCase {
   Model model;
   int threads;
   int workers;
+  std::optional<Pattern> pattern = std::nullopt;  // unset: the model's and backend's default
 };
+
+// The options of a row, with HTTP metrics into `registry`.
+ServerOptions options_of(const ModelCase& c, metrics::Registry& registry) {
+  ServerOptions options;
+  options.address = InetAddress::loopback_v4(0);
+  options.backend = BackendKind::epoll;
+  options.model = c.model;
+  options.threads = c.threads;
+  options.workers = c.workers;
+  options.pattern = c.pattern;
+  http::record_metrics(options, registry);
+  return options;
+}
 
 http::Router test_router() {
   http::Router router;
@@ -71,14 +87,8 @@ http::Router test_router() {
 // A server with HTTP metrics into `registry` (the registry outlives it).
 std::unique_ptr<Server> start_server(const ModelCase& c, metrics::Registry& registry,
                                      http::ProtocolOptions protocol = {}) {
-  ServerOptions options;
-  options.address = InetAddress::loopback_v4(0);
-  options.backend = BackendKind::epoll;
-  options.model = c.model;
-  options.threads = c.threads;
-  options.workers = c.workers;
-  http::record_metrics(options, registry);
-  auto server = std::make_unique<Server>(options, http::service(test_router(), protocol));
+  auto server = std::make_unique<Server>(options_of(c, registry),
+                                         http::service(test_router(), protocol));
   if (server->start()) return nullptr;
   return server;
 }
@@ -169,6 +179,31 @@ TEST_P(HttpMetricsTest, CountsAMalformedRequestAsOneParseErrorOfItsKind) {
   server->shutdown(1s);
 }
 
+// Expect: 100-continue refused (ProtocolOptions::accepts_body says no): the server answers 503
+// without reading the body. The head was well formed: a 5xx, not a parse error.
+TEST_P(HttpMetricsTest, CountsARefusedBodyAsItsStatusNotAsAParseError) {
+  metrics::Registry registry;
+  http::ProtocolOptions protocol;
+  protocol.accepts_body = [] { return false; };
+  auto server = start_server(GetParam(), registry, protocol);
+  ASSERT_NE(server, nullptr);
+  HttpConnection client(server->local_address().port());
+  ASSERT_TRUE(client.connected());
+  ASSERT_EQ(client.get("/plain").status, 200);  // no body: nothing to refuse
+  ASSERT_TRUE(client.send_all("POST /plain HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+                              "Content-Length: 5\r\n\r\n"));
+  ASSERT_EQ(client.read_response().status, 503);
+
+  auto snapshot = collect(registry);
+  ASSERT_TRUE(snapshot);
+  EXPECT_EQ(snapshot->find("tern_http_parse_errors_total"), nullptr)
+      << "kind " << snapshot->find("tern_http_parse_errors_total")->series[0].labels[0].second;
+  EXPECT_EQ(counter(*snapshot, "tern_http_requests_total", {{"class", "5xx"}}), 1);
+  EXPECT_EQ(counter(*snapshot, "tern_http_requests_total", {{"class", "2xx"}}), 1);
+  EXPECT_EQ(counter(*snapshot, "tern_http_requests_total", {{"class", "4xx"}}), 0);
+  server->shutdown(1s);
+}
+
 TEST_P(HttpMetricsTest, CountsAnIdleConnectionClosedByItsDeadline) {
   metrics::Registry registry;
   http::ProtocolOptions protocol;
@@ -219,14 +254,7 @@ TEST_P(HttpMetricsTest, LabelsStreamsMiddlewareAndHandlersOwnLabels) {
 // A handler without a router: its responses count as "unrouted".
 TEST_P(HttpMetricsTest, LabelsAResponseWithoutARouterUnrouted) {
   metrics::Registry registry;
-  ServerOptions options;
-  options.address = InetAddress::loopback_v4(0);
-  options.backend = BackendKind::epoll;
-  options.model = GetParam().model;
-  options.threads = GetParam().threads;
-  options.workers = GetParam().workers;
-  http::record_metrics(options, registry);
-  Server server(options, http::service(http::Handler::sync(
+  Server server(options_of(GetParam(), registry), http::service(http::Handler::sync(
                              [](const http::Request&) { return http::Response(204); })));
   ASSERT_FALSE(server.start());
   HttpConnection client(server.local_address().port());
@@ -242,7 +270,10 @@ TEST_P(HttpMetricsTest, LabelsAResponseWithoutARouterUnrouted) {
 INSTANTIATE_TEST_SUITE_P(Models, HttpMetricsTest,
                          ::testing::Values(ModelCase{"single", Model::single, 1, 0},
                                            ModelCase{"loops", Model::loops, 2, 0},
-                                           ModelCase{"hsha", Model::hsha, 2, 2}),
+                                           ModelCase{"hsha", Model::hsha, 2, 2},
+                                           ModelCase{"hsha_reactor", Model::hsha, 2, 2,
+                                                     Pattern::reactor},
+                                           ModelCase{"lf", Model::lf, 2, 0}),
                          [](const auto& param_info) { return std::string(param_info.param.name); });
 
 // Without record_metrics nothing registers: the registry's collect is empty.
@@ -259,6 +290,17 @@ TEST(HttpMetricsOff, NothingIsRegisteredWithoutRecordMetrics) {
   ASSERT_TRUE(snapshot);
   EXPECT_TRUE(snapshot->families().empty());
   server.shutdown(1s);
+}
+
+// record_metrics counts lf threads through ServerOptions' lf thread hooks: a model without lf
+// threads refuses them rather than never calling them.
+TEST(HttpMetricsHooks, OnlyLfTakesLfThreadHooks) {
+  ServerOptions options;
+  options.on_lf_thread_start = [](size_t) {};
+  EXPECT_NE(check_options(options).find("no leader/followers threads"), std::string::npos)
+      << check_options(options);
+  options.model = Model::lf;
+  EXPECT_EQ(check_options(options), "");
 }
 
 TEST(HttpMetricsNames, ParseErrorNamesAreTheParsersShortNames) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <utility>
 
 #include "tern/http/parser.h"
@@ -58,9 +59,13 @@ size_t class_of(int status) noexcept {
 
 }  // namespace
 
-LoopMetrics::LoopMetrics() { routes_.reserve(16); }
+LoopMetrics::LoopMetrics(Sharing sharing, LoopMetrics* elsewhere)
+    : sharing_(sharing), elsewhere_(elsewhere) {
+  routes_.reserve(16);
+}
 
 void LoopMetrics::count_response(int status, RouteLabel route, Duration elapsed) noexcept {
+  Hold hold(*this);
   ++responses_[class_of(status)];
   if (elapsed < Duration::zero()) return;
   // The route's histogram by index, inline; a call only the first time it answers here.
@@ -71,7 +76,13 @@ void LoopMetrics::count_response(int status, RouteLabel route, Duration elapsed)
 }
 
 void LoopMetrics::count_parse_error(std::error_code error) noexcept {
+  Hold hold(*this);
   ++parse_errors_[parse_error_index(error)];
+}
+
+void LoopMetrics::count_deadline_close() noexcept {
+  Hold hold(*this);
+  ++deadline_closes_;
 }
 
 metrics::Histogram& LoopMetrics::durations(RouteLabel route) {
@@ -83,6 +94,7 @@ metrics::Histogram& LoopMetrics::durations(RouteLabel route) {
 }
 
 void LoopMetrics::fill(metrics::Snapshot& snapshot) const {
+  Hold hold(*this);
   for (size_t i = 0; i < kClasses; ++i) {
     // The classes a client sees are always listed (a rate of 0 is a fact too); "other" only
     // when it happened.
@@ -116,37 +128,91 @@ std::string_view parse_error_name(std::error_code error) noexcept {
   return kParseErrorNames[parse_error_index(error)];
 }
 
-void record_metrics(ServerOptions& options, metrics::Registry& registry) {
-  // lf has no loops to keep a shard on (it refuses loop hooks): its requests go uncounted.
-  if (options.model == Model::lf) return;
-  // One slot per loop index, each touched only by its loop's thread.
+namespace {
+
+// One server's HTTP shards: shard i is loop i's (lf thread i's), made, set as the thread's and
+// registered when that thread starts, removed and destroyed there when it stops; `elsewhere_`
+// is registered while any of them runs. Shared by the hooks record_metrics installs, which
+// keep it alive as long as the options that carry them (the Server's and its engine's), so
+// `elsewhere_` outlives every connection that may count into it.
+class ServerShards {
+ public:
+  ServerShards(metrics::Registry& registry, size_t threads)
+      : registry_(registry), shards_(threads) {}
+
+  // On thread `index`, as it starts. `loop`: a loop's shard, read on that loop; null: an lf
+  // thread's, read by the collecting thread under the shard's lock.
+  std::error_code start(size_t index, const EventLoop* loop) {
+    if (index >= shards_.size()) return make_error_code(std::errc::invalid_argument);
+    Shard& shard = shards_[index];
+    const auto sharing =
+        loop != nullptr ? LoopMetrics::Sharing::owner_thread : LoopMetrics::Sharing::locked;
+    shard.counters = std::make_unique<LoopMetrics>(sharing, &elsewhere_);
+    LoopMetrics* counters = shard.counters.get();
+    set_loop_metrics(counters);
+    auto fill = [counters](metrics::Snapshot& snapshot) { counters->fill(snapshot); };
+    shard.source = loop != nullptr ? registry_.add_loop_source(loop->handle(), fill)
+                                   : registry_.add_source(fill);
+    std::lock_guard lock(mutex_);
+    if (running_++ == 0) {
+      elsewhere_source_ =
+          registry_.add_source([this](metrics::Snapshot& snapshot) { elsewhere_.fill(snapshot); });
+    }
+    return {};
+  }
+
+  // On thread `index`, after its last request: no fill of its source runs once this returns.
+  void stop(size_t index) {
+    if (index >= shards_.size()) return;
+    Shard& shard = shards_[index];
+    registry_.remove(shard.source);
+    set_loop_metrics(nullptr);
+    shard.counters.reset();
+    std::lock_guard lock(mutex_);
+    if (--running_ == 0) registry_.remove(elsewhere_source_);
+  }
+
+ private:
   struct Shard {
     std::unique_ptr<LoopMetrics> counters;
     metrics::SourceId source = 0;
   };
-  size_t loops =
+  metrics::Registry& registry_;
+  std::vector<Shard> shards_;  // element i: touched only by thread i
+  LoopMetrics elsewhere_{LoopMetrics::Sharing::locked};
+  std::mutex mutex_;  // guards the two below
+  size_t running_ = 0;
+  metrics::SourceId elsewhere_source_ = 0;
+};
+
+}  // namespace
+
+void record_metrics(ServerOptions& options, metrics::Registry& registry) {
+  size_t threads =
       options.model == Model::single ? 1 : static_cast<size_t>(std::max(options.threads, 1));
-  auto shards = std::make_shared<std::vector<Shard>>(loops);
-  auto start = std::move(options.on_loop_start);
-  auto stop = std::move(options.on_loop_stop);
-  options.on_loop_start = [shards, start, &registry](size_t index,
-                                                     EventLoop& loop) -> std::error_code {
-    if (index >= shards->size()) return make_error_code(std::errc::invalid_argument);
-    Shard& shard = (*shards)[index];
-    shard.counters = std::make_unique<LoopMetrics>();
-    LoopMetrics* counters = shard.counters.get();
-    set_loop_metrics(counters);
-    shard.source = registry.add_loop_source(
-        loop.handle(), [counters](metrics::Snapshot& snapshot) { counters->fill(snapshot); });
+  auto shards = std::make_shared<ServerShards>(registry, threads);
+  if (options.model == Model::lf) {
+    options.on_lf_thread_start = [shards, start = std::move(options.on_lf_thread_start)](
+                                     size_t index) {
+      shards->start(index, nullptr);
+      if (start) start(index);
+    };
+    options.on_lf_thread_stop = [shards, stop = std::move(options.on_lf_thread_stop)](
+                                    size_t index) {
+      if (stop) stop(index);
+      shards->stop(index);
+    };
+    return;
+  }
+  options.on_loop_start = [shards, start = std::move(options.on_loop_start)](
+                              size_t index, EventLoop& loop) -> std::error_code {
+    if (auto error = shards->start(index, &loop)) return error;
     return start ? start(index, loop) : std::error_code();
   };
-  options.on_loop_stop = [shards, stop, &registry](size_t index, EventLoop& loop) {
+  options.on_loop_stop = [shards, stop = std::move(options.on_loop_stop)](size_t index,
+                                                                        EventLoop& loop) {
     if (stop) stop(index, loop);
-    if (index >= shards->size()) return;
-    Shard& shard = (*shards)[index];
-    registry.remove(shard.source);
-    set_loop_metrics(nullptr);
-    shard.counters.reset();
+    shards->stop(index);
   };
 }
 

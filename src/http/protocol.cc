@@ -38,10 +38,13 @@ void append_status_line(Output& out, int status) {
 
 }  // namespace
 
-// Whether requests are timed is decided here, on the loop that made the connection: under
-// hsha's reactor pattern decode() runs on a worker thread, which has no metrics shard.
+// Whether requests are counted is decided here, on the loop (lf thread) that made the
+// connection: under hsha's reactor pattern decode() runs on a worker thread, and under lf a
+// reply may be written on the replying thread; neither has a shard of its own, so they count
+// into the shard the server keeps for them.
 Protocol::Protocol(const Options& options)
-    : options_(options), parser_(options.limits), timed_(loop_metrics() != nullptr) {}
+    : options_(options), parser_(options.limits),
+      elsewhere_(loop_metrics() != nullptr ? loop_metrics()->elsewhere() : nullptr) {}
 
 Deadlines Protocol::deadlines() const noexcept {
   return Deadlines{options_.idle_timeout, options_.header_timeout, options_.body_timeout,
@@ -76,7 +79,7 @@ Decoded<Request> Protocol::decode(std::string_view input) {
   // The clock is read only when the loop counts (loop_metrics.h): its duration starts here.
   push_pending(Pending{request.method == Method::head, request.version == Version::http10,
                        request.keep_alive && !last,
-                       timed_ ? Clock::now() : Clock::time_point{}});
+                       elsewhere_ != nullptr ? Clock::now() : Clock::time_point{}});
   if (options_.access_log != nullptr) note_for_log(request);
   return Decoded<Request>::message(request, parser_.consumed());
 }
@@ -246,8 +249,13 @@ void Protocol::write_body(Response& response, Output& out) {
   }
 }
 
+LoopMetrics* Protocol::counters() const noexcept {
+  LoopMetrics* own = loop_metrics();
+  return own != nullptr ? own : elsewhere_;
+}
+
 void Protocol::count_response(const Response& response, const Pending& request) noexcept {
-  LoopMetrics* counters = loop_metrics();
+  LoopMetrics* counters = this->counters();
   if (counters == nullptr) return;
   // Not timed: the answer to a malformed message, or parsed before the loop counted.
   Duration elapsed = request.parsed == Clock::time_point{} ? Duration(-1)
@@ -256,9 +264,11 @@ void Protocol::count_response(const Response& response, const Pending& request) 
 }
 
 void Protocol::count_failure(const Failure& failure) noexcept {
-  LoopMetrics* counters = loop_metrics();
+  LoopMetrics* counters = this->counters();
   if (counters == nullptr) return;
   if (failure.kind == Failure::Kind::malformed) {
+    // A body refused before 100 Continue came with a well-formed head: only its 503 counts.
+    if (failure.error == ParseError::body_refused) return;
     counters->count_parse_error(failure.error);
   } else {
     counters->count_deadline_close();

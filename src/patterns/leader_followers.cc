@@ -10,6 +10,9 @@
 // A hand-over (tern_lf_handovers_total) is a thread taking the lead that another thread held
 // last; a leader that comes back to lead again at once (nobody else was free) is not one. It
 // is counted under the turn's mutex, which taking the lead holds anyway: no clock, no atomic.
+// With a metrics registry each thread also keeps its turns as loop figures (ThreadMeter:
+// tern_loop_*{loop="i"}), and the program's per-thread hooks (ServerOptions::on_lf_thread_start
+// and _stop: http::record_metrics sets the thread's HTTP shard there) run around its life.
 //
 // This model deliberately breaks the rule the others keep, that a connection belongs to one
 // loop thread for life: here any thread may serve it. What keeps that safe is one-shot
@@ -41,6 +44,7 @@
 #include "patterns/connection_task.h"
 #include "patterns/engine.h"
 #include "patterns/readiness_connection.h"
+#include "patterns/thread_meter.h"
 #include "tern/backend/op.h"
 #include "tern/base/error.h"
 #include "tern/base/logging.h"
@@ -65,6 +69,23 @@ LoopHandle next_server_tag() {
   static std::atomic<uint32_t> servers{0};
   return LoopHandle{UINT32_MAX, servers.fetch_add(1, std::memory_order_relaxed) + 1};
 }
+
+// The program's per-thread hooks around one lf thread's life, on that thread.
+class ThreadHooks {
+ public:
+  ThreadHooks(const ServerOptions& options, int index) : options_(options), index_(index) {
+    if (options_.on_lf_thread_start) options_.on_lf_thread_start(index_);
+  }
+  ~ThreadHooks() {
+    if (options_.on_lf_thread_stop) options_.on_lf_thread_stop(index_);
+  }
+  ThreadHooks(const ThreadHooks&) = delete;
+  ThreadHooks& operator=(const ThreadHooks&) = delete;
+
+ private:
+  const ServerOptions& options_;
+  size_t index_;
+};
 
 class LeaderFollowers final : public Engine, public ReadinessOwner, public SessionFinder {
  public:
@@ -94,7 +115,7 @@ class LeaderFollowers final : public Engine, public ReadinessOwner, public Sessi
   };
   void follow(int index);
   std::optional<Duration> wait_limit();
-  void run_due_deadlines();
+  size_t run_due_deadlines();
   void handle(const ReadinessEvent& event);
   void accept_all();
   bool claim_slot();
@@ -112,6 +133,7 @@ class LeaderFollowers final : public Engine, public ReadinessOwner, public Sessi
   Socket listener_;
   Socket spare_;  // for running out of fds; the accepting thread owns the listener
   std::vector<std::thread> threads_;
+  std::vector<std::unique_ptr<ThreadMeter>> meters_;  // with metrics: element i is thread i's
   std::atomic<bool> draining_{false};
   // Connections open across the threads. At max_connections the accepting thread leaves the
   // listener disarmed (one-shot) and parks; the thread that frees a slot re-arms it.
@@ -165,6 +187,12 @@ std::error_code LeaderFollowers::start() {
   if (!timer_wake_.valid()) return last_system_error();
   if (auto error = set_->add(timer_wake_.fd(), kTimerTag, ready::readable)) return error;
   if (auto error = set_->add(listener_.fd(), kListenerTag, ready::readable)) return error;
+  if (options_.metrics != nullptr) {
+    meters_.clear();
+    for (int i = 0; i < options_.threads; ++i) {
+      meters_.push_back(std::make_unique<ThreadMeter>(Clock::now()));
+    }
+  }
   for (int i = 0; i < options_.threads; ++i) {
     threads_.push_back(start_thread("tern-lf-" + std::to_string(i), [this, i] { follow(i); }));
   }
@@ -173,6 +201,8 @@ std::error_code LeaderFollowers::start() {
 }
 
 void LeaderFollowers::follow(int index) {
+  ThreadHooks hooks(options_, index);
+  ThreadMeter* meter = meters_.empty() ? nullptr : meters_[size_t(index)].get();
   for (;;) {
     {
       std::unique_lock lock(turn_mutex_);
@@ -186,6 +216,7 @@ void LeaderFollowers::follow(int index) {
     }
     ReadinessEvent event;
     auto got = set_->wait(std::span(&event, 1), wait_limit());
+    const TimePoint woke = meter != nullptr ? Clock::now() : TimePoint{};
     {
       // Before a follower can become the leader (below): cleared later, it could clear the
       // flag the new leader has just set, and an earlier deadline would not wake it
@@ -206,8 +237,10 @@ void LeaderFollowers::follow(int index) {
       return;
     }
     turn_.notify_one();
-    run_due_deadlines();
-    if (got && got.value() == 1) handle(event);
+    const size_t timers = run_due_deadlines();
+    const size_t events = got ? got.value() : 0;
+    if (events == 1) handle(event);
+    if (meter != nullptr) meter->record(woke, Clock::now(), events, timers);
   }
 }
 
@@ -222,8 +255,8 @@ std::optional<Duration> LeaderFollowers::wait_limit() {
 }
 
 // The deadlines that are due, run outside the timer lock (a connection takes its own lock,
-// and calls set_deadline under it).
-void LeaderFollowers::run_due_deadlines() {
+// and calls set_deadline under it). Returns how many were due.
+size_t LeaderFollowers::run_due_deadlines() {
   std::vector<uint64_t> due;
   {
     std::lock_guard lock(timer_mutex_);
@@ -240,6 +273,7 @@ void LeaderFollowers::run_due_deadlines() {
     }
     conn->deadline_reached();
   }
+  return due.size();
 }
 
 void LeaderFollowers::set_deadline(ReadinessConnection& conn, TimePoint when) {
@@ -328,6 +362,8 @@ ServerStats LeaderFollowers::stats() const {
 
 ModelFigures LeaderFollowers::model_figures() const {
   ModelFigures figures;
+  for (const auto& meter : meters_) figures.lf_threads.push_back(meter->read());
+  figures.lf_backend = options_.backend;
   std::lock_guard lock(turn_mutex_);
   figures.handovers = handovers_;
   return figures;

@@ -7,6 +7,8 @@
 #include <optional>
 #include <vector>
 
+#include "tern/backend/backend_kind.h"
+#include "tern/loop/event_loop.h"
 #include "tern/metrics/histogram.h"
 
 namespace tern {
@@ -18,6 +20,10 @@ struct ModelFigures {
   std::vector<uint64_t> worker_busy_ns;
   // lf: times leadership passed from one thread to another.
   std::optional<uint64_t> handovers;
+  // lf with metrics: element i is thread i's turns as loop figures (ThreadMeter), exported as
+  // loop i's, with the backend of the shared set as their label.
+  std::vector<LoopCounters> lf_threads;
+  BackendKind lf_backend = BackendKind::epoll;
 };
 
 }  // namespace tern

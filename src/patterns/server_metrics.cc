@@ -64,28 +64,25 @@ void ServerMetrics::remove_server_source() noexcept {
   server_source_ = 0;
 }
 
+namespace {
+
+Labels loop_labels(size_t index, BackendKind backend) {
+  return {{"loop", std::to_string(index)}, {"backend", std::string(to_string(backend))}};
+}
+
+}  // namespace
+
 void ServerMetrics::fill_loop(Snapshot& out, size_t index, const EventLoop& loop,
                               size_t connections) {
   const LoopCounters c = loop.counters();
   const BackendStats& b = loop.stats();
-  const Labels labels{{"loop", std::to_string(index)},
-                      {"backend", std::string(to_string(loop.backend_kind()))}};
-  out.add_counter("tern_loop_iterations_total", "Event loop iterations.", labels,
-                  double(c.iterations));
-  out.add_counter("tern_loop_busy_seconds_total",
-                  "Time the loop spent outside a blocking wait (handlers, I/O, timers, tasks).",
-                  labels, double(c.busy_ns) * 1e-9);
-  out.add_counter("tern_loop_wait_seconds_total",
-                  "Time the loop spent blocked in the backend's wait system call.", labels,
-                  double(c.wait_ns) * 1e-9);
-  out.add_counter("tern_loop_events_total", "Completions delivered by the backend's waits.",
-                  labels, double(c.events));
-  out.add_counter("tern_loop_tasks_total", "Posted tasks run.", labels, double(c.tasks));
-  out.add_counter("tern_loop_timers_total", "Timer callbacks run.", labels, double(c.timers));
-  out.add_gauge("tern_loop_connections", "Connections the loop serves now.", labels,
-                double(connections));
+  const Labels labels = loop_labels(index, loop.backend_kind());
+  fill_turns(out, labels, c);
   out.add_histogram("tern_loop_events_per_wait", "Completions delivered per wait.", labels,
                     c.events_per_wait, metrics::Unit::plain);
+  out.add_counter("tern_loop_tasks_total", "Posted tasks run.", labels, double(c.tasks));
+  out.add_gauge("tern_loop_connections", "Connections the loop serves now.", labels,
+                double(connections));
   out.add_counter("tern_backend_submissions_total", "Operations started.", labels,
                   double(b.submitted));
   out.add_counter("tern_backend_wait_calls_total",
@@ -103,6 +100,25 @@ void ServerMetrics::fill_loop(Snapshot& out, size_t index, const EventLoop& loop
   out.add_counter("tern_backend_fallbacks_total",
                   "Features (or the whole backend) replaced by a slower path.", labels,
                   double(b.fallbacks));
+}
+
+// What a loop and an lf thread both have: iterations (an lf thread's turns), busy and waiting
+// time, events, timers. Not events per wait: an lf leader takes one event per wait by design.
+void ServerMetrics::fill_turns(Snapshot& out, const Labels& labels, const LoopCounters& c) {
+  out.add_counter("tern_loop_iterations_total",
+                  "Event loop iterations (an lf thread's turns: each wait it led).", labels,
+                  double(c.iterations));
+  out.add_counter("tern_loop_busy_seconds_total",
+                  "Time the loop spent outside a blocking wait (handlers, I/O, timers, tasks).",
+                  labels, double(c.busy_ns) * 1e-9);
+  out.add_counter("tern_loop_wait_seconds_total",
+                  "Time the loop spent blocked in the backend's wait system call (an lf "
+                  "thread: waiting for the lead, then for an event).",
+                  labels, double(c.wait_ns) * 1e-9);
+  out.add_counter("tern_loop_events_total", "Completions delivered by the backend's waits.",
+                  labels, double(c.events));
+  out.add_counter("tern_loop_timers_total", "Timer callbacks run (an lf thread: deadlines).",
+                  labels, double(c.timers));
 }
 
 void ServerMetrics::fill_server(Snapshot& out, Model model, const ServerStats& stats) {
@@ -127,6 +143,9 @@ void ServerMetrics::fill_model(Snapshot& out, const ModelFigures& figures) {
   for (size_t i = 0; i < figures.worker_busy_ns.size(); ++i) {
     out.add_counter("tern_hsha_worker_busy_seconds_total", "Time the worker spent running tasks.",
                     {{"worker", std::to_string(i)}}, double(figures.worker_busy_ns[i]) * 1e-9);
+  }
+  for (size_t i = 0; i < figures.lf_threads.size(); ++i) {
+    fill_turns(out, loop_labels(i, figures.lf_backend), figures.lf_threads[i]);
   }
   if (figures.handovers) {
     out.add_counter("tern_lf_handovers_total",

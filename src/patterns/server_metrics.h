@@ -14,8 +14,11 @@
 //     is a request, or a ready event under the reactor pattern), and
 //     tern_hsha_worker_busy_seconds_total{worker} (time running tasks); each worker keeps its
 //     own (WorkerMeter), merged here
-//     lf: tern_lf_handovers_total (the lead taken by another thread than the one that held it)
-// lf has no loops: only the server's and the model's series.
+//     lf: tern_lf_handovers_total (the lead taken by another thread than the one that held it),
+//     and with each thread's turns as a loop's (ThreadMeter, labels loop, backend):
+//     tern_loop_{iterations,busy_seconds,wait_seconds,events,timers}_total; no events per wait
+//     (a leader waits for one event at a time), connections, tasks or backend stats (the
+//     threads share one set and the server's connections)
 //
 // Lifetime: a loop's source is added on its thread as the loop starts and removed there as it
 // stops (wrapped around ServerOptions::on_loop_start/on_loop_stop), so no fill of it runs once
@@ -60,6 +63,9 @@ class ServerMetrics {
                         size_t connections);
   static void fill_server(metrics::Snapshot& out, Model model, const ServerStats& stats);
   static void fill_model(metrics::Snapshot& out, const ModelFigures& figures);
+  // The series of a loop's (or lf thread's) LoopCounters with `labels`.
+  static void fill_turns(metrics::Snapshot& out, const metrics::Labels& labels,
+                         const LoopCounters& counters);
 
  private:
   metrics::Registry& registry_;

@@ -148,6 +148,10 @@ std::string check_options(const ServerOptions& options) {
       }
       break;
   }
+  if (options.model != Model::lf && (options.on_lf_thread_start || options.on_lf_thread_stop)) {
+    return invalid(std::string("--model ") + model_name(options.model) +
+                   " has no leader/followers threads for this program's per-thread hooks");
+  }
   if (options.queue_capacity == 0) return invalid("--queue must be at least 1");
   if (options.max_pipeline == 0) return invalid("max_pipeline must be at least 1");
   return {};

@@ -37,6 +37,8 @@
 
 namespace tern::http {
 
+class LoopMetrics;
+
 struct ProtocolOptions {
   Limits limits;
   Duration header_timeout = std::chrono::seconds(10);  // the whole header block; 408
@@ -102,10 +104,12 @@ class Protocol {
   void write_head(const Response& response, const Pending& request, bool keep_alive, Output& out);
   void write_body(Response& response, Output& out);
   bool fits_stream_length(Chunk& chunk) noexcept;
-  // The HTTP metrics of the calling loop, when it has them (loop_metrics.h). Inline in
-  // encode(): with metrics off a response costs one thread-local load here, not a call.
-  static inline void count_response(const Response& response, const Pending& request) noexcept;
-  static void count_failure(const Failure& failure) noexcept;
+  // The HTTP metrics of the calling thread's shard, or elsewhere_ on a thread without one
+  // (loop_metrics.h). Inline in encode(): with metrics off a response costs a thread-local
+  // load and a member load here, not a call.
+  inline LoopMetrics* counters() const noexcept;
+  inline void count_response(const Response& response, const Pending& request) noexcept;
+  void count_failure(const Failure& failure) noexcept;
   void push_pending(Pending pending);
   Pending pop_pending();
   const Pending& front_pending();
@@ -123,7 +127,10 @@ class Protocol {
   bool message_done_ = false;     // the parser holds a whole message: reset before the next
   bool continue_sent_ = false;
   bool draining_ = false;
-  const bool timed_;  // the connection's loop counts (metrics): requests are timed
+  // Null: this connection is not counted (made where metrics are off). Otherwise its requests
+  // are timed, and this is its server's shard for what threads without a shard of their own
+  // count for it (loop_metrics.h).
+  LoopMetrics* const elsewhere_;
   // The streamed response being written.
   bool stream_chunked_ = false;
   bool stream_head_only_ = false;

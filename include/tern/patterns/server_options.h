@@ -71,10 +71,17 @@ struct ServerOptions {
   // with loops only (single, loops, hsha): lf has none and refuses them.
   std::function<std::error_code(size_t index, EventLoop& loop)> on_loop_start;
   std::function<void(size_t index, EventLoop& loop)> on_loop_stop;
+  // Per-thread state under lf (a protocol's metrics shard, http::record_metrics), whose threads
+  // are not loops: on_lf_thread_start(i) runs on lf thread i before it first takes a turn
+  // (before it can accept or serve), on_lf_thread_stop(i) on that thread after its last turn,
+  // once it handles nothing more (other threads may still be serving, and during shutdown a
+  // connection may still be closed from another thread). lf only: the other models refuse them.
+  std::function<void(size_t index)> on_lf_thread_start;
+  std::function<void(size_t index)> on_lf_thread_stop;
   // Where the server registers its metrics (not owned; must outlive the Server); null: none.
   // Each loop's counters and its backend's stats as a loop source (added on the loop's thread
-  // at start, removed there at stop; lf has no loops), and the model's counters (connections,
-  // accepts, the hsha queue) as a plain source.
+  // at start, removed there at stop), and the model's counters (connections, accepts, the hsha
+  // queue; under lf each thread's turns as loop figures) as a plain source.
   metrics::Registry* metrics = nullptr;
 };
 
