@@ -55,13 +55,13 @@ TSAN_TESTS := patterns_test session_test event_loop_test loop_group_test pipelin
               store_sqlite_test store_cache_test store_durability_test store-writer \
               metrics_registry_test server_metrics_test metrics_agreement_test route_label_test \
               store_wait_for_room_test receive_window_test http_metrics_test \
-              post_to_conn_id_test
+              post_to_conn_id_test store_full_queue_test
 test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTERN_SANITIZE=thread -DTERN_BUILD_TESTS=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TESTS)
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600 \
-	  -R "PatternsTest|ServerTest|ServerOptionsTest|EventLoop|SessionTest|ReplyTest|LoopGroupTest|PipelineTest|ReadinessSet|HttpServerTest|StaticFiles|OpenFileCache|ProxyHttpTest|ProxyTcpTest|StoreSqlite|StoreOpen|StoreCache|LruCache|StoreGroupCommit|StoreDurability|MetricsRegistryTest|ServerMetrics|LfMetrics|HshaMetrics|HttpMetrics|MetricsAgreement|RouteLabel|StoreWaitForRoom|ReceiveWindow|PostToConnId" -E "aio"
+	  -R "PatternsTest|ServerTest|ServerOptionsTest|EventLoop|SessionTest|ReplyTest|LoopGroupTest|PipelineTest|ReadinessSet|HttpServerTest|StaticFiles|OpenFileCache|ProxyHttpTest|ProxyTcpTest|StoreSqlite|StoreOpen|StoreCache|LruCache|StoreGroupCommit|StoreDurability|MetricsRegistryTest|ServerMetrics|LfMetrics|HshaMetrics|HttpMetrics|MetricsAgreement|RouteLabel|StoreWaitForRoom|ReceiveWindow|PostToConnId|StoreFullQueue|StoreRedisFullQueue" -E "aio"
 
 # tern against its peers, every figure measured by tern-bench (bench/bench.py; about 20 minutes
 # on 2 cores, QUICK=1: a two-minute subset): echo, HTTP, memory per idle connection, the

@@ -1,14 +1,18 @@
-// tern-kv when its SQLite storage queue fills (issue 12: "logic servers stop reading from
-// clients when their queues fill"), as a black box: the program run as a child with a small
+// tern-kv when its storage queue fills (issue 12: "logic servers stop reading from clients
+// when their queues fill"), as a black box: the program run as a child with a small
 // --store-queue and a slow disk (TERN_STORE_TEST_COMMIT_DELAY_MS: each commit waits first, in
-// the child), driven over loopback by plain HTTP connections and scraped on its --admin port.
+// the child) or a stopped redis-server (SIGSTOP), driven over loopback by plain HTTP
+// connections and scraped on its --admin port.
 //
 //   - more concurrent PUTs than the queue holds: every one is answered 2xx once the storage
 //     catches up (none 503), the held requests are counted in tern_kv_read_pauses_total, and
 //     /metrics shows the storage families with values that add up (operations per transaction
 //     summing to the PUTs, never more per transaction than the queue holds);
 //   - a request still waiting at the storage deadline is answered 503 with Retry-After (never
-//     a hang).
+//     a hang);
+//   - on Redis, stopped with more PUTs than its per-loop queue: the PUTs beyond it are held
+//     (counted in tern_kv_read_pauses_total while the server is stopped, none answered 503),
+//     and after SIGCONT every one is answered 201 and readable.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -20,6 +24,7 @@
 #include "program_under_test.h"
 #include "prometheus_text.h"
 #include "proxy_process.h"
+#include "redis_server.h"
 #include "temp_dir.h"
 #include "test_support.h"
 
@@ -64,9 +69,11 @@ class KvStoreBackpressureTest : public testing::TestWithParam<KvRow> {
   }
 
   Kv start(int commit_delay_ms, std::vector<std::string> extra) {
-    std::vector<std::string> args = {"--port", "0", "--store",
-                                     "sqlite:" + (dir_.path() / "kv.db").string(), "--admin",
-                                     "127.0.0.1:0"};
+    return start_on("sqlite:" + (dir_.path() / "kv.db").string(), commit_delay_ms,
+                    std::move(extra));
+  }
+  Kv start_on(const std::string& store, int commit_delay_ms, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--port", "0", "--store", store, "--admin", "127.0.0.1:0"};
     std::vector<std::string> flags = GetParam().flags();
     args.insert(args.end(), flags.begin(), flags.end());
     args.insert(args.end(), extra.begin(), extra.end());
@@ -82,19 +89,42 @@ class KvStoreBackpressureTest : public testing::TestWithParam<KvRow> {
     return kv;
   }
 
-  // Sends one PUT on each of `count` new connections before reading any answer, so they all
-  // wait on the storage together; returns the answers in order.
-  static std::vector<HttpResponse> concurrent_puts(uint16_t port, int count,
-                                                   const std::string& prefix) {
+  // Sends one PUT on each of `count` new connections, answers not read yet.
+  static std::vector<std::unique_ptr<HttpConnection>> send_puts(uint16_t port, int count,
+                                                                const std::string& prefix) {
     std::vector<std::unique_ptr<HttpConnection>> connections;
     for (int i = 0; i < count; ++i) {
       connections.push_back(std::make_unique<HttpConnection>(port, 60s));
       EXPECT_TRUE(connections.back()->send_request("PUT", "/kv/" + prefix + std::to_string(i),
                                                    "", "value-" + std::to_string(i)));
     }
+    return connections;
+  }
+  static std::vector<HttpResponse> read_answers(
+      std::vector<std::unique_ptr<HttpConnection>>& connections) {
     std::vector<HttpResponse> answers;
     for (auto& connection : connections) answers.push_back(connection->read_response());
     return answers;
+  }
+  // Sends one PUT on each of `count` new connections before reading any answer, so they all
+  // wait on the storage together; returns the answers in order.
+  static std::vector<HttpResponse> concurrent_puts(uint16_t port, int count,
+                                                   const std::string& prefix) {
+    auto connections = send_puts(port, count, prefix);
+    return read_answers(connections);
+  }
+  // Every PUT of `prefix` answered 201 and readable with its value.
+  static void expect_all_stored(std::vector<HttpResponse>& answers, uint16_t port,
+                                const std::string& prefix) {
+    HttpConnection reader(port);
+    for (size_t i = 0; i < answers.size(); ++i) {
+      EXPECT_TRUE(answers[i].complete) << "PUT " << i << " got no answer";
+      EXPECT_EQ(answers[i].status, 201) << "PUT " << i << ": " << answers[i].head
+                                        << answers[i].body;
+      HttpResponse got = reader.get("/kv/" + prefix + std::to_string(i));
+      EXPECT_EQ(got.status, 200);
+      EXPECT_EQ(got.body, "value-" + std::to_string(i));
+    }
   }
 
   // /metrics, checked against the exposition format's rules; its samples.
@@ -122,20 +152,9 @@ TEST_P(KvStoreBackpressureTest, FullStoreQueueHoldsRequestsInsteadOfRefusing) {
   ASSERT_NE(kv.admin_port, 0) << kv.program->child().stdout_text();
 
   std::vector<HttpResponse> answers = concurrent_puts(kv.program->port(), kPuts, "k");
-  for (int i = 0; i < kPuts; ++i) {
-    EXPECT_TRUE(answers[i].complete) << "PUT " << i << " got no answer";
-    EXPECT_EQ(answers[i].status, 201) << "PUT " << i << ": " << answers[i].head
-                                      << answers[i].body;
-  }
   // Every value is stored; each key read twice (the second read is the cache's).
-  HttpConnection reader(kv.program->port());
-  for (int i = 0; i < kPuts; ++i) {
-    for (int read = 0; read < 2; ++read) {
-      HttpResponse got = reader.get("/kv/k" + std::to_string(i));
-      EXPECT_EQ(got.status, 200);
-      EXPECT_EQ(got.body, "value-" + std::to_string(i));
-    }
-  }
+  expect_all_stored(answers, kv.program->port(), "k");
+  expect_all_stored(answers, kv.program->port(), "k");
 
   std::vector<PromSample> samples = scrape(kv.admin_port);
   auto value = [&](std::string_view name,
@@ -181,6 +200,38 @@ TEST_P(KvStoreBackpressureTest, RequestStillWaitingAtTheDeadlineGets503WithRetry
   }
   std::vector<PromSample> samples = scrape(kv.admin_port);
   EXPECT_GT(find_sample(samples, "tern_kv_read_pauses_total", {}).value_or(0), 0);
+}
+
+// Redis stopped (SIGSTOP) under 12 PUTs, with a queue of 2 per loop: at most 2 per loop are
+// sent, the others are held (their connections paused, counted while the server is stopped:
+// with the 503 of old they were answered at once and none was counted), and after SIGCONT all
+// are answered 201 and readable.
+TEST_P(KvStoreBackpressureTest, StoppedRedisWithAFullQueueHoldsRequestsUntilSigcont) {
+  constexpr int kPuts = 12;
+  constexpr int kQueue = 2;
+  auto redis = RedisServer::start();
+  if (!redis) return;
+  Kv kv = start_on("redis://127.0.0.1:" + std::to_string(redis->port()), 0,
+                   {"--store-queue", std::to_string(kQueue), "--store-deadline-ms", "60000"});
+  ASSERT_TRUE(kv.program->started()) << kv.program->failure();
+  ASSERT_NE(kv.admin_port, 0) << kv.program->child().stdout_text();
+
+  redis->pause();
+  auto connections = send_puts(kv.program->port(), kPuts, "r");
+  // Each loop sends at most kQueue: the rest must be held while the server is stopped.
+  const double least_held = kPuts - kQueue * GetParam().threads;
+  double held = 0;
+  bool all_held = wait_until(
+      [&] {
+        held = find_sample(scrape(kv.admin_port), "tern_kv_read_pauses_total", {}).value_or(0);
+        return held >= least_held;
+      },
+      30s);
+  EXPECT_TRUE(all_held) << "held " << held << " of at least " << least_held;
+  redis->resume();
+
+  std::vector<HttpResponse> answers = read_answers(connections);
+  expect_all_stored(answers, kv.program->port(), "r");
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, KvStoreBackpressureTest, testing::ValuesIn(kRows), kv_row_name);

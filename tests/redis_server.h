@@ -27,12 +27,14 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "child_process.h"
@@ -88,7 +90,20 @@ class RedisServer {
     return child_ ? child_->stdout_text() + child_->stderr_text() : std::string();
   }
 
-  void pause() { signal(SIGSTOP); }
+  // SIGSTOP, and back once the kernel reports the child stopped (bounded), so that a command
+  // sent after pause() returns is never answered before resume(): the signal alone may still be
+  // on its way while the server answers.
+  void pause() {
+    signal(SIGSTOP);
+    if (!child_) return;
+    for (int check = 0; check < 10000; ++check) {
+      siginfo_t info{};
+      if (::waitid(P_PID, child_->pid(), &info, WSTOPPED | WNOHANG) != 0) break;
+      if (info.si_pid != 0) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // paces the checks only
+    }
+    ADD_FAILURE() << "redis-server was not reported stopped after SIGSTOP";
+  }
   void resume() { signal(SIGCONT); }
 
   // SIGKILL and reap: connections break at once, nothing is flushed.

@@ -183,24 +183,19 @@ TEST_P(StoreCacheTest, AFailedWriteInvalidates) {
   EXPECT_FALSE(cached(storage.cache(), "k"));
 }
 
-class StoreCacheSqliteTest : public test::BackendTest {
+class StoreCacheSqliteTest : public test::SqliteStoreTest {
  protected:
-  std::unique_ptr<CachedStorage> open(size_t budget) {
-    StorageConfig c;
-    c.url = "sqlite:" + dir_ / "kv.db";
-    std::string why;
-    auto sqlite = SqliteStorage::open(c, why);
-    EXPECT_TRUE(sqlite) << why;
+  std::unique_ptr<CachedStorage> open_cached(size_t budget) {
+    auto sqlite = open(config());
     if (!sqlite) return nullptr;
     sqlite_ = sqlite.get();
     return std::make_unique<CachedStorage>(std::move(sqlite), budget);
   }
-  test::TempDir dir_{"tern-store-cache-"};
   SqliteStorage* sqlite_ = nullptr;
 };
 
 TEST_P(StoreCacheSqliteTest, HitsAreAnsweredWithoutTheStorageThread) {
-  auto storage = open(1 << 20);
+  auto storage = open_cached(1 << 20);
   ASSERT_TRUE(storage);
   LoopStore store(GetParam(), *storage);
   ASSERT_TRUE(store.put("k", "v"));
@@ -223,7 +218,7 @@ TEST_P(StoreCacheSqliteTest, HitsAreAnsweredWithoutTheStorageThread) {
 
 // The cache is shared by the loops: a write on one loop is seen by a read on another.
 TEST_P(StoreCacheSqliteTest, AWriteOnOneLoopInvalidatesForEveryLoop) {
-  auto storage = open(1 << 20);
+  auto storage = open_cached(1 << 20);
   ASSERT_TRUE(storage);
   LoopStore a(GetParam(), *storage);
   LoopStore b(GetParam(), *storage);
@@ -240,7 +235,7 @@ TEST_P(StoreCacheSqliteTest, AWriteOnOneLoopInvalidatesForEveryLoop) {
 
 TEST_P(StoreCacheSqliteTest, BudgetHoldsUnderLoad) {
   constexpr size_t kBudget = 8192;
-  auto storage = open(kBudget);
+  auto storage = open_cached(kBudget);
   ASSERT_TRUE(storage);
   LoopStore store(GetParam(), *storage);
   for (int i = 0; i < 100; ++i) {

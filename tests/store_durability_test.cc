@@ -86,16 +86,12 @@ TEST(StoreDurability, AcknowledgedPutsSurviveKill9) {
               keys.size(), missing);
 }
 
-class StoreGroupCommit : public test::BackendTest {
+class StoreGroupCommit : public test::SqliteStoreTest {
  protected:
-  std::unique_ptr<SqliteStorage> open(SqliteOptions options = {}) {
-    StorageConfig config;
-    config.url = "sqlite:" + dir_ / "kv.db";
-    config.durability = Durability::full;
-    std::string why;
-    auto storage = SqliteStorage::open(config, why, options);
-    EXPECT_TRUE(storage) << why;
-    return storage;
+  std::unique_ptr<SqliteStorage> open_full(SqliteOptions options = {}) {
+    StorageConfig c = config();
+    c.durability = Durability::full;
+    return open(c, options);
   }
   // Issues `count` puts from the loop, `in_flight` at a time, and waits for them all.
   static void put_many(test::LoopStore& store, int count, int in_flight) {
@@ -124,13 +120,12 @@ class StoreGroupCommit : public test::BackendTest {
     ASSERT_TRUE(acked.wait_until_at_least(count, 120s));
     EXPECT_EQ(failed.load(), 0);
   }
-  test::TempDir dir_{"tern-store-group-"};
 };
 
 // Deterministic: the first commit is held until every other put is queued, so they all share
 // the second transaction.
 TEST_P(StoreGroupCommit, PutsQueuedDuringACommitShareTheNext) {
-  auto storage = open();
+  auto storage = open_full();
   ASSERT_TRUE(storage);
   test::CommitGate gate;
   storage->set_before_commit(gate.hook());
@@ -159,7 +154,7 @@ TEST_P(StoreGroupCommit, PutsQueuedDuringACommitShareTheNext) {
 
 // Undisturbed: 64 puts always in flight, durability full, on the disk of $TMPDIR.
 TEST_P(StoreGroupCommit, ManyPutsInFlightTakeFewerTransactions) {
-  auto storage = open();
+  auto storage = open_full();
   ASSERT_TRUE(storage);
   test::LoopStore store(GetParam(), *storage);
   constexpr int kPuts = 3000;
@@ -175,7 +170,7 @@ TEST_P(StoreGroupCommit, ManyPutsInFlightTakeFewerTransactions) {
 
 // The benchmark's comparison switch: without group commit every put is its own transaction.
 TEST_P(StoreGroupCommit, WithoutGroupCommitEachPutIsATransaction) {
-  auto storage = open(SqliteOptions{.group_commit = false});
+  auto storage = open_full(SqliteOptions{.group_commit = false});
   ASSERT_TRUE(storage);
   test::LoopStore store(GetParam(), *storage);
   put_many(store, 200, 64);

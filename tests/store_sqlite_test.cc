@@ -28,21 +28,7 @@ using test::LoopStore;
 using test::TempDir;
 using namespace std::chrono_literals;
 
-class StoreSqliteTest : public test::BackendTest {
- protected:
-  StorageConfig config(std::string_view name = "kv.db") const {
-    StorageConfig c;
-    c.url = "sqlite:" + dir_ / name;
-    return c;
-  }
-  std::unique_ptr<SqliteStorage> open(const StorageConfig& c) {
-    std::string why;
-    auto storage = SqliteStorage::open(c, why);
-    EXPECT_TRUE(storage) << why;
-    return storage;
-  }
-  TempDir dir_{"tern-store-"};
-};
+class StoreSqliteTest : public test::SqliteStoreTest {};
 
 std::string all_bytes() {
   std::string bytes;

@@ -1,7 +1,9 @@
 // Helpers of the tern::store suites: a Store attached on a loop that runs on its own thread,
 // whose operations a test calls as if they were blocking (each waits, bounded, for its
-// callback and checks that the callback ran on the Store's loop), and a gate that holds the
-// storage thread before a commit until the test opens it (the slow disk, without a sleep).
+// callback and checks that the callback ran on the Store's loop), a gate that holds the
+// storage thread before a commit until the test opens it (the slow disk, without a sleep), and
+// the fixture of the suites on the embedded storage (SqliteStoreTest: a database in the test's
+// own directory, one row per backend).
 //
 // Thread rule: the test thread (the callbacks run on the loop's thread and hand their result
 // over through a promise).
@@ -20,6 +22,8 @@
 #include <system_error>
 #include <vector>
 
+#include "store/sqlite_storage.h"
+#include "temp_dir.h"
 #include "test_support.h"
 #include "tern/store/store.h"
 
@@ -128,6 +132,26 @@ class CommitGate {
   std::condition_variable opened_;
   bool open_ = false;
   std::error_code fail_with_;
+};
+
+// The fixture of the suites on SQLite, parameterised by backend: config() names a database in
+// the test's own directory (removed after it), open() opens it (a failure is recorded with the
+// reason, and null returned).
+class SqliteStoreTest : public BackendTest {
+ protected:
+  store::StorageConfig config(std::string_view name = "kv.db") const {
+    store::StorageConfig c;
+    c.url = "sqlite:" + dir_ / name;
+    return c;
+  }
+  std::unique_ptr<store::SqliteStorage> open(const store::StorageConfig& c,
+                                             store::SqliteOptions options = {}) {
+    std::string why;
+    auto storage = store::SqliteStorage::open(c, why, options);
+    EXPECT_TRUE(storage) << why;
+    return storage;
+  }
+  TempDir dir_{"tern-store-"};
 };
 
 }  // namespace tern::test

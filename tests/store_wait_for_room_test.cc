@@ -22,25 +22,17 @@ namespace {
 
 using test::CommitGate;
 using test::LoopStore;
-using test::TempDir;
 using namespace std::chrono_literals;
 
-class StoreWaitForRoomTest : public test::BackendTest {
+class StoreWaitForRoomTest : public test::SqliteStoreTest {
  protected:
   // A queue of two: the third operation behind a held commit meets it full.
   StorageConfig config() const {
-    StorageConfig c;
-    c.url = "sqlite:" + dir_ / "kv.db";
+    StorageConfig c = SqliteStoreTest::config();
     c.queue_capacity = 2;
     c.wait_for_room = true;
     c.deadline = 30s;
     return c;
-  }
-  std::unique_ptr<SqliteStorage> open(const StorageConfig& c) {
-    std::string why;
-    auto storage = SqliteStorage::open(c, why);
-    EXPECT_TRUE(storage) << why;
-    return storage;
   }
   // Holds the storage thread in the commit of a first put, so the queue behind it fills.
   void hold_first_commit(LoopStore& store, CommitGate& gate, std::atomic<int>& ok) {
@@ -49,7 +41,6 @@ class StoreWaitForRoomTest : public test::BackendTest {
     });
     ASSERT_TRUE(gate.wait_entered()) << "the first put reaches the (held) commit";
   }
-  TempDir dir_{"tern-store-room-"};
 };
 
 // Ten puts of one key behind a held commit and a queue of two: none is refused, eight wait for

@@ -69,8 +69,8 @@ const std::vector<Option>& options() {
         "a storage operation not done within this gets 503",
         [](auto& c) -> auto& { return c.store_deadline_ms; }, at_least(1));
     add("store.queue", "--store-queue", kOwnFlag, R::restart,
-        "storage requests queued (sqlite: in all, a request that finds it full waits for "
-        "room, its connection paused; redis: per loop, more get 503)",
+        "storage requests queued (sqlite: in all; redis: commands sent, per loop); a request "
+        "that finds it full waits for room, its connection paused",
         [](auto& c) -> auto& { return c.store_queue; }, at_least<size_t>(1));
     add("store.redis_password", "--redis-password", kOwnFlag, R::restart,
         "redis: AUTH with this password on every new connection (empty: none)",

@@ -9,7 +9,10 @@ namespace tern::store {
 
 PendingJobs::PendingJobs(EventLoop& loop, Duration deadline, size_t max_parked,
                          Resubmit resubmit)
-    : loop_(loop), deadline_(deadline), max_parked_(max_parked), resubmit_(std::move(resubmit)) {}
+    : loop_(loop),
+      deadline_(deadline),
+      resubmit_(std::move(resubmit)),
+      parked_(loop, deadline, max_parked) {}
 
 void PendingJobs::prepare(StoreJob& job) {
   job.loop = loop_.handle();
@@ -19,48 +22,45 @@ void PendingJobs::prepare(StoreJob& job) {
 }
 
 void PendingJobs::add(std::shared_ptr<StoreJob> job) {
-  arm_deadline(*job);
-  uint64_t id = job->id;
-  jobs_.emplace(id, std::move(job));
   ++stats_.pending;
+  track(std::move(job));
 }
 
-// From the job's issue time (prepare), so a parked job's wait counts against its deadline.
-void PendingJobs::arm_deadline(StoreJob& job) {
-  Duration left = job.enqueued + deadline_ - loop_.now();
+// The deadline runs from the job's issue time (prepare), so a parked job's wait counts.
+void PendingJobs::track(std::shared_ptr<StoreJob> job) {
+  Duration left = job->enqueued + deadline_ - loop_.now();
   if (left < Duration::zero()) left = Duration::zero();
-  job.deadline_timer = loop_.run_after(left, [owner = weak_from_this(), id = job.id] {
+  job->deadline_timer = loop_.run_after(left, [owner = weak_from_this(), id = job->id] {
     if (auto self = owner.lock()) self->expire(id);
   });
+  uint64_t id = job->id;
+  jobs_.emplace(id, std::move(job));
 }
 
 bool PendingJobs::park(const std::shared_ptr<StoreJob>& job) {
-  // Parked jobs that their deadline ended are dropped from the front first: they hold no room.
-  while (!parked_.empty() && !jobs_.contains(parked_.front()->id)) parked_.pop_front();
-  if (parked_.size() >= max_parked_) return false;
+  if (!parked_.can_hold()) return false;
   ++stats_.room_waits;
-  parked_.push_back(job);
-  add(job);
+  ++stats_.pending;  // complete() or finished() counts it down
+  parked_.hold(job->enqueued, [this, job](std::error_code failed) {
+    if (!failed) return resubmit(job);
+    complete(*job, failed);  // its deadline passed while it waited: it never ran
+    return true;
+  });
   return true;
 }
 
-void PendingJobs::room() {
-  while (!parked_.empty()) {
-    std::shared_ptr<StoreJob> job = parked_.front();
-    auto it = jobs_.find(job->id);
-    if (it == jobs_.end() || it->second != job) {  // its deadline ended it while it waited
-      parked_.pop_front();
-      continue;
-    }
-    std::error_code error = resubmit_(job);
-    if (error == errc::overloaded) return;  // full again: the next signal resumes here
-    parked_.pop_front();
-    if (!error) continue;
-    jobs_.erase(it);
-    loop_.cancel(job->deadline_timer);
+bool PendingJobs::resubmit(const std::shared_ptr<StoreJob>& job) {
+  std::error_code error = resubmit_(job);
+  if (error == errc::overloaded) return false;  // full again: the next signal resumes here
+  if (error) {
     complete(*job, error);
+  } else {
+    track(job);
   }
+  return true;
 }
+
+void PendingJobs::room() { parked_.room(); }
 
 void PendingJobs::refuse(StoreJob& job, std::error_code error) {
   ++stats_.pending;  // complete() counts it down
@@ -101,7 +101,7 @@ void PendingJobs::abandon() {
     job->finish = nullptr;  // what the callback owns dies here, on its loop
   }
   jobs_.clear();
-  parked_.clear();
+  parked_.clear();  // never submitted: nothing of theirs runs
   resubmit_ = nullptr;
   stats_.pending = 0;
 }

@@ -6,12 +6,13 @@
 // queued (the thread will then skip it) or running (its late result is dropped). That is what
 // bounds a caller's wait by the deadline even when the disk stalls.
 //
-// Waiting for room (StorageConfig::wait_for_room): a job the full queue refused is parked here,
-// in order, with its deadline timer running like a queued job's; the storage thread's room
-// signal (room()) submits the parked jobs again, oldest first, until one is refused again.
-// While any job is parked, later jobs of this loop park behind it, so this loop's operations
-// reach the storage in the order they were issued (a PUT never overtakes an earlier one of the
-// same key). A parked job's deadline is the one it got when issued: the wait counts.
+// Waiting for room (StorageConfig::wait_for_room): a job the full queue refused is parked in
+// a HeldOperations (held_operations.h: in order, bounded, failed with timeout at its
+// deadline); the storage thread's room signal (room()) submits the parked jobs again, oldest
+// first, until one is refused again. While any job is parked, later jobs of this loop park
+// behind it, so this loop's operations reach the storage in the order they were issued (a PUT
+// never overtakes an earlier one of the same key). A parked job's deadline is the one it got
+// when issued: the wait counts, and once queued its timer gets only what is left.
 //
 // Shared (std::shared_ptr) so that a finished job posted back after its Store was destroyed
 // finds the owner gone (a weak_ptr) instead of freed memory. Thread rule: loop thread only,
@@ -20,11 +21,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <system_error>
 #include <unordered_map>
 
+#include "store/held_operations.h"
 #include "store/store_job.h"
 #include "tern/base/clock.h"
 #include "tern/base/unique_function.h"
@@ -55,7 +56,7 @@ class PendingJobs : public std::enable_shared_from_this<PendingJobs> {
   // The job was refused (or never submitted): its callback runs now with `error`.
   void refuse(StoreJob& job, std::error_code error);
   // True while a job waits for room: a new job must park behind it (keep the order).
-  bool has_parked() const noexcept { return !parked_.empty(); }
+  bool has_parked() const noexcept { return parked_.holding(); }
   // Waits for room, with its deadline timer; false (nothing done) when max_parked wait already.
   bool park(const std::shared_ptr<StoreJob>& job);
   // The storage thread signalled room: resubmits the parked jobs in order (see above).
@@ -71,15 +72,17 @@ class PendingJobs : public std::enable_shared_from_this<PendingJobs> {
  private:
   void expire(uint64_t id);
   void complete(StoreJob& job, std::error_code error);
-  void arm_deadline(StoreJob& job);
+  // Waits for the queued job with its deadline timer (pending already counts it).
+  void track(std::shared_ptr<StoreJob> job);
+  // A parked job, when there may be room: true once it left the hold (queued, or failed with
+  // a refusal other than overloaded), false when the queue is still full.
+  bool resubmit(const std::shared_ptr<StoreJob>& job);
 
   EventLoop& loop_;
   const Duration deadline_;
-  const size_t max_parked_;
   Resubmit resubmit_;
-  std::unordered_map<uint64_t, std::shared_ptr<StoreJob>> jobs_;  // queued, running or parked
-  std::deque<std::shared_ptr<StoreJob>> parked_;  // waiting for room, oldest first; may hold
-                                                  // jobs already ended by their deadline
+  std::unordered_map<uint64_t, std::shared_ptr<StoreJob>> jobs_;  // queued or running
+  HeldOperations parked_;  // waiting for room, oldest first
   uint64_t next_id_ = 1;
   StoreStats stats_;
 };

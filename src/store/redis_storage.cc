@@ -14,7 +14,12 @@ namespace {
 redis::ClientOptions client_options(const StorageConfig& config) {
   redis::ClientOptions options;
   options.command_timeout = config.deadline;
-  options.max_queued = config.queue_capacity;
+  // The store sends at most queue_capacity operations, each one command (or one group) at a
+  // time, and besides them the put script's SCRIPT LOAD: all of them wait in this queue while
+  // the connection is made, so it must take one more than the capacity, or a fresh store's
+  // last put is refused (store_full_queue_test). A cluster batch sends one group per slot at
+  // once: those may still find it full (overloaded).
+  options.max_queued = config.queue_capacity + 1;
   // A checkout waits no longer than an operation may take; a connect neither.
   options.pool.wait_timeout = config.deadline;
   options.pool.connect.timeout = std::min<Duration>(config.deadline, options.pool.connect.timeout);

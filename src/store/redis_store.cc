@@ -48,22 +48,56 @@ RedisStore::RedisStore(EventLoop& loop, std::unique_ptr<RedisTarget> target,
       limits_(config.limits),
       queue_capacity_(config.queue_capacity),
       deadline_(config.deadline),
+      held_(loop, config.deadline, config.wait_for_room ? config.max_waiting : 0),
       target_(std::move(target)) {}
 
 RedisStore::~RedisStore() {
   destroying_ = true;
+  held_.clear();    // never sent: dropped
   target_.reset();  // fails what is outstanding: finish() drops those callbacks
 }
 
 std::error_code RedisStore::refusal(std::string_view key, size_t value_size) const {
   if (key.empty() || key.size() > limits_.max_key) return make_error_code(errc::bad_key);
   if (value_size > limits_.max_value) return make_error_code(errc::too_large);
-  if (stats_.pending >= queue_capacity_) return make_error_code(errc::overloaded);
   return {};
 }
 
+// The hold's deadline runs from now, the operation's issue; once sent, the command has its own
+// timeout (ClientOptions::command_timeout, the same deadline).
+template <class Callback, class Send>
+void RedisStore::hold(Callback done, Send send) {
+  if (!held_.can_hold()) return end(done, make_error_code(errc::overloaded));
+  ++stats_.room_waits;
+  held_.hold(loop_.now(), [this, done = std::move(done), send = std::move(send)](
+                              std::error_code failed) mutable {
+    if (failed) {
+      end(done, failed);
+      return true;
+    }
+    if (sent_ >= queue_capacity_) return false;
+    send(std::move(done));
+    return true;
+  });
+}
+
+template <class Callback>
+void RedisStore::refuse(Callback& done, std::error_code error) {
+  ++stats_.failures;
+  done(error);
+}
+
+// The callback runs first: an operation it issues holds behind the held ones (has_room() is
+// false while any is held), then the freed place goes to the oldest.
 template <class Callback, class Outcome>
 void RedisStore::finish(Callback& done, Outcome outcome) {
+  --sent_;
+  end(done, std::move(outcome));
+  if (held_.holding() && !destroying_) held_.room();
+}
+
+template <class Callback, class Outcome>
+void RedisStore::end(Callback& done, Outcome outcome) {
   --stats_.pending;
   if (destroying_) return;
   bool failed;
@@ -85,14 +119,28 @@ std::error_code RedisStore::failure(std::error_code error, const redis::Value* r
   return redis_ops::to_store_error(error);
 }
 
+// A get or a remove: one command on the key. Held, it keeps a copy of the key.
+template <class Callback>
+void RedisStore::issue_keyed(std::string_view key, Callback&& done,
+                             void (RedisStore::*send)(std::string_view, Callback&&)) {
+  if (auto refused = refusal(key, 0)) return refuse(done, refused);
+  ++stats_.pending;
+  if (!has_room()) {
+    return hold(std::move(done), [this, send, key = std::string(key)](Callback held) {
+      (this->*send)(key, std::move(held));
+    });
+  }
+  (this->*send)(key, std::move(done));
+}
+
 void RedisStore::get(std::string_view key, GetCallback done) {
   loop_.assert_in_loop_thread("RedisStore::get");
   ++stats_.gets;
-  if (auto refused = refusal(key, 0)) {
-    ++stats_.failures;
-    return done(refused);
-  }
-  ++stats_.pending;
+  issue_keyed(key, std::move(done), &RedisStore::send_get);
+}
+
+void RedisStore::send_get(std::string_view key, GetCallback&& done) {
+  ++sent_;
   target_->command(redis_ops::get(key), [this, done = std::move(done)](
                                             std::error_code error, const redis::Value* reply) mutable {
     if (error) return finish(done, Result<std::optional<std::string>>(failure(error, reply)));
@@ -103,11 +151,19 @@ void RedisStore::get(std::string_view key, GetCallback done) {
 void RedisStore::put(std::string_view key, std::string_view value, PutCallback done) {
   loop_.assert_in_loop_thread("RedisStore::put");
   ++stats_.puts;
-  if (auto refused = refusal(key, value.size())) {
-    ++stats_.failures;
-    return done(refused);
-  }
+  if (auto refused = refusal(key, value.size())) return refuse(done, refused);
   ++stats_.pending;
+  if (!has_room()) {
+    return hold(std::move(done), [this, key = std::string(key), value = std::string(value)](
+                                     PutCallback held) { start_put(key, value, std::move(held)); });
+  }
+  start_put(key, value, std::move(done));
+}
+
+// The key and value are copied once, into send_put's own strings (a held put copies them
+// twice: it kept its own).
+void RedisStore::start_put(std::string_view key, std::string_view value, PutCallback&& done) {
+  ++sent_;
   if (put_script_sha_.empty()) load_put_script();
   send_put(std::string(key), std::string(value), !put_script_sha_.empty(), std::move(done));
 }
@@ -151,11 +207,11 @@ void RedisStore::send_put(std::string key, std::string value, bool by_sha, PutCa
 void RedisStore::remove(std::string_view key, RemoveCallback done) {
   loop_.assert_in_loop_thread("RedisStore::remove");
   ++stats_.removes;
-  if (auto refused = refusal(key, 0)) {
-    ++stats_.failures;
-    return done(refused);
-  }
-  ++stats_.pending;
+  issue_keyed(key, std::move(done), &RedisStore::send_remove);
+}
+
+void RedisStore::send_remove(std::string_view key, RemoveCallback&& done) {
+  ++sent_;
   target_->command(redis_ops::remove(key), [this, done = std::move(done)](
                                                std::error_code error,
                                                const redis::Value* reply) mutable {
@@ -168,15 +224,20 @@ void RedisStore::scan(std::string_view prefix, size_t limit, ScanCallback done) 
   loop_.assert_in_loop_thread("RedisStore::scan");
   ++stats_.scans;
   limit = std::min(limit, limits_.max_scan);
-  std::error_code refused;
-  if (prefix.size() > limits_.max_key) refused = make_error_code(errc::bad_key);
-  if (!refused && stats_.pending >= queue_capacity_) refused = make_error_code(errc::overloaded);
-  if (refused) {
-    ++stats_.failures;
-    return done(refused);
-  }
+  if (prefix.size() > limits_.max_key) return refuse(done, make_error_code(errc::bad_key));
   if (limit == 0) return done(std::vector<std::string>());
   ++stats_.pending;
+  if (!has_room()) {
+    return hold(std::move(done), [this, prefix = std::string(prefix), limit](ScanCallback held) {
+      send_scan(prefix, limit, std::move(held));
+    });
+  }
+  send_scan(prefix, limit, std::move(done));
+}
+
+// The scan's deadline runs from its send: a held scan waited within its own.
+void RedisStore::send_scan(std::string_view prefix, size_t limit, ScanCallback&& done) {
+  ++sent_;
   auto state = std::make_unique<ScanState>();
   state->prefix = std::string(prefix);
   state->pattern = redis_ops::scan_pattern(prefix);
@@ -234,13 +295,20 @@ void RedisStore::batch(std::vector<Write> writes, BatchCallback done) {
   ++stats_.batches;
   for (const Write& write : writes) {
     size_t value_size = write.kind == Write::Kind::put ? write.value.size() : 0;
-    if (auto refused = refusal(write.key, value_size)) {
-      ++stats_.failures;
-      return done(refused);
-    }
+    if (auto refused = refusal(write.key, value_size)) return refuse(done, refused);
   }
   if (writes.empty()) return done({});
   ++stats_.pending;
+  if (!has_room()) {
+    return hold(std::move(done), [this, writes = std::move(writes)](BatchCallback held) mutable {
+      send_batch(std::move(writes), std::move(held));
+    });
+  }
+  send_batch(std::move(writes), std::move(done));
+}
+
+void RedisStore::send_batch(std::vector<Write> writes, BatchCallback&& done) {
+  ++sent_;
   std::vector<std::vector<Write>> groups;
   if (target_->splits_by_slot()) {
     std::map<uint16_t, std::vector<Write>> by_slot;  // each slot's writes in their order

@@ -5,11 +5,18 @@
 // MULTI/EXEC, in a cluster one per hash slot (all applied on each node or none, not atomic
 // across them). Nothing is shared with other loops: RedisStorage::attach makes one per loop.
 //
-// Bounds: at most config.queue_capacity operations pending per loop (more: overloaded at
-// once); each command has config.deadline as its timeout (redis::Client closes a connection
-// whose command timed out, so a stopped server costs one deadline per command in flight, then
-// the next commands try a new connection); a scan also stops with timeout once its pages have
-// taken longer than the deadline.
+// Bounds: at most config.queue_capacity operations sent per loop (handed to the client, not
+// answered yet). One that finds them all taken is held (config.wait_for_room: tern-kv), in
+// issue order behind the others held, until an answer frees a place (HeldOperations,
+// held_operations.h, the same hold as SQLite's); at most config.max_waiting are held, more
+// fail with overloaded at once, as every one does without wait_for_room. A held operation
+// still waiting at config.deadline (from its issue) fails with timeout and is never sent.
+// Each command has config.deadline as its timeout from its send (redis::Client closes a
+// connection whose command timed out, so a stopped server costs one deadline per command in
+// flight, then the next commands try a new connection); a scan also stops with timeout once
+// its pages have taken longer than the deadline. A dead server fails what was sent
+// (connection_lost), which frees the places for the held ones; those then fail at once with
+// the connect's error (unavailable): never a hang.
 //
 // Thread rule: loop thread only (the loop given), every method; callbacks run there.
 // Destroying it drops the callbacks of what is still pending (the commands already sent
@@ -20,6 +27,7 @@
 #include <string>
 #include <string_view>
 
+#include "store/held_operations.h"
 #include "store/redis_target.h"
 #include "tern/store/store.h"
 
@@ -43,15 +51,40 @@ class RedisStore final : public Store {
   struct ScanState;
   struct BatchState;
 
-  // Why an operation is refused before anything is sent (bad_key, too_large, overloaded), or
-  // no error.
+  // Why an operation is refused before anything is sent (bad_key, too_large), or no error.
   std::error_code refusal(std::string_view key, size_t value_size) const;
+  // True when an operation may be sent now: none held before it, fewer than queue_capacity
+  // sent.
+  bool has_room() const noexcept { return !held_.holding() && sent_ < queue_capacity_; }
+  // An operation (counted pending) that found no room: held until there is, then
+  // `send(done)`; or failed with overloaded when it may not be held.
+  template <class Callback, class Send>
+  void hold(Callback done, Send send);
+  // Ends an operation refused before it was counted pending.
+  template <class Callback>
+  void refuse(Callback& done, std::error_code error);
+  // Ends a sent operation: its callback runs, then its place goes to the oldest held one.
+  template <class Callback, class Outcome>
+  void finish(Callback& done, Outcome outcome);
   // Counts the end of one pending operation and runs its callback, unless the store is being
   // destroyed (then the callback is dropped).
   template <class Callback, class Outcome>
-  void finish(Callback& done, Outcome outcome);
+  void end(Callback& done, Outcome outcome);
   // The store::errc for a failed command; an error reply is logged with the server's text.
   std::error_code failure(std::error_code error, const redis::Value* reply) const;
+
+  // Checks, then sends or holds a get or a remove (`send`: send_get, send_remove).
+  template <class Callback>
+  void issue_keyed(std::string_view key, Callback&& done,
+                   void (RedisStore::*send)(std::string_view, Callback&&));
+  // Each sends one operation that has its place (counts it sent). The callbacks are taken by
+  // reference on the way and moved once, into the command's completion: a UniqueFunction's
+  // move costs tens of instructions, and these are every request's path.
+  void send_get(std::string_view key, GetCallback&& done);
+  void send_remove(std::string_view key, RemoveCallback&& done);
+  void start_put(std::string_view key, std::string_view value, PutCallback&& done);
+  void send_scan(std::string_view prefix, size_t limit, ScanCallback&& done);
+  void send_batch(std::vector<Write> writes, BatchCallback&& done);
 
   void load_put_script();
   void send_put(std::string key, std::string value, bool by_sha, PutCallback done);
@@ -62,10 +95,12 @@ class RedisStore final : public Store {
   const Limits limits_;
   const size_t queue_capacity_;
   const Duration deadline_;
-  StoreStats stats_;
+  StoreStats stats_;              // pending: sent + held
+  size_t sent_ = 0;               // handed to the client, not answered yet
   std::string put_script_sha_;   // empty until SCRIPT LOAD answered: puts use EVAL meanwhile
   bool loading_script_ = false;
   bool destroying_ = false;      // set first in the destructor: callbacks are dropped
+  HeldOperations held_;           // waiting for a place, oldest first
   // Last: destroyed first, while the members above are still there for the callbacks it fails.
   std::unique_ptr<RedisTarget> target_;
 };

@@ -121,15 +121,17 @@ struct StorageConfig {
   Durability durability = Durability::full;
   size_t cache_bytes = 0;          // an LRU cache in front of the storage; 0: none
   size_t queue_capacity = 4096;    // requests waiting for the storage (sqlite: its thread's
-                                   // queue; redis: per loop); more fail with overloaded
-  // sqlite: what an operation that meets a full queue does. false: fails with overloaded at
-  // once. true: waits on its loop, in order behind the loop's other waiting operations and
-  // with its deadline running, until the storage thread signals room (then it is queued; at
-  // the deadline it fails with timeout); at most max_waiting operations wait per loop, more
-  // fail with overloaded. A caller that holds its client's request meanwhile (tern-kv's
-  // handlers hold the reply) stops that client: backpressure instead of refusals. The waiting
-  // are requests their callers read already (tern-kv: at most one pipeline per connection),
-  // so max_waiting is a guard, not the bound that matters.
+                                   // queue; redis: commands sent per loop, not answered yet);
+                                   // more wait (wait_for_room) or fail with overloaded
+  // What an operation that meets a full queue does. false: fails with overloaded at once.
+  // true: waits on its loop, in order behind the loop's other waiting operations and with its
+  // deadline running, until there is room (sqlite: the storage thread signals it; redis: an
+  // answer frees a place), then it is queued or sent; at the deadline it fails with timeout;
+  // at most max_waiting operations wait per loop, more fail with overloaded. A caller that
+  // holds its client's request meanwhile (tern-kv's handlers hold the reply) stops that
+  // client: backpressure instead of refusals. The waiting are requests their callers read
+  // already (tern-kv: at most one pipeline per connection), so max_waiting is a guard, not the
+  // bound that matters.
   bool wait_for_room = false;
   size_t max_waiting = 16384;
   Duration deadline = std::chrono::seconds(2);  // per operation; past it: timeout
