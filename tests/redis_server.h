@@ -90,19 +90,19 @@ class RedisServer {
     return child_ ? child_->stdout_text() + child_->stderr_text() : std::string();
   }
 
-  // SIGSTOP, and back once the kernel reports the child stopped (bounded), so that a command
-  // sent after pause() returns is never answered before resume(): the signal alone may still be
-  // on its way while the server answers.
+  // SIGSTOP, and back once the kernel reports the child stopped, so that a command sent after
+  // pause() returns is never answered before resume(): the signal alone may still be on its
+  // way while the server answers. waitid blocks until the stop (or the child's end, a failure);
+  // WNOWAIT leaves both to be reaped by the Child as usual.
   void pause() {
     signal(SIGSTOP);
     if (!child_) return;
-    for (int check = 0; check < 10000; ++check) {
-      siginfo_t info{};
-      if (::waitid(P_PID, child_->pid(), &info, WSTOPPED | WNOHANG) != 0) break;
-      if (info.si_pid != 0) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // paces the checks only
+    siginfo_t info{};
+    if (::waitid(P_PID, child_->pid(), &info, WSTOPPED | WEXITED | WNOWAIT) != 0 ||
+        info.si_code != CLD_STOPPED) {
+      ADD_FAILURE() << "redis-server was not reported stopped after SIGSTOP (si_code "
+                    << info.si_code << ")";
     }
-    ADD_FAILURE() << "redis-server was not reported stopped after SIGSTOP";
   }
   void resume() { signal(SIGCONT); }
 
