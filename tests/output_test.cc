@@ -5,25 +5,13 @@
 
 #include <fcntl.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
+#include <cstdint>
 
 #include <gtest/gtest.h>
 
 // Every allocation of this binary is counted, so a test can tell whether a stretch of code
 // allocated at all.
-namespace {
-std::atomic<size_t> allocations{0};
-}
-
-void* operator new(size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
+#include "counting_new.h"
 
 namespace tern {
 namespace {
@@ -81,12 +69,12 @@ TEST(OutputTest, SteadyStateAllocatesNothing) {
   const char* arena = out.piece(0).data();
   size_t capacity = out.arena_capacity();
   out.clear();
-  size_t before = allocations.load();
+  uint64_t before = test::heap_allocations.load();
   for (int i = 0; i < 1000; ++i) {
     encode_one();
     out.clear();
   }
-  size_t after = allocations.load();
+  uint64_t after = test::heap_allocations.load();
   EXPECT_EQ(after - before, 0u) << "allocations in 1000 responses";
   encode_one();
   EXPECT_EQ(out.piece(0).data(), arena);

@@ -5,24 +5,12 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <new>
+#include <cstdint>
 #include <string>
 
+// Every allocation of this binary is counted, so a test can tell whether a copy allocated.
+#include "counting_new.h"
 #include "tern/redis/command.h"
-
-namespace {
-// Allocations made by this test binary's thread of control; counted, not limited.
-size_t allocations = 0;
-}  // namespace
-
-void* operator new(size_t size) {
-  ++allocations;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace tern {
 namespace {
@@ -53,10 +41,10 @@ TEST(SmallBytesTest, SpillsPastTheInlineSizeKeepingEveryByte) {
 TEST(SmallBytesTest, ACommonCommandIsCopiedWithoutAnAllocation) {
   redis::Command get = redis::Command::of("GET", "key:tern-bench");
   redis::Command set = redis::Command::of("SET", "key:__rand_int__", "xxx");
-  size_t before = allocations;
+  uint64_t before = test::heap_allocations.load();
   redis::Command get_copy = get;
   redis::Command set_copy = set;
-  EXPECT_EQ(allocations, before);
+  EXPECT_EQ(test::heap_allocations.load(), before);
   EXPECT_EQ(get_copy.encoded(), "*2\r\n$3\r\nGET\r\n$14\r\nkey:tern-bench\r\n");
   EXPECT_EQ(set_copy[2], "xxx");
 }
