@@ -22,10 +22,10 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <system_error>
 
 #include "tern/base/clock.h"
+#include "tern/base/ring_queue.h"
 #include "tern/base/unique_function.h"
 #include "tern/loop/timer_id.h"
 
@@ -72,8 +72,12 @@ class HeldOperations {
   EventLoop& loop_;
   const Duration deadline_;
   const size_t max_held_;
-  // A deque: an operation that starts may hold another (push_back) while the front is out.
-  std::deque<Held> held_;
+  // A ring, not a deque: no node allocated and freed as operations come and go. An operation
+  // that starts may hold another (push_back, which may grow the ring) while the front is out,
+  // so room() and expire() move the front out before calling it and keep no reference into the
+  // ring across the call; one still without room goes back with push_front. The ring keeps its
+  // largest size (at most max_held) until this is destroyed.
+  RingQueue<Held> held_;
   TimerId timer_;
   bool timer_armed_ = false;
   bool starting_ = false;

@@ -1,5 +1,6 @@
-// RingQueue<T>: a FIFO (push at the back, pop at either end) in one circular array that doubles
-// when full and never shrinks. It replaces std::deque on the client's per-request paths
+// RingQueue<T>: a FIFO (push at the back, pop at either end; push_front puts an element taken
+// from the front back where it was) in one circular array that doubles when full and never
+// shrinks. It replaces std::deque on the client's per-request paths
 // (Pipeline's callbacks, a pooled link's awaited answers, the requests waiting for a link):
 // libstdc++'s deque allocates and frees a 512-byte node every few elements as a queue slides
 // forward, which at pipeline depth 16 was an allocation every few commands; a ring that has
@@ -53,6 +54,16 @@ class RingQueue {
   void push_back(T value) {
     if (size_ == capacity_) grow();
     ::new (static_cast<void*>(slot(size_))) T(std::move(value));
+    ++size_;
+  }
+  // Before the current front: for an element popped and then found not ready to go (a held
+  // operation that still has no room), which keeps its place. Allocates only when full.
+  void push_front(T value) {
+    if (size_ == capacity_) grow();
+    // Built in the slot before the head first, so a throwing move leaves the queue as it was.
+    size_t index = (head_ + capacity_ - 1) & (capacity_ - 1);
+    ::new (static_cast<void*>(slots_[index].bytes)) T(std::move(value));
+    head_ = index;
     ++size_;
   }
   void pop_front() noexcept {

@@ -1,0 +1,66 @@
+// HeldOperations (src/store/held_operations.h), on its own: an operation that starts may hold
+// more operations before it returns, enough to grow the ring it was taken from; room() goes on
+// with the others in issue order, and one that still finds no room keeps its place first.
+#include "store/held_operations.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "tern/loop/event_loop.h"
+
+namespace tern::store {
+namespace {
+
+// What the operations share; each captures only a pointer to it and its own short name, so the
+// capture stays inside UniqueFunction's inline storage and moves with the ring's slots.
+struct Scene {
+  EventLoop loop{BackendKind::epoll};
+  HeldOperations held{loop, std::chrono::hours(1), 100};  // no deadline passes in this test
+  size_t room_left = 0;
+  std::vector<std::string> started;
+
+  // An operation that, when it starts, holds `spawn` more behind the others, then records its
+  // name: read after the holds, so a reference into the ring kept across them would read a
+  // moved-from name.
+  HeldOperations::Operation operation(std::string name, int spawn) {
+    return [this, name = std::move(name), spawn](std::error_code failed) {
+      if (failed) {
+        started.push_back("failed " + name);
+        return true;
+      }
+      if (room_left == 0) return false;
+      --room_left;
+      for (int i = 0; i < spawn; ++i) held.hold(loop.now(), operation(name + std::to_string(i), 0));
+      started.push_back(name);
+      return true;
+    };
+  }
+};
+
+TEST(HeldOperationsTest, AnOperationHoldingMoreWhileItStartsKeepsTheOrder) {
+  Scene scene;
+  // Seven held: the ring's first array (8) is nearly full, so the nine that "a" holds while it
+  // starts make it grow while "a" is out of it.
+  scene.held.hold(scene.loop.now(), scene.operation("a", 9));
+  for (const char* name : {"b", "c", "d", "e", "f", "g"}) {
+    scene.held.hold(scene.loop.now(), scene.operation(name, 0));
+  }
+  scene.room_left = 2;
+  scene.held.room();
+  EXPECT_EQ(scene.started, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(scene.held.size(), 5u + 9u) << "c still first, then d..g, then a's nine";
+
+  scene.room_left = 100;
+  scene.held.room();
+  EXPECT_EQ(scene.started,
+            (std::vector<std::string>{"a", "b", "c", "d", "e", "f", "g", "a0", "a1", "a2", "a3",
+                                      "a4", "a5", "a6", "a7", "a8"}));
+  EXPECT_FALSE(scene.held.holding());
+}
+
+}  // namespace
+}  // namespace tern::store
