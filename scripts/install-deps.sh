@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev liburing-dev
   curl libtomlplusplus-dev wrk
+  mold  # the linker of tern's own programs and tests (TERN_LINK_WITH_MOLD): faster than ld
   clang libclang-rt-14-dev  # make fuzz: clang++ and libFuzzer (libclang_rt.fuzzer)
   libevent-dev libuv1-dev libasio-dev  # the echo peers of make bench (bench/peers/)
   python3-matplotlib  # bench/plot.py; its test (plot_demo) runs in make test
