@@ -371,9 +371,13 @@ TEST_P(ProxyTcpTest, NonReadingClientKeepsQueueBounded) {
     }
     ::shutdown(server_side, SHUT_WR);
   });
-  // The sender blocks once every buffer on the way is full: the proxy has stopped reading.
+  // The sender blocks in send() once every buffer on the way is full: the proxy has stopped
+  // reading. (Asleep alone was not enough: once, under ASan, the sender was seen asleep before
+  // anything was queued, the client then read at once, and peak_queued stayed 0. A sleep on a
+  // lock, such as the allocator's, looks the same in /proc as a blocked send.)
   ASSERT_TRUE(wait_until([&] { return sender_tid.load() != 0; }, kBound));
-  EXPECT_TRUE(wait_until_sleeping(sender_tid.load(), kBound)) << "the sender never blocked";
+  EXPECT_TRUE(wait_until_blocked_in(sender_tid.load(), SYS_sendto, kBound))
+      << "the sender never blocked in send()";
   size_t bound = options.relay.high_water + 256 * 1024;  // plus one read at most
   EXPECT_LE(rig.stats().peak_queued, bound) << "while the client did not read";
 

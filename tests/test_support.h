@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -372,6 +373,34 @@ inline char thread_state(pid_t tid) {
 inline bool wait_until_sleeping(pid_t tid,
                                 std::chrono::milliseconds limit = std::chrono::seconds(60)) {
   return wait_until([tid] { return thread_state(tid) == 'S'; }, limit);
+}
+
+// The number of the system call thread `tid` of this process is blocked in, from
+// /proc/self/task/<tid>/syscall; -1 when it is running, blocked outside a system call, or the
+// file is unreadable. Plain open/read, like thread_state().
+inline long blocking_syscall(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", static_cast<int>(tid));
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char text[256];
+  ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  if (n <= 0) return -1;
+  text[n] = '\0';
+  char* end = nullptr;
+  long number = std::strtol(text, &end, 10);
+  return end == text ? -1 : number;
+}
+
+// Waits until thread `tid` sleeps inside system call `number` (SYS_sendto for a send() that
+// blocks on a full socket buffer). Sleeping alone is not enough where it matters which call
+// blocks: under a sanitizer a thread also sleeps briefly on its allocator's lock.
+inline bool wait_until_blocked_in(pid_t tid, long number,
+                                  std::chrono::milliseconds limit = std::chrono::seconds(60)) {
+  return wait_until(
+      [tid, number] { return thread_state(tid) == 'S' && blocking_syscall(tid) == number; },
+      limit);
 }
 
 // One row of the model matrix every protocol-level suite runs: a model, its pattern, a
