@@ -29,8 +29,9 @@ Sections (--sections, default all; each skipped visibly when what it needs is mi
 Method (each lesson of the scripts this replaces is kept):
 - the server pinned to --server-cpu [0] with taskset, the client to --client-cpu [1] (the
   patterns section leaves a server with more than one thread or worker unpinned, and says so);
-- a fresh server per run; ready when its port is listening (/proc/net/tcp) and, for servers
-  that print one, their "listening on" line has appeared, within 5 s; tern's line names the
+- a fresh server per run; ready when its port is listening (/proc/net/tcp, or a connect
+  succeeds) and, for servers that print one, their "listening on" line has appeared, within
+  15 s; tern's line names the
   backend (and pattern) really in use: a fallback (io_uring -> epoll) is a FAILED run;
 - HTTP servers must answer /plaintext, /file-4k.bin and /file-1m.bin with 200 and the right
   bytes before each run, or the run is FAILED;
