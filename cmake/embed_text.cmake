@@ -10,11 +10,8 @@
 # no such limit; the whole file is one literal.
 cmake_minimum_required(VERSION 3.20)  # a -P script starts with no policies set
 
-foreach(var INPUT OUTPUT NAME NAMESPACE HEADER)
-  if(NOT DEFINED ${var})
-    message(FATAL_ERROR "embed_text.cmake: -D${var}=... is required")
-  endif()
-endforeach()
+include("${CMAKE_CURRENT_LIST_DIR}/require_defined.cmake")
+require_defined(embed_text.cmake INPUT OUTPUT NAME NAMESPACE HEADER)
 
 file(READ "${INPUT}" text)
 

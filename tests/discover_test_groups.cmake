@@ -12,11 +12,8 @@
 # wildcards, several joined by ':'): they are not run at all.
 cmake_minimum_required(VERSION 3.25)
 
-foreach(required TEST_EXECUTABLE TEST_NAME CTEST_FILE WORKING_DIRECTORY TIMEOUT)
-  if(NOT DEFINED ${required})
-    message(FATAL_ERROR "discover_test_groups: -D${required}=... is required")
-  endif()
-endforeach()
+include("${CMAKE_CURRENT_LIST_DIR}/../cmake/require_defined.cmake")
+require_defined(discover_test_groups TEST_EXECUTABLE TEST_NAME CTEST_FILE WORKING_DIRECTORY TIMEOUT)
 
 execute_process(COMMAND "${TEST_EXECUTABLE}" --gtest_list_tests
                 WORKING_DIRECTORY "${WORKING_DIRECTORY}"

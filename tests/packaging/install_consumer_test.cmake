@@ -9,11 +9,8 @@
 # same -fsanitize flags (SANITIZE_FLAGS) and runs under the sanitizer too.
 cmake_minimum_required(VERSION 3.25)
 
-foreach(required TERN_BUILD_DIR WORK_DIR CONSUMER_SOURCE_DIR CXX_COMPILER BUILD_TYPE)
-  if(NOT DEFINED ${required})
-    message(FATAL_ERROR "install_consumer_test: -D${required}=... is required")
-  endif()
-endforeach()
+include("${CMAKE_CURRENT_LIST_DIR}/../../cmake/require_defined.cmake")
+require_defined(install_consumer_test TERN_BUILD_DIR WORK_DIR CONSUMER_SOURCE_DIR CXX_COMPILER BUILD_TYPE)
 
 include("${CMAKE_CURRENT_LIST_DIR}/run_step.cmake")
 

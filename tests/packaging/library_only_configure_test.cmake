@@ -10,11 +10,8 @@
 # compiling the library without precompiled headers (top CMakeLists.txt).
 cmake_minimum_required(VERSION 3.25)
 
-foreach(required SOURCE_DIR WORK_DIR CXX_COMPILER C_COMPILER)
-  if(NOT DEFINED ${required})
-    message(FATAL_ERROR "library_only_configure_test: -D${required}=... is required")
-  endif()
-endforeach()
+include("${CMAKE_CURRENT_LIST_DIR}/../../cmake/require_defined.cmake")
+require_defined(library_only_configure_test SOURCE_DIR WORK_DIR CXX_COMPILER C_COMPILER)
 
 include("${CMAKE_CURRENT_LIST_DIR}/run_step.cmake")
 
