@@ -562,6 +562,9 @@ TEST_P(EchoProcessTest, DrainDeliversQueuedBytes) {
   ::testing::Test::RecordProperty("bytes_sent", std::to_string(sent));
   ::testing::Test::RecordProperty("bytes_received", std::to_string(received.size()));
 
+  // Closed after the server's FIN, as a client would: a server left with unread input lingers
+  // until its peer closes (TcpConnection::close_gracefully), else until the 5-s drain deadline.
+  client.close();
   ExitStatus status = await_exit(server.process(), kExitTimeout);
   EXPECT_TRUE(status.exited_with(0)) << status.describe();
 }
