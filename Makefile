@@ -3,6 +3,10 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc)
+# Tests spend most of their time waiting on sockets, timers and child processes: run with one
+# per core, the three test stages kept a 2-core machine about half busy; with two per core they
+# took 182 -> 117 s (normal), 214 -> 131 s (ASan) and 122 -> 96 s (TSan).
+TEST_JOBS  ?= $(shell echo $$(( $(JOBS) * 2 )))
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build run test test-fast test-asan test-tsan bench bench-patterns clean
@@ -34,7 +38,7 @@ cluster: build
 test: test-fast test-asan test-tsan test-fuzz
 
 test-fast: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
+	cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS) --timeout 300
 
 # The sanitizer trees register one CTest test per TEST, its parameter rows run by one process
 # (TERN_TEST_PROCESS, tests/CMakeLists.txt): CTest's summary names a skipped test only when all
@@ -48,7 +52,7 @@ test-asan: deps
 	  -DTERN_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j $(JOBS) --timeout 600
+	  ctest --output-on-failure -j $(TEST_JOBS) --timeout 600
 	cd $(ASAN_BUILD) && $(LIST_SKIPPED_CASES)
 
 # The threaded parts under ThreadSanitizer: the model x pattern x backend matrix, the session
@@ -67,7 +71,7 @@ test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTERN_SANITIZE=thread -DTERN_BUILD_TESTS=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TESTS)
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  ctest --output-on-failure -j $(JOBS) --timeout 600 \
+	  ctest --output-on-failure -j $(TEST_JOBS) --timeout 600 \
 	  -R "PatternsTest|ServerTest|ServerOptionsTest|EventLoop|SessionTest|ReplyTest|LoopGroupTest|PipelineTest|ReadinessSet|HttpServerTest|StaticFiles|OpenFileCache|ProxyHttpTest|ProxyTcpTest|StoreSqlite|StoreOpen|StoreCache|LruCache|StoreGroupCommit|StoreDurability|MetricsRegistryTest|ServerMetrics|LfMetrics|HshaMetrics|HttpMetrics|MetricsAgreement|RouteLabel|StoreWaitForRoom|ReceiveWindow|PostToConnId|StoreFullQueue|StoreRedisFullQueue"
 	cd $(TSAN_BUILD) && $(LIST_SKIPPED_CASES)
 
