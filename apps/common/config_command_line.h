@@ -9,20 +9,25 @@
 //     KvCommandLine();  // kv_config.cc: ConfigCommandLine({.program = "tern-kv", ...})
 //   };
 //
-// The member functions are defined in config_command_line_impl.h, which brings in toml++ and
-// the option tables: a program's config .cc includes it and instantiates the template for its
-// Config (`template class ConfigCommandLine<KvConfig>;`), so that the program's other files
+// The member functions are defined in config_command_line_impl.h, which brings in CLI11, toml++
+// and the option tables: a program's config .cc includes it and instantiates the template for
+// its Config (`template class ConfigCommandLine<KvConfig>;`), so that the program's other files
 // (main, the app, the tests) see only this light declaration.
 //
 // Thread rule: main thread only (start-up and SIGHUP), like the configs.
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+// CLI11 is declared, not included: the app is held by pointer so that the programs' other
+// files do not parse CLI11 (about 4 s of compile per translation unit).
+namespace CLI {
+class App;
+}
 
 namespace tern::apps {
 
@@ -54,6 +59,7 @@ class ConfigCommandLine {
  public:
   // Builds the CLI11 app: --config, the spec's own flags, the shared flags, the table's flags.
   explicit ConfigCommandLine(CommandLineSpec<Config> spec);
+  ~ConfigCommandLine();
   ConfigCommandLine(const ConfigCommandLine&) = delete;
   ConfigCommandLine& operator=(const ConfigCommandLine&) = delete;
 
@@ -69,17 +75,17 @@ class ConfigCommandLine {
   std::optional<Config> load(std::string& why) const;
 
   const std::string& config_path() const noexcept { return config_path_; }
-  std::string help() const { return app_.help(); }
+  std::string help() const;
 
  protected:
   // For a program that adds to the app or reads flags beyond the table (tern-proxy).
-  CLI::App& app() noexcept { return app_; }
-  const CLI::App& app() const noexcept { return app_; }
+  CLI::App& app() noexcept { return *app_; }
+  const CLI::App& app() const noexcept { return *app_; }
   const Config& flags() const noexcept { return flags_; }
 
  private:
   CommandLineSpec<Config> spec_;
-  CLI::App app_;
+  std::unique_ptr<CLI::App> app_;
   Config flags_;  // where CLI11 stores the flags' values
   std::string config_path_;
 };

@@ -5,7 +5,10 @@
 // Thread rule: main thread only (start-up and SIGHUP), like the configs.
 #pragma once
 
+#include <CLI/CLI.hpp>
+
 #include <cstdio>
+#include <memory>
 #include <utility>
 
 #include "config_command_line.h"
@@ -16,17 +19,25 @@ namespace tern::apps {
 
 template <class Config>
 ConfigCommandLine<Config>::ConfigCommandLine(CommandLineSpec<Config> spec)
-    : spec_(std::move(spec)), app_(spec_.description) {
-  app_.add_option("--config", config_path_, spec_.config_help);
-  if (spec_.add_own_flags) spec_.add_own_flags(app_, flags_);
-  add_server_flags(app_, flags_.server, *spec_.server_rows);
-  add_option_flags(*spec_.options, app_, flags_);
+    : spec_(std::move(spec)), app_(std::make_unique<CLI::App>(spec_.description)) {
+  app_->add_option("--config", config_path_, spec_.config_help);
+  if (spec_.add_own_flags) spec_.add_own_flags(*app_, flags_);
+  add_server_flags(*app_, flags_.server, *spec_.server_rows);
+  add_option_flags(*spec_.options, *app_, flags_);
+}
+
+template <class Config>
+ConfigCommandLine<Config>::~ConfigCommandLine() = default;
+
+template <class Config>
+std::string ConfigCommandLine<Config>::help() const {
+  return app_->help();
 }
 
 template <class Config>
 std::optional<int> ConfigCommandLine<Config>::parse(int argc, char** argv) {
-  if (spec_.report_bad_flag) return parse_command_line(app_, argc, argv, spec_.report_bad_flag);
-  return parse_command_line(app_, argc, argv, [this](const char* what) {
+  if (spec_.report_bad_flag) return parse_command_line(*app_, argc, argv, spec_.report_bad_flag);
+  return parse_command_line(*app_, argc, argv, [this](const char* what) {
     std::fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", spec_.program.c_str(),
                  what, spec_.program.c_str());
   });
@@ -51,10 +62,10 @@ std::optional<Config> ConfigCommandLine<Config>::load(std::string& why) const {
       return std::nullopt;
     }
   }
-  if (!apply_given_flags(*spec_.options, app_, flags_, config, why)) return std::nullopt;
+  if (!apply_given_flags(*spec_.options, *app_, flags_, config, why)) return std::nullopt;
   // --reuse-port is a second spelling of --balance reuse-port: a shared flag that is no row of a
   // table with --balance (where the table has a reuse_port row, its copy already did this).
-  if (app_.count("--reuse-port") > 0) config.server.reuse_port = flags_.server.reuse_port;
+  if (app_->count("--reuse-port") > 0) config.server.reuse_port = flags_.server.reuse_port;
   return config;
 }
 

@@ -1,5 +1,7 @@
 #include "server_flags.h"
 
+#include <CLI/CLI.hpp>
+
 #include <cstdlib>
 
 #include "tern/base/error.h"

@@ -2,14 +2,18 @@
 // (docs/patterns.md). Adds them to a CLI11 app and turns them into ServerOptions.
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "tern/patterns/server_options.h"
+
+// CLI11 is declared, not included: parsing it costs about 4 s of compile per translation unit,
+// and only the files that build a command line need it (server_flags.cc, the config .cc files).
+namespace CLI {
+class App;
+}
 
 namespace tern::apps {
 
