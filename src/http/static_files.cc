@@ -37,7 +37,7 @@ Response status_response(int status) {
 
 // What an error opening a path means to the client. Anything that says "no such file here"
 // (including an escape from the root, EXDEV, and a symlink loop) is 404.
-int status_of(std::error_code error) noexcept {
+int status_of_open_error(std::error_code error) noexcept {
   if (error.category() != std::system_category()) return 500;
   switch (error.value()) {
     case ENOENT: case ENOTDIR: case EXDEV: case ELOOP: case ENAMETOOLONG: case EINVAL:
@@ -51,7 +51,7 @@ int status_of(std::error_code error) noexcept {
   }
 }
 
-bool is_gone(std::error_code error) noexcept { return status_of(error) == 404; }
+bool is_gone(std::error_code error) noexcept { return status_of_open_error(error) == 404; }
 
 bool not_older(timespec a, timespec b) noexcept {
   return a.tv_sec != b.tv_sec ? a.tv_sec > b.tv_sec : a.tv_nsec >= b.tv_nsec;
@@ -296,7 +296,7 @@ Response StaticFiles::serve(const Request& request) const {
   std::string key = std::move(*normalized);
   if (raw->ends_with('/') && !key.ends_with('/')) key.push_back('/');
   Result<Entry> entry = find_or_load(options, state_->root, state_->cache.get(), key);
-  if (!entry) return status_response(status_of(entry.error()));
+  if (!entry) return status_response(status_of_open_error(entry.error()));
   const CachedFile& file = **entry;
   if (file.directory) return redirect_to_directory(options, key, request.query);
   return file_response(request, file);

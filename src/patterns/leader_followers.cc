@@ -60,8 +60,6 @@ constexpr uint64_t kTimerTag = ReadinessSet::kReservedTag - 2;  // an earlier de
 constexpr int kMaxAcceptsPerEvent = 64;
 constexpr auto kShedPause = std::chrono::milliseconds(100);
 
-uint64_t tag_of(uint32_t slot, uint32_t generation) { return (uint64_t(generation) << 32) | slot; }
-
 // lf's connections live on no loop, so their ConnIds carry a loop handle that names none
 // (valid() is false: replies are delivered from the replying thread). Its generation is this
 // server's own number, so post_to tells this server's ids from another lf server's.
@@ -267,7 +265,8 @@ size_t LeaderFollowers::run_due_deadlines() {
     std::shared_ptr<ReadinessConnection> conn;
     {
       std::lock_guard lock(registry_mutex_);
-      Entry* entry = registry_.find(static_cast<uint32_t>(tag), static_cast<uint32_t>(tag >> 32));
+      auto key = Slab<Entry>::Key::from_tag(tag);
+      Entry* entry = registry_.find(key.slot, key.generation);
       if (entry == nullptr) continue;
       conn = entry->conn;
     }
@@ -317,8 +316,8 @@ void LeaderFollowers::handle(const ReadinessEvent& event) {
     // By tag (slot and generation), not by pointer: the connection may have been closed by
     // another thread (a reply, the drain deadline) after the kernel reported this event.
     std::lock_guard lock(registry_mutex_);
-    Entry* entry = registry_.find(static_cast<uint32_t>(event.tag),
-                                  static_cast<uint32_t>(event.tag >> 32));
+    auto key = Slab<Entry>::Key::from_tag(event.tag);
+    Entry* entry = registry_.find(key.slot, key.generation);
     if (entry == nullptr) return;
     conn = entry->conn;
   }
@@ -373,7 +372,7 @@ ModelFigures LeaderFollowers::model_figures() const {
 std::shared_ptr<ReadinessConnection> LeaderFollowers::adopt(Socket socket) {
   std::lock_guard lock(registry_mutex_);
   auto key = registry_.insert(std::make_unique<Entry>());
-  uint64_t tag = tag_of(key.slot, key.generation);
+  uint64_t tag = key.tag();
   int fd = socket.fd();
   auto conn = std::make_shared<ReadinessConnection>(*this, std::move(socket), tag);
   conn->attach(maker_->make(*conn, *conn, ConnId{ids_, key.slot, key.generation}));

@@ -35,11 +35,6 @@ struct Event {
 
 class ReactorEngine;
 
-// A connection's tag: its slot and generation in the loop's slab.
-uint64_t tag_of(uint32_t slot, uint32_t generation) { return (uint64_t(generation) << 32) | slot; }
-uint32_t slot_of(uint64_t tag) { return static_cast<uint32_t>(tag); }
-uint32_t generation_of(uint64_t tag) { return static_cast<uint32_t>(tag >> 32); }
-
 // One loop and the connections it watches. Loop thread only, except the ReadinessOwner
 // methods (any thread; they post to the loop).
 class ReactorLoop final : public ReadinessOwner, public SessionFinder {
@@ -80,7 +75,11 @@ class ReactorLoop final : public ReadinessOwner, public SessionFinder {
     std::unique_ptr<Watcher> watcher;
     TimerId deadline;
   };
-  Entry* find(uint64_t tag) { return entries_.find(slot_of(tag), generation_of(tag)); }
+  // A connection's tag is its key in the loop's slab (Slab::Key::tag).
+  Entry* find(uint64_t tag) {
+    auto key = Slab<Entry>::Key::from_tag(tag);
+    return entries_.find(key.slot, key.generation);
+  }
   void watch(uint64_t tag, uint32_t interest);
   void sync(uint64_t tag);
   void forget(uint64_t tag);
@@ -165,7 +164,7 @@ void ReactorLoop::add(Socket socket) {
     return;  // closes the socket
   }
   auto key = entries_.insert(std::make_unique<Entry>());
-  uint64_t tag = tag_of(key.slot, key.generation);
+  uint64_t tag = key.tag();
   auto conn = std::make_shared<ReadinessConnection>(*this, std::move(socket), tag);
   conn->attach(maker_->make(*conn, *conn,
                             ConnId{engine_.handle(index_), key.slot, key.generation}));
@@ -259,7 +258,8 @@ void ReactorLoop::forget(uint64_t tag) {
   if (entry->deadline.valid()) loop_->cancel(entry->deadline);
   // Released after the erase: the connection may be up the stack in its own handle().
   auto keep = std::move(entry->conn);
-  entries_.erase(slot_of(tag), generation_of(tag));
+  auto key = Slab<Entry>::Key::from_tag(tag);
+  entries_.erase(key.slot, key.generation);
   engine_.closed();
 }
 

@@ -9,8 +9,6 @@
 namespace tern::proxy {
 namespace {
 
-bool eligible(const Candidate& candidate) noexcept { return candidate.up && !candidate.excluded; }
-
 // The weight in hundredths, slow start applied, at least 1 (a ramping upstream still gets a
 // trickle).
 uint64_t effective_weight(const Candidate& candidate) noexcept {
@@ -104,7 +102,7 @@ std::optional<size_t> Balancer::pick_round_robin(std::span<const Candidate> cand
   std::optional<size_t> best;
   int64_t total = 0;
   for (size_t i = 0; i < candidates.size(); ++i) {
-    if (!eligible(candidates[i])) continue;
+    if (!candidates[i].eligible()) continue;
     auto weight = static_cast<int64_t>(effective_weight(candidates[i]));
     slots_[i].current += weight;
     total += weight;
@@ -120,7 +118,7 @@ std::optional<size_t> Balancer::pick_least_outstanding(
   size_t count = candidates.size();
   for (size_t step = 0; step < count; ++step) {
     size_t i = (rotation_ + step) % count;  // ties go to the first after the last pick
-    if (!eligible(candidates[i])) continue;
+    if (!candidates[i].eligible()) continue;
     if (!best || less_loaded(candidates[i], candidates[*best])) best = i;
   }
   if (best) rotation_ = *best + 1;
@@ -130,7 +128,7 @@ std::optional<size_t> Balancer::pick_least_outstanding(
 std::optional<size_t> Balancer::pick_p2c(std::span<const Candidate> candidates) noexcept {
   eligible_.clear();  // capacity reserved by rebuild(): no allocation
   for (size_t i = 0; i < candidates.size(); ++i) {
-    if (eligible(candidates[i])) eligible_.push_back(i);
+    if (candidates[i].eligible()) eligible_.push_back(i);
   }
   if (eligible_.empty()) return std::nullopt;
   if (eligible_.size() == 1) return eligible_[0];
@@ -145,7 +143,7 @@ std::optional<size_t> Balancer::pick_maglev(std::span<const Candidate> candidate
                                             uint64_t key) noexcept {
   if (!maglev_) return std::nullopt;
   bool any = false;
-  for (const Candidate& candidate : candidates) any = any || eligible(candidate);
+  for (const Candidate& candidate : candidates) any = any || candidate.eligible();
   if (!any) return std::nullopt;  // the probe would walk the whole table
   return maglev_->lookup(candidates, key);
 }

@@ -26,8 +26,6 @@ Permutation permutation_of(const Candidate& candidate) noexcept {
           std::max<uint32_t>(candidate.weight, 1)};
 }
 
-bool eligible(const Candidate& candidate) noexcept { return candidate.up && !candidate.excluded; }
-
 }  // namespace
 
 void MaglevTable::build(std::span<const Candidate> candidates) {
@@ -66,7 +64,7 @@ std::optional<size_t> MaglevTable::lookup(std::span<const Candidate> candidates,
   for (uint32_t step = 0; step < kSize; ++step) {
     uint32_t position = start + step < kSize ? start + step : start + step - kSize;
     uint32_t index = entries_[position];
-    if (index < candidates.size() && eligible(candidates[index])) return index;
+    if (index < candidates.size() && candidates[index].eligible()) return index;
   }
   return std::nullopt;
 }

@@ -16,6 +16,12 @@ class Slab {
   struct Key {
     uint32_t slot = UINT32_MAX;
     uint32_t generation = 0;
+
+    // The key in 64 bits (generation high, slot low): the tag a backend's event carries back.
+    uint64_t tag() const noexcept { return (uint64_t{generation} << 32) | slot; }
+    static Key from_tag(uint64_t tag) noexcept {
+      return Key{static_cast<uint32_t>(tag), static_cast<uint32_t>(tag >> 32)};
+    }
   };
 
   Key insert(std::unique_ptr<T> object) {

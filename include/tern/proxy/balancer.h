@@ -37,6 +37,9 @@ struct Candidate {
   uint32_t outstanding = 0;    // requests (tcp: connections) in flight to it from this loop
   bool up = true;              // may take traffic (healthy, not ejected, enabled, not removed)
   bool excluded = false;       // not for this request (a retry avoids what it tried)
+
+  // May be picked for this request: up and not excluded.
+  bool eligible() const noexcept { return up && !excluded; }
 };
 
 class Balancer {
