@@ -62,5 +62,57 @@ TEST(HeldOperationsTest, AnOperationHoldingMoreWhileItStartsKeepsTheOrder) {
   EXPECT_FALSE(scene.held.holding());
 }
 
+// A burst grows the ring; once every operation has started it is given back, and a small hold
+// afterwards keeps its few places.
+TEST(HeldOperationsTest, TheRingABurstGrewIsGivenBackWhenAllHaveStarted) {
+  EventLoop loop{BackendKind::epoll};
+  HeldOperations held{loop, std::chrono::hours(1), 5000};
+  size_t room_left = 0, started = 0;
+  auto operation = [&](std::error_code failed) {
+    if (failed) return true;
+    if (room_left == 0) return false;
+    --room_left;
+    ++started;
+    return true;
+  };
+  for (int i = 0; i < 4000; ++i) held.hold(loop.now(), operation);
+  ASSERT_GE(held.places(), 4000u);
+
+  room_left = 3999;
+  held.room();
+  EXPECT_EQ(held.size(), 1u);
+  EXPECT_GE(held.places(), 4000u) << "kept while one is still held";
+
+  room_left = 1;
+  held.room();
+  EXPECT_EQ(started, 4000u);
+  EXPECT_LE(held.places(), HeldOperations::kKeptPlaces);
+
+  for (int i = 0; i < 10; ++i) held.hold(loop.now(), operation);
+  size_t small = held.places();
+  room_left = 10;
+  held.room();
+  EXPECT_EQ(held.places(), small) << "a ring of at most kKeptPlaces stays for the next hold";
+}
+
+// The same when the burst ends at its deadline instead.
+TEST(HeldOperationsTest, TheRingABurstGrewIsGivenBackWhenAllHaveExpired) {
+  EventLoop loop{BackendKind::epoll};
+  HeldOperations held{loop, std::chrono::milliseconds(1), 5000};
+  size_t failed_count = 0;
+  for (int i = 0; i < 4000; ++i) {
+    held.hold(loop.now(), [&](std::error_code failed) {
+      if (failed) ++failed_count;
+      return static_cast<bool>(failed);  // never room: only the deadline ends them
+    });
+  }
+  ASSERT_GE(held.places(), 4000u);
+  loop.run_after(std::chrono::seconds(20), [] {});  // run_once returns even if nothing expires
+  for (int i = 0; i < 100 && failed_count < 4000; ++i) loop.run_once();
+  ASSERT_EQ(failed_count, 4000u);
+  EXPECT_FALSE(held.holding());
+  EXPECT_LE(held.places(), HeldOperations::kKeptPlaces);
+}
+
 }  // namespace
 }  // namespace tern::store

@@ -31,6 +31,7 @@ void HeldOperations::room() {
     }
   }
   starting_ = false;
+  give_back_if_empty();
 }
 
 void HeldOperations::clear() {
@@ -48,7 +49,13 @@ void HeldOperations::expire() {
     held_.pop_front();
     expired.operation(make_error_code(errc::timeout));
   }
+  give_back_if_empty();
   arm_timer();
+}
+
+// Not while an operation is out of the ring starting: it may still hold more behind it.
+void HeldOperations::give_back_if_empty() {
+  if (held_.empty() && !starting_ && held_.capacity() > kKeptPlaces) held_ = RingQueue<Held>();
 }
 
 // Armed for the front's deadline while anything is held. A front that started meanwhile

@@ -48,6 +48,10 @@ class HeldOperations {
   bool holding() const noexcept { return !held_.empty(); }
   bool can_hold() const noexcept { return held_.size() < max_held_; }
   size_t size() const noexcept { return held_.size(); }
+  // How many operations the ring has places for: what a burst left, until the hold empties.
+  size_t places() const noexcept { return held_.capacity(); }
+  // Places kept when the hold empties; a ring grown beyond them by a burst is given back then.
+  static constexpr size_t kKeptPlaces = 64;
 
   // Holds `operation` behind the others until room() starts it or `issued` + deadline passes.
   // Call only when can_hold(); `issued` not before the last one's.
@@ -66,6 +70,7 @@ class HeldOperations {
   };
 
   void expire();
+  void give_back_if_empty();
   void arm_timer();
   void cancel_timer();
 
@@ -75,8 +80,9 @@ class HeldOperations {
   // A ring, not a deque: no node allocated and freed as operations come and go. An operation
   // that starts may hold another (push_back, which may grow the ring) while the front is out,
   // so room() and expire() move the front out before calling it and keep no reference into the
-  // ring across the call; one still without room goes back with push_front. The ring keeps its
-  // largest size (at most max_held) until this is destroyed.
+  // ring across the call; one still without room goes back with push_front. A ring a burst
+  // grew (up to max_held places, 1.8 MiB at tern-kv's defaults) is given back when the hold
+  // empties; a small one is kept (kKeptPlaces).
   RingQueue<Held> held_;
   TimerId timer_;
   bool timer_armed_ = false;
