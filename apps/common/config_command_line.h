@@ -9,8 +9,8 @@
 //     KvCommandLine();  // kv_config.cc: ConfigCommandLine({.program = "tern-kv", ...})
 //   };
 //
-// The member functions are defined in config_command_line_impl.h, which brings in CLI11, toml++
-// and the option tables: a program's config .cc includes it and instantiates the template for
+// The member functions are defined in config_command_line_impl.h, which brings in toml++ and
+// the option tables: a program's config .cc includes it and instantiates the template for
 // its Config (`template class ConfigCommandLine<KvConfig>;`), so that the program's other files
 // (main, the app, the tests) see only this light declaration.
 //
@@ -23,13 +23,21 @@
 #include <string>
 #include <vector>
 
-// CLI11 is declared, not included: the app is held by pointer so that the programs' other
-// files do not parse CLI11 (about 4 s of compile per translation unit).
+// CLI11 is declared, not included: the app is held by pointer and made, deleted and asked for
+// its help in config_options.cc, so that neither the programs' other files nor their config
+// files parse CLI11 (about 4 s of compile per translation unit) or compile its code again.
 namespace CLI {
 class App;
 }
 
 namespace tern::apps {
+
+struct CliAppDeleter {
+  void operator()(CLI::App* app) const noexcept;
+};
+using CliApp = std::unique_ptr<CLI::App, CliAppDeleter>;
+CliApp make_cli_app(const std::string& description);
+std::string cli_help(const CLI::App& app);
 
 template <class Config>
 struct ConfigOption;
@@ -59,7 +67,6 @@ class ConfigCommandLine {
  public:
   // Builds the CLI11 app: --config, the spec's own flags, the shared flags, the table's flags.
   explicit ConfigCommandLine(CommandLineSpec<Config> spec);
-  ~ConfigCommandLine();
   ConfigCommandLine(const ConfigCommandLine&) = delete;
   ConfigCommandLine& operator=(const ConfigCommandLine&) = delete;
 
@@ -85,7 +92,7 @@ class ConfigCommandLine {
 
  private:
   CommandLineSpec<Config> spec_;
-  std::unique_ptr<CLI::App> app_;
+  CliApp app_;
   Config flags_;  // where CLI11 stores the flags' values
   std::string config_path_;
 };

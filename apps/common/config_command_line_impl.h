@@ -5,8 +5,6 @@
 // Thread rule: main thread only (start-up and SIGHUP), like the configs.
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <memory>
 #include <utility>
@@ -19,19 +17,16 @@ namespace tern::apps {
 
 template <class Config>
 ConfigCommandLine<Config>::ConfigCommandLine(CommandLineSpec<Config> spec)
-    : spec_(std::move(spec)), app_(std::make_unique<CLI::App>(spec_.description)) {
-  app_->add_option("--config", config_path_, spec_.config_help);
+    : spec_(std::move(spec)), app_(make_cli_app(spec_.description)) {
+  add_value_flag(*app_, "--config", config_path_, spec_.config_help, /*show_default=*/false);
   if (spec_.add_own_flags) spec_.add_own_flags(*app_, flags_);
   add_server_flags(*app_, flags_.server, *spec_.server_rows);
   add_option_flags(*spec_.options, *app_, flags_);
 }
 
 template <class Config>
-ConfigCommandLine<Config>::~ConfigCommandLine() = default;
-
-template <class Config>
 std::string ConfigCommandLine<Config>::help() const {
-  return app_->help();
+  return cli_help(*app_);
 }
 
 template <class Config>
@@ -65,7 +60,7 @@ std::optional<Config> ConfigCommandLine<Config>::load(std::string& why) const {
   if (!apply_given_flags(*spec_.options, *app_, flags_, config, why)) return std::nullopt;
   // --reuse-port is a second spelling of --balance reuse-port: a shared flag that is no row of a
   // table with --balance (where the table has a reuse_port row, its copy already did this).
-  if (app_->count("--reuse-port") > 0) config.server.reuse_port = flags_.server.reuse_port;
+  if (flag_count(*app_, "--reuse-port") > 0) config.server.reuse_port = flags_.server.reuse_port;
   return config;
 }
 

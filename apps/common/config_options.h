@@ -10,11 +10,12 @@
 //                                           "help", [](auto& c) -> auto& { return c.key; },
 //                                           at_least(1)));
 //
-// Included by the programs' config .cc files only (it brings in toml++ and CLI11).
+// Included by the programs' config .cc files only (it brings in toml++). CLI11 is only declared:
+// the table's flags are added through add_value_flag, compiled once in config_options.cc, so a
+// program's table does not compile CLI11's code again for each of its rows.
 // Thread rule: main thread only (start-up and SIGHUP), like the configs it reads.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <toml++/toml.h>
 
 #include <cstdint>
@@ -28,6 +29,10 @@
 #include <vector>
 
 #include "tern/base/logging.h"
+
+namespace CLI {
+class App;
+}
 
 namespace tern::apps {
 
@@ -52,6 +57,15 @@ struct ConfigOption {
   std::function<void(const Config& from, Config& to)> copy;
   std::function<bool(const Config&, const Config&)> differs;
 };
+
+// Adds the flag `flag` to `app`, storing into `field`; with `show_default`, --help shows the
+// field's value as the default. Defined in config_options.cc for the field types the tables
+// use (another type is a link error that names it).
+template <class T>
+void add_value_flag(CLI::App& app, const std::string& flag, T& field, const std::string& help,
+                    bool show_default = true);
+// How many times `flag` was given on the command line `app` parsed.
+size_t flag_count(const CLI::App& app, const std::string& flag);
 
 // A value's check: "" when it is good, else what is wrong with it.
 template <class T>
@@ -92,35 +106,56 @@ std::optional<T> toml_value(const toml::node& node, std::string& why) {
   return std::nullopt;
 }
 
-// The option whose field `access` picks; `check` (optional) applies to the file's value, the
-// flag's value and the whole config alike.
+// The field of a Config an option names, reached from a Config and from a const one. Type-
+// erased once per option, so that the option's functions below are compiled once per Config
+// and field type, not once per option (a table of 40 rows compiled 200 closures of its own).
+template <class Config, class T>
+struct Field {
+  std::function<T&(Config&)> of;
+  std::function<const T&(const Config&)> of_const;
+};
+
+// The option of the field `field`; `check` (optional) applies to the file's value, the flag's
+// value and the whole config alike.
+template <class Config, class T>
+ConfigOption<Config> make_field_option(std::string key, std::string flag, bool shared_flag,
+                                       Reload reload, std::string help, Field<Config, T> field,
+                                       Check<T> check) {
+  ConfigOption<Config> option{std::move(key), std::move(flag), shared_flag, reload,
+                              std::move(help), {}, {}, {}, {}, {}};
+  option.check = [field, check](const Config& config) -> std::string {
+    return check ? check(field.of_const(config)) : std::string();
+  };
+  option.read = [field, check](const toml::node& node, Config& config) -> std::string {
+    std::string why;
+    auto value = toml_value<T>(node, why);
+    if (!value) return why;
+    if (check) why = check(*value);
+    if (why.empty()) field.of(config) = std::move(*value);
+    return why;
+  };
+  if (!shared_flag) {
+    option.add_flag = [field, flag = option.flag, help = option.help](CLI::App& app,
+                                                                      Config& config) {
+      add_value_flag(app, flag, field.of(config), help);
+    };
+  }
+  option.copy = [field](const Config& from, Config& to) { field.of(to) = field.of_const(from); };
+  option.differs = [field](const Config& a, const Config& b) {
+    return field.of_const(a) != field.of_const(b);
+  };
+  return option;
+}
+
+// The option whose field `access` picks (a generic lambda returning a reference to it).
 template <class Config, class Access>
 ConfigOption<Config> make_option(std::string key, std::string flag, bool shared_flag,
                                  Reload reload, std::string help, Access access,
                                  Check<FieldOf<Config, Access>> check = {}) {
   using T = FieldOf<Config, Access>;
-  ConfigOption<Config> option{std::move(key), std::move(flag), shared_flag, reload,
-                              std::move(help), {}, {}, {}, {}, {}};
-  option.check = [access, check](const Config& config) -> std::string {
-    return check ? check(access(config)) : std::string();
-  };
-  option.read = [access, check](const toml::node& node, Config& config) -> std::string {
-    std::string why;
-    auto value = toml_value<T>(node, why);
-    if (!value) return why;
-    if (check) why = check(*value);
-    if (why.empty()) access(config) = std::move(*value);
-    return why;
-  };
-  if (!shared_flag) {
-    option.add_flag = [access, flag = option.flag, help = option.help](CLI::App& app,
-                                                                       Config& config) {
-      app.add_option(flag, access(config), help)->capture_default_str();
-    };
-  }
-  option.copy = [access](const Config& from, Config& to) { access(to) = access(from); };
-  option.differs = [access](const Config& a, const Config& b) { return access(a) != access(b); };
-  return option;
+  return make_field_option<Config, T>(std::move(key), std::move(flag), shared_flag, reload,
+                                      std::move(help), Field<Config, T>{access, access},
+                                      std::move(check));
 }
 
 // Checks shared by the tables.
@@ -251,7 +286,7 @@ template <class Config>
 bool apply_given_flags(const std::vector<ConfigOption<Config>>& options, const CLI::App& app,
                        const Config& flags, Config& config, std::string& why) {
   for (const ConfigOption<Config>& option : options) {
-    if (app.count(option.flag) == 0) continue;
+    if (flag_count(app, option.flag) == 0) continue;
     if (std::string bad = option.check(flags); !bad.empty()) {
       why = option.flag + ": " + bad;
       return false;

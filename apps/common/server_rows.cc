@@ -1,5 +1,7 @@
 #include "server_rows.h"
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 
 namespace tern::apps {

@@ -9,11 +9,9 @@
 //   add_server_rows(table, kRows);                   // appended after them
 //   add_server_flags(app, flags.server, kRows);      // the command line: the same rows' flags
 //
-// Included by the programs' config .cc files only (config_options.h brings in toml++ and
-// CLI11). Thread rule: main thread only (start-up and SIGHUP), like the configs.
+// Included by the programs' config .cc files only (config_options.h brings in toml++). Thread
+// rule: main thread only (start-up and SIGHUP), like the configs.
 #pragma once
-
-#include <CLI/CLI.hpp>
 
 #include <limits>
 #include <string>

@@ -1,5 +1,7 @@
 #include "proxy_config.h"
 
+#include <CLI/CLI.hpp>  // --upstream, the help's footer: tern-proxy's own command line
+
 #include <algorithm>
 #include <set>
 #include <string_view>
