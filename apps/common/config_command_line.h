@@ -23,21 +23,9 @@
 #include <string>
 #include <vector>
 
-// CLI11 is declared, not included: the app is held by pointer and made, deleted and asked for
-// its help in config_options.cc, so that neither the programs' other files nor their config
-// files parse CLI11 (about 4 s of compile per translation unit) or compile its code again.
-namespace CLI {
-class App;
-}
+#include "cli_app.h"  // CLI11 declared, the app made and asked for help in cli_app.cc
 
 namespace tern::apps {
-
-struct CliAppDeleter {
-  void operator()(CLI::App* app) const noexcept;
-};
-using CliApp = std::unique_ptr<CLI::App, CliAppDeleter>;
-CliApp make_cli_app(const std::string& description);
-std::string cli_help(const CLI::App& app);
 
 template <class Config>
 struct ConfigOption;

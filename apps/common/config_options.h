@@ -10,9 +10,9 @@
 //                                           "help", [](auto& c) -> auto& { return c.key; },
 //                                           at_least(1)));
 //
-// Included by the programs' config .cc files only (it brings in toml++). CLI11 is only declared:
-// the table's flags are added through add_value_flag, compiled once in config_options.cc, so a
-// program's table does not compile CLI11's code again for each of its rows.
+// Included by the programs' config .cc files only (it brings in toml++). CLI11 is only declared
+// (cli_app.h): the table's flags are added through add_value_flag, so a program's table does
+// not compile CLI11's code again for each of its rows.
 // Thread rule: main thread only (start-up and SIGHUP), like the configs it reads.
 #pragma once
 
@@ -28,11 +28,8 @@
 #include <utility>
 #include <vector>
 
+#include "cli_app.h"
 #include "tern/base/logging.h"
-
-namespace CLI {
-class App;
-}
 
 namespace tern::apps {
 
@@ -57,15 +54,6 @@ struct ConfigOption {
   std::function<void(const Config& from, Config& to)> copy;
   std::function<bool(const Config&, const Config&)> differs;
 };
-
-// Adds the flag `flag` to `app`, storing into `field`; with `show_default`, --help shows the
-// field's value as the default. Defined in config_options.cc for the field types the tables
-// use (another type is a link error that names it).
-template <class T>
-void add_value_flag(CLI::App& app, const std::string& flag, T& field, const std::string& help,
-                    bool show_default = true);
-// How many times `flag` was given on the command line `app` parsed.
-size_t flag_count(const CLI::App& app, const std::string& flag);
 
 // A value's check: "" when it is good, else what is wrong with it.
 template <class T>
@@ -196,11 +184,6 @@ const toml::source_region& where_of(const toml::key& name, const toml::node& nod
 // Parses `path` into `file`; on failure returns "PATH:LINE:COLUMN: what the parser said".
 std::optional<std::string> parse_toml_file(const std::string& path, toml::table& file);
 
-// Parses argv into `app`. Returns the exit status when the program must stop now (0 after
-// --help, printed on stdout; 2 for a bad flag, after `report_bad_flag` got CLI11's message),
-// nullopt to go on.
-std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv,
-                                      const std::function<void(const char*)>& report_bad_flag);
 
 // The option of `options` whose key is `key`, or nullptr.
 template <class Config>

@@ -7,13 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "cli_app.h"  // CLI11 declared, not included
 #include "tern/patterns/server_options.h"
-
-// CLI11 is declared, not included: parsing it costs about 4 s of compile per translation unit,
-// and only the files that build a command line need it (server_flags.cc, the config .cc files).
-namespace CLI {
-class App;
-}
 
 namespace tern::apps {
 
