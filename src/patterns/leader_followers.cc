@@ -265,8 +265,7 @@ size_t LeaderFollowers::run_due_deadlines() {
     std::shared_ptr<ReadinessConnection> conn;
     {
       std::lock_guard lock(registry_mutex_);
-      auto key = Slab<Entry>::Key::from_tag(tag);
-      Entry* entry = registry_.find(key.slot, key.generation);
+      Entry* entry = registry_.find(Slab<Entry>::Key::from_tag(tag));
       if (entry == nullptr) continue;
       conn = entry->conn;
     }
@@ -316,8 +315,7 @@ void LeaderFollowers::handle(const ReadinessEvent& event) {
     // By tag (slot and generation), not by pointer: the connection may have been closed by
     // another thread (a reply, the drain deadline) after the kernel reported this event.
     std::lock_guard lock(registry_mutex_);
-    auto key = Slab<Entry>::Key::from_tag(event.tag);
-    Entry* entry = registry_.find(key.slot, key.generation);
+    Entry* entry = registry_.find(Slab<Entry>::Key::from_tag(event.tag));
     if (entry == nullptr) return;
     conn = entry->conn;
   }

@@ -76,10 +76,7 @@ class ReactorLoop final : public ReadinessOwner, public SessionFinder {
     TimerId deadline;
   };
   // A connection's tag is its key in the loop's slab (Slab::Key::tag).
-  Entry* find(uint64_t tag) {
-    auto key = Slab<Entry>::Key::from_tag(tag);
-    return entries_.find(key.slot, key.generation);
-  }
+  Entry* find(uint64_t tag) { return entries_.find(Slab<Entry>::Key::from_tag(tag)); }
   void watch(uint64_t tag, uint32_t interest);
   void sync(uint64_t tag);
   void forget(uint64_t tag);
@@ -258,8 +255,7 @@ void ReactorLoop::forget(uint64_t tag) {
   if (entry->deadline.valid()) loop_->cancel(entry->deadline);
   // Released after the erase: the connection may be up the stack in its own handle().
   auto keep = std::move(entry->conn);
-  auto key = Slab<Entry>::Key::from_tag(tag);
-  entries_.erase(key.slot, key.generation);
+  entries_.erase(Slab<Entry>::Key::from_tag(tag));
   engine_.closed();
 }
 

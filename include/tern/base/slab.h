@@ -43,6 +43,7 @@ class Slab {
     const Entry& entry = slots_[slot];
     return entry.generation == generation ? entry.object.get() : nullptr;
   }
+  T* find(Key key) const noexcept { return find(key.slot, key.generation); }
 
   // Takes the object out (the caller destroys it when it is safe to); nullptr for a stale key.
   std::unique_ptr<T> erase(uint32_t slot, uint32_t generation) noexcept {
@@ -53,6 +54,7 @@ class Slab {
     --live_;
     return std::move(entry.object);
   }
+  std::unique_ptr<T> erase(Key key) noexcept { return erase(key.slot, key.generation); }
 
   // Visits every live object; `visit` may not insert or erase.
   template <class F>
