@@ -101,6 +101,13 @@ ParseStatus RequestParser::parse(std::string_view input) {
   return status;
 }
 
+const Request& RequestParser::head(std::string_view input) {
+  fill_flags();
+  fill_views(input);
+  request_.body = {};
+  return request_;
+}
+
 void RequestParser::fill_flags() noexcept {
   request_.method = engine_.method();
   request_.version = engine_.version();

@@ -57,6 +57,7 @@ Decoded<Request> Protocol::decode(std::string_view input) {
     parser_.reset();
     message_done_ = false;
     continue_sent_ = false;
+    body_asked_ = false;
   }
   // After the last request a connection may serve, nothing more is read as a request.
   if (options_.max_requests != 0 && requests_ == options_.max_requests) return Decoded<Request>::more();
@@ -65,15 +66,54 @@ Decoded<Request> Protocol::decode(std::string_view input) {
       if (refuses_body()) {
         return Decoded<Request>::invalid(make_error_code(ParseError::body_refused));
       }
+      if (streams_body(input)) {
+        Request head = accept(parser_.request());  // streams_body filled its head
+        head.body_follows = true;
+        return Decoded<Request>::head(head, parser_.body_start());
+      }
       return Decoded<Request>::more();
     case ParseStatus::error:
       return Decoded<Request>::invalid(parser_.error());
     case ParseStatus::complete:
       break;
   }
+  return Decoded<Request>::message(accept(parser_.request()), parser_.consumed());
+}
+
+// Once per message, when its head is in and its body is not. The parser stops here for that
+// message: the body is decoded from body_start() on by body_, and the next decode() starts
+// the next message.
+bool Protocol::streams_body(std::string_view input) {
+  if (!options_.stream_body || body_asked_ || !parser_.in_body()) return false;
+  body_asked_ = true;
+  if (!options_.stream_body(parser_.head(input))) return false;
+  body_.start(parser_.chunked() ? BodyDecoder::Framing::chunked : BodyDecoder::Framing::length,
+              parser_.body_length(), options_.limits);
+  body_bytes_ = 0;
+  return true;
+}
+
+BodyStep Protocol::decode_body(std::string_view input) {
+  BodyDecoder::Step step = body_.next(input);
+  using In = BodyDecoder::Step::Status;
+  using Out = BodyStep::Status;
+  body_bytes_ += step.piece.size();
+  // A Content-Length was checked against the limit with the head; a chunked body is counted.
+  if (body_bytes_ > options_.limits.max_body) {
+    return BodyStep{Out::invalid, 0, {}, make_error_code(ParseError::body_too_large)};
+  }
+  switch (step.status) {
+    case In::more_input: return BodyStep{Out::more_input, step.consumed, {}, {}};
+    case In::progress: return BodyStep{Out::piece, step.consumed, step.piece, {}};
+    case In::complete: return BodyStep{Out::end, step.consumed, step.piece, {}};
+    case In::invalid: break;
+  }
+  return BodyStep{Out::invalid, 0, {}, step.error};
+}
+
+Request Protocol::accept(Request request) {
   message_done_ = true;
   ++requests_;
-  Request request = parser_.request();
   request.remote = peer_;
   bool last = options_.max_requests != 0 && requests_ == options_.max_requests;
   // The clock is read only when the loop counts (loop_metrics.h): its duration starts here.
@@ -81,7 +121,7 @@ Decoded<Request> Protocol::decode(std::string_view input) {
                        request.keep_alive && !last,
                        elsewhere_ != nullptr ? Clock::now() : Clock::time_point{}});
   if (options_.access_log != nullptr) note_for_log(request);
-  return Decoded<Request>::message(request, parser_.consumed());
+  return request;
 }
 
 // Before any 100 Continue: a server that cannot take the body now (options_.accepts_body: a

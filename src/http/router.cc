@@ -91,6 +91,7 @@ class RouteLabelRelay final : public ReplyRoute<Response, std::string> {
   void stream_when_writable(ConnId, uint64_t, WritableCallback&& callback) override {
     stream_.when_writable(std::move(callback));
   }
+  void read_body(ConnId, uint64_t, BodySink* sink) override { inner_.read_body(*sink); }
 
  private:
   RouteLabelRelay(Reply inner, RouteLabel label) : inner_(std::move(inner)), label_(label) {}

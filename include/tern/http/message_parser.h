@@ -67,6 +67,11 @@ class MessageParser {
   Version version() const noexcept { return version_; }
   bool keep_alive() const noexcept;
   bool expects_continue() const noexcept { return expects_continue_; }
+  // The body's framing, once the field block is parsed: where it starts in the input, chunked
+  // or not, the Content-Length (0 without one).
+  size_t body_start() const noexcept { return body_start_; }
+  bool chunked() const noexcept { return chunked_; }
+  uint64_t content_length() const noexcept { return content_length_; }
   const std::vector<FieldSpan>& fields() const noexcept { return fields_; }
   // The body: a view into `input`, or the de-chunked copy.
   std::string_view body(std::string_view input) const noexcept;

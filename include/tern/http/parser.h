@@ -98,6 +98,14 @@ class RequestParser {
   // Bytes examined since reset() (see MessageParser::bytes_examined).
   uint64_t bytes_examined() const noexcept { return engine_.bytes_examined(); }
 
+  // Once in_body(), for a body taken in pieces instead (http::Protocol): the request with its
+  // head's views into `input` (the input of the last parse) and no body; where the body starts
+  // in that input; and its framing (chunked, else a Content-Length of body_length() bytes).
+  const Request& head(std::string_view input);
+  size_t body_start() const noexcept { return engine_.body_start(); }
+  bool chunked() const noexcept { return engine_.chunked(); }
+  uint64_t body_length() const noexcept { return engine_.content_length(); }
+
  private:
   void fill_flags() noexcept;
   void fill_views(std::string_view input);

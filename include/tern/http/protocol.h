@@ -14,6 +14,9 @@
 //   - Expect: 100-continue: "100 Continue" once the head is accepted, before the body is read
 //     (when no earlier response is still owed, since it must not overtake one), or 503 and
 //     close when options.accepts_body says the body cannot be taken now;
+//   - request bodies in pieces: a request options.stream_body chooses goes to its handler with
+//     its head alone (body_follows), and its body (de-chunked) to the sink the handler gives
+//     reply.read_body (tern/protocol/body_sink.h); limits.max_body bounds it as any body;
 //   - failures: a malformed request gets its status (400, 413, 414, 431, 501, 505), a header
 //     or body that does not arrive in time 408, then the connection closes (lingering).
 //
@@ -30,6 +33,7 @@
 
 #include "tern/base/clock.h"
 #include "tern/http/access_log.h"
+#include "tern/http/body_decoder.h"
 #include "tern/http/parser.h"
 #include "tern/http/request.h"
 #include "tern/http/response.h"
@@ -53,6 +57,14 @@ struct ProtocolOptions {
   // the body, and closes the connection. Empty: every body is wanted. (tern-proxy: false when
   // no upstream could take a request now.)
   std::function<bool()> accepts_body;
+  // Asked on the connection's thread when a request's head is in and its body is not (a
+  // request whose head and body come in one read is never asked: its body is whole): true
+  // hands the head to the handler now, with body_follows, and its body to the BodySink the
+  // handler gives (reply.read_body), in pieces, with backpressure; the handler must ask for
+  // the body or the connection closes after its answer. Empty: every body is gathered whole.
+  // The request has its head's views, no body and no remote address yet. (tern-proxy: true
+  // for a body larger than it gathers, relayed to the upstream as it arrives.)
+  std::function<bool(const Request& head)> stream_body;
 };
 
 class Protocol {
@@ -66,6 +78,7 @@ class Protocol {
   explicit Protocol(const Options& options);
 
   Decoded<Request> decode(std::string_view input);
+  BodyStep decode_body(std::string_view input);
   After encode(Response&& response, Output& out);
   static Owned own(const Request& request) { return OwnedRequest(request); }
   static Request view(const Owned& owned) { return owned.view(); }
@@ -101,6 +114,10 @@ class Protocol {
     std::string user_agent;
   };
 
+  // The request just read (whole, or its head): counted, its response's place queued.
+  Request accept(Request request);
+  // At need_more with the head in: whether this body goes in pieces (options.stream_body).
+  bool streams_body(std::string_view input);
   void write_head(const Response& response, const Pending& request, bool keep_alive, Output& out);
   void write_body(Response& response, Output& out);
   bool fits_stream_length(Chunk& chunk) noexcept;
@@ -125,6 +142,9 @@ class Protocol {
   size_t pending_count_ = 0;
   size_t requests_ = 0;
   bool message_done_ = false;     // the parser holds a whole message: reset before the next
+  bool body_asked_ = false;       // options.stream_body was asked about this message
+  BodyDecoder body_;              // a body in pieces (decode_body)
+  uint64_t body_bytes_ = 0;       // of it so far, against limits.max_body
   bool continue_sent_ = false;
   bool draining_ = false;
   // Null: this connection is not counted (made where metrics are off). Otherwise its requests

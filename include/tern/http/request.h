@@ -36,7 +36,11 @@ struct Request {
   std::string_view query;         // after '?', without it (still percent-encoded)
   Version version = Version::http11;
   Headers headers;
-  std::string_view body;          // the whole body (chunked bodies de-chunked)
+  std::string_view body;          // the whole body (chunked bodies de-chunked); empty when
+                                  // body_follows
+  // The body is still to come and is taken in pieces: reply.read_body(sink), before
+  // answering (ProtocolOptions::stream_body chose this request; tern/protocol/body_sink.h).
+  bool body_follows = false;
   bool keep_alive = true;         // what the client asked for (version and Connection)
   bool expects_continue = false;  // Expect: 100-continue (answered by the protocol)
   InetAddress remote;             // the peer

@@ -31,6 +31,12 @@
 //                                                         // owed: bytes to send before the
 //                                                         // message is whole (100 Continue)
 //
+//     // Optional, for request bodies taken in pieces (BasicReply::read_body, body_sink.h):
+//     // decode may answer `head` (a message whose body follows: dispatched at once, consumed
+//     // covers the head); the session then calls decode_body with the input after what it
+//     // has consumed, piece by piece, until `end` (the next decode starts the next message).
+//     BodyStep decode_body(std::string_view input);
+//
 //     // Optional, for streamed responses (BasicReply::stream):
 //     using Chunk = ...;
 //     void encode_head(Response&& head, Output& out);
@@ -58,7 +64,9 @@ namespace tern {
 
 template <class Request>
 struct Decoded {
-  enum class Status : uint8_t { need_more, message, invalid };
+  // head: a message whose body is still to come and is taken in pieces (decode_body), not
+  // gathered: `request` and `consumed` as for message, the body not in either.
+  enum class Status : uint8_t { need_more, message, invalid, head };
   Status status = Status::need_more;
   Request request{};
   size_t consumed = 0;   // message: bytes of input the message used, framing included
@@ -69,6 +77,24 @@ struct Decoded {
     return {Status::message, std::move(request), consumed, {}};
   }
   static Decoded invalid(std::error_code error) { return {Status::invalid, {}, 0, error}; }
+  static Decoded head(Request request, size_t consumed) {
+    return {Status::head, std::move(request), consumed, {}};
+  }
+};
+
+// One step through a body taken in pieces (decode_body): the framing undone, the piece handed
+// on. `consumed` counts framing and piece; `piece` views the input (valid during the call).
+struct BodyStep {
+  enum class Status : uint8_t {
+    more_input,  // nothing more can be done with these bytes (any consumed were framing)
+    piece,       // a piece of the body (it may be empty), more to come
+    end,         // the body is complete (with its last piece, maybe empty)
+    invalid      // the body's framing is broken (error): the connection closes
+  };
+  Status status = Status::more_input;
+  size_t consumed = 0;
+  std::string_view piece;
+  std::error_code error;
 };
 
 // What a connection does after a response is written.
@@ -113,6 +139,12 @@ concept StreamingProtocol = Protocol<P> && requires(P& protocol, typename P::Res
   protocol.encode_head(std::move(head), out);
   protocol.encode_chunk(std::move(chunk), out);
   { protocol.encode_end(out) } -> std::same_as<After>;
+};
+
+// A protocol whose request bodies can be taken in pieces.
+template <class P>
+concept StreamingBodyProtocol = Protocol<P> && requires(P& protocol, std::string_view input) {
+  { protocol.decode_body(input) } -> std::same_as<BodyStep>;
 };
 
 // The type of a protocol's stream pieces (its Response when it does not stream).

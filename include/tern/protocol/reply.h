@@ -16,15 +16,21 @@
 // and the connection's unsent output is below its high-water mark (at once if it is), with
 // false if the connection closed instead. A producer that writes a chunk per callback keeps
 // the connection's memory bounded.
+//
+// A request whose body follows its head (the protocol said so: http::Request::body_follows)
+// is answered the same way; before answering, reply.read_body(sink) asks for the body, which
+// reaches `sink` in pieces on the connection's loop (tern/protocol/body_sink.h).
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <system_error>
 #include <utility>
 
 #include "tern/base/unique_function.h"
 #include "tern/loop/loop_handle.h"
 #include "tern/net/conn_id.h"
+#include "tern/protocol/body_sink.h"
 
 namespace tern {
 
@@ -45,6 +51,11 @@ class ReplyRoute {
   // connection closes after it.
   virtual void stream_end(ConnId id, uint64_t sequence, bool complete) = 0;
   virtual void stream_when_writable(ConnId id, uint64_t sequence, WritableCallback&& callback) = 0;
+  // The body of request `sequence` goes to `sink` (body_sink.h). A route that cannot take
+  // bodies in pieces ends the sink at once.
+  virtual void read_body(ConnId, uint64_t, BodySink* sink) {
+    sink->on_body_end(std::make_error_code(std::errc::operation_not_supported));
+  }
 
  protected:
   ~ReplyRoute() = default;
@@ -154,6 +165,19 @@ class BasicReply {
       r.stream_head(id, sequence, std::move(head));
     });
     return Stream(route, id_, sequence_);
+  }
+  // Any thread, once, before send() or stream(): the body of this request, whose head alone
+  // reached the handler (body_follows), goes to `sink` in pieces on the connection's loop; the
+  // sink must stay alive until its on_body_end. For a request whose body came whole, or a
+  // reply already answered, the sink is ended at once with an error.
+  void read_body(BodySink& sink) {
+    if (route_ == nullptr) {
+      sink.on_body_end(std::make_error_code(std::errc::operation_not_permitted));
+      return;
+    }
+    on_connection_loop(route_, id_, [id = id_, sequence = sequence_, sink = &sink](Route& r) {
+      r.read_body(id, sequence, sink);
+    });
   }
   // True until send() or stream() (or a move from it).
   bool pending() const noexcept { return route_ != nullptr; }

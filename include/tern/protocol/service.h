@@ -101,6 +101,11 @@ class ProtocolService final : public Service::Impl {
       visit(id, [&](Session<P>& s) { s.when_writable(sequence, std::move(callback)); });
       if (callback) callback(false);  // not taken: the connection is gone
     }
+    void read_body(ConnId id, uint64_t sequence, BodySink* sink) override {
+      visit(id, [&](Session<P>& s) { s.read_body(sequence, std::exchange(sink, nullptr)); });
+      // Not taken: the connection is gone.
+      if (sink != nullptr) sink->on_body_end(std::make_error_code(std::errc::not_connected));
+    }
 
    private:
     // The id names a session this maker made (its generation makes it unique), so the cast is

@@ -15,7 +15,10 @@
 //   - failures: a malformed message or an expired deadline gives the protocol a chance to
 //     write a last response (on_failure), after the responses to the requests before it;
 //   - closing: after the peer's FIN once everything read is answered; after a response the
-//     protocol marked After::close; at drain once answered; always a lingering close.
+//     protocol marked After::close; at drain once answered; always a lingering close;
+//   - request bodies in pieces (a protocol whose decode answers `head`): the request goes to
+//     its handler at once, and its body to the BodySink the handler gives (read_body), paced
+//     by it; until then nothing of the body is read past one read (body_sink.h).
 //
 // Thread rule: every method runs on the thread that owns the connection (its loop), except
 // the handler on a worker, whose reply comes back through the ReplyRoute.
@@ -34,6 +37,7 @@
 #include "tern/net/conn_id.h"
 #include "tern/net/inet_address.h"
 #include "tern/protocol/basic_handler.h"
+#include "tern/protocol/body_sink.h"
 #include "tern/protocol/output.h"
 #include "tern/protocol/protocol.h"
 #include "tern/protocol/response_order.h"
@@ -59,9 +63,13 @@ class Session final : public SessionBase {
     if constexpr (requires { protocol_.deadlines(); }) deadlines_ = protocol_.deadlines();
   }
 
-  // Producers still waiting to write learn that they never will.
+  // Producers still waiting to write learn that they never will; so does a body's sink.
   ~Session() override {
     for (Waiter& waiter : writable_waiters_) waiter.callback(false);
+    closing_ = true;  // what the sink does from here (a reply) finds the session closing
+    if (BodySink* sink = std::exchange(body_.sink, nullptr)) {
+      sink->on_body_end(std::make_error_code(std::errc::connection_aborted));
+    }
   }
 
   void start() override {
@@ -89,7 +97,7 @@ class Session final : public SessionBase {
 
   void on_peer_closed() override {
     peer_closed_ = true;  // the whole requests read are answered; a partial one never will be
-    after_event();
+    pump();               // a body's sink learns that its body is cut short
   }
 
   void on_output_drained() override {
@@ -108,7 +116,11 @@ class Session final : public SessionBase {
       return;
     }
     if (read_deadline_ != TimePoint{} && now >= read_deadline_) {
-      fail(Failure{Failure::Kind::read_timeout, {}});
+      if (body_.active) {
+        fail_body(std::make_error_code(std::errc::timed_out), "the request body stalled");
+      } else {
+        fail(Failure{Failure::Kind::read_timeout, {}});
+      }
     } else if (idle_deadline_ != TimePoint{} && now >= idle_deadline_) {
       fail(Failure{Failure::Kind::idle_timeout, {}});
     }
@@ -171,6 +183,20 @@ class Session final : public SessionBase {
     if (!in_order) unanswered_ = true;
     answered();
   }
+  // The body of request `sequence` goes to `sink`, if that request's body is the one still to
+  // be read and no sink has it yet; otherwise the sink is ended at once. Connection's thread.
+  void read_body(uint64_t sequence, BodySink* sink) {
+    if (!body_.active || body_.sequence != sequence || body_.sink != nullptr ||
+        body_.abandoned || closing_) {
+      as_handler([&] { sink->on_body_end(std::make_error_code(std::errc::operation_not_permitted)); });
+      return;
+    }
+    body_.sink = sink;
+    sink->on_body_start(body_control_);
+    invite_body();
+    pump();  // inside a pass (an inline handler), the pass feeds it
+  }
+
   void when_writable(uint64_t sequence, WritableCallback&& callback) {
     if (closing_ || !order_.in_flight(sequence)) {
       io_.call_later(std::move(callback), false);
@@ -187,7 +213,12 @@ class Session final : public SessionBase {
     processing_ = true;
     size_t used = 0;
     partial_ = false;
-    while (may_dispatch()) {
+    while (true) {
+      if (body_.active) {
+        if (!feed_body(input, used)) break;
+        continue;  // the body ended: the next message
+      }
+      if (!may_dispatch()) break;
       auto decoded = protocol_.decode(input.substr(used));
       if (decoded.status == Decoded<Request>::Status::invalid) {
         fail(Failure{Failure::Kind::malformed, decoded.error});
@@ -204,7 +235,10 @@ class Session final : public SessionBase {
       }
       used += decoded.consumed;
       read_deadline_ = TimePoint{};
-      dispatch(decoded.request);
+      uint64_t sequence = order_.begin_request();
+      // Before the handler runs: an inline handler may ask for the body at once.
+      if (decoded.status == Decoded<Request>::Status::head) body_ = BodyInPieces{true, sequence};
+      dispatch(decoded.request, sequence);
     }
     processing_ = false;
     flush();
@@ -218,8 +252,7 @@ class Session final : public SessionBase {
   // No whole request waits in the input (it is empty, or holds the start of one).
   bool input_exhausted() const noexcept { return consumed_ == input_.size() || partial_; }
 
-  void dispatch(const Request& request) {
-    uint64_t sequence = order_.begin_request();
+  void dispatch(const Request& request, uint64_t sequence) {
     Reply reply(&route_, id_, sequence);
     if (dispatcher_.runs_inline()) {
       dispatcher_.before_handler();
@@ -236,6 +269,116 @@ class Session final : public SessionBase {
     // is read or dispatched until the dispatcher resumes us.
     waiting_job_ = std::move(job);
     blocked_ = true;
+  }
+
+  // Hands the body's bytes in `input` from `used` on to its sink while the sink takes them.
+  // True once the body is complete; false while it waits (for input, for a sink, for the sink
+  // to resume) or has failed.
+  bool feed_body(std::string_view input, size_t& used) {
+    partial_ = true;  // a message is still being read
+    if (body_.sink == nullptr || body_.paused || failed_) return false;
+    if constexpr (StreamingBodyProtocol<P>) {
+      invite_body();
+      while (true) {
+        BodyStep step = protocol_.decode_body(input.substr(used));
+        if (step.status == BodyStep::Status::invalid) {
+          used = input.size();  // nothing after a broken body is read as a request
+          fail_body(step.error, step.error.message().c_str());
+          return false;
+        }
+        used += step.consumed;
+        if (!step.piece.empty()) read_deadline_ = TimePoint{};  // progress: a new stall bound
+        body_.resumed = false;
+        bool more = true;
+        if (!step.piece.empty()) {
+          BodySink* sink = body_.sink;
+          as_handler([&] { more = sink->on_body(step.piece); });
+        }
+        if (step.status == BodyStep::Status::end) {
+          end_body({});
+          partial_ = false;
+          return true;
+        }
+        if (body_.sink == nullptr) return false;  // the sink aborted from on_body
+        if (step.status == BodyStep::Status::more_input) {
+          if (peer_closed_) {
+            fail_body(std::make_error_code(std::errc::connection_reset),
+                      "the peer closed inside a request body");
+          }
+          return false;
+        }
+        // A resume that came while the sink ran (another thread, the connection let go) wins.
+        if (!more && !body_.resumed) {
+          body_.paused = true;
+          return false;
+        }
+      }
+    }
+    return false;
+  }
+
+  // The peer may wait for leave to send the body (100 Continue): a sink wants it now. Only
+  // when no earlier response is owed (it must not overtake one); the protocol sends it once.
+  void invite_body() {
+    if constexpr (requires { protocol_.interim(out_); }) {
+      if (!order_.first(body_.sequence)) return;
+      protocol_.interim(out_);
+      if (!processing_) flush();
+    }
+  }
+
+  // The body's sink learns how its body ended; the session is done with it.
+  void end_body(std::error_code error) {
+    BodySink* sink = body_.sink;
+    body_ = BodyInPieces{};
+    if (sink != nullptr) as_handler([&] { sink->on_body_end(error); });
+  }
+
+  // Runs a sink's callback the way an inline handler runs: a transport whose connection is
+  // shared between threads (one-shot readiness) lets go of it meanwhile, so a sink that
+  // answers from its callback (the reply visits the connection) does not wait on itself.
+  template <class F>
+  void as_handler(F&& callback) {
+    dispatcher_.before_handler();
+    callback();
+    dispatcher_.after_handler();
+  }
+
+  // A body that cannot be read to its end: its request was dispatched, so its handler answers
+  // it (no failure response of the protocol's: that would be a second answer), then the
+  // connection closes.
+  void fail_body(std::error_code error, const char* why) {
+    if (!failed_) log_closing(why);
+    failed_ = true;
+    end_body(error);
+  }
+
+  // ReadControl of the body being read, for its sink.
+  class BodyControl final : public ReadControl {
+   public:
+    explicit BodyControl(Session& session) : session_(session) {}
+    void resume_reading() override {
+      session_.body_.resumed = true;  // also while the sink still runs (feed_body)
+      if (!session_.body_.paused) return;
+      session_.body_.paused = false;
+      session_.pump();
+    }
+    // The body is abandoned: nothing more of it is read, and the connection closes once its
+    // request is answered (maybe_close). The sink is not called again.
+    void abort(std::error_code) override {
+      if (!session_.body_.active) return;
+      session_.body_.sink = nullptr;
+      session_.body_.abandoned = true;
+      if (!session_.processing_) session_.after_event();  // else the pass's end does
+    }
+
+   private:
+    Session& session_;
+  };
+
+  // Reading while a body is read in pieces: only for a sink that takes it.
+  bool body_reading() const noexcept {
+    return body_.sink != nullptr && !body_.paused && !peer_closed_ && !failed_;
   }
 
   void emit(Response&& response) {
@@ -320,7 +463,10 @@ class Session final : public SessionBase {
   // After a reply or drained output: decode what is buffered if the limits now allow.
   void pump() {
     if (processing_ || closing_) return;
-    if (consumed_ < input_.size() && may_dispatch()) {
+    bool more = body_.active ? body_.sink != nullptr && !body_.paused &&
+                                   (consumed_ < input_.size() || peer_closed_)
+                             : consumed_ < input_.size() && may_dispatch();
+    if (more) {
       consumed_ += consume(std::string_view(input_).substr(consumed_));
       compact();
     }
@@ -343,8 +489,9 @@ class Session final : public SessionBase {
   void after_event() {
     if (closing_) return;
     if (maybe_close()) return;
-    io_.set_reading(!peer_closed_ && !draining_ && may_dispatch() &&
-                    io_.unsent_bytes() < config_.high_water);
+    io_.set_reading(body_.active ? body_reading()
+                                 : !peer_closed_ && !draining_ && may_dispatch() &&
+                                       io_.unsent_bytes() < config_.high_water);
     update_deadlines();
   }
 
@@ -355,6 +502,8 @@ class Session final : public SessionBase {
       return close_gracefully();
     }
     if (order_.in_flight() != 0) return false;
+    // Answered, its body not taken: what is left of it cannot be told from a next request.
+    if (body_.active && body_.sink == nullptr) return close_gracefully();
     if (failed_) {
       if (last_response_) {
         emit(std::move(*last_response_));
@@ -399,7 +548,14 @@ class Session final : public SessionBase {
       in_body_ = in_body;
       read_deadline_ = TimePoint{};
     }
-    start(in_body ? deadlines_.body : deadlines_.read, read_deadline_, partial_);
+    if (body_.active) {
+      // A body in pieces: a stall bound, from its last piece, while its sink takes it (its
+      // handler's and its sink's pace are theirs).
+      in_body_ = true;
+      start(deadlines_.body, read_deadline_, body_reading());
+    } else {
+      start(in_body ? deadlines_.body : deadlines_.read, read_deadline_, partial_);
+    }
     start(deadlines_.idle, idle_deadline_,
           order_.in_flight() == 0 && consumed_ == input_.size() && unsent == 0);
     start(deadlines_.write, write_deadline_, unsent > 0);
@@ -445,6 +601,17 @@ class Session final : public SessionBase {
   };
   std::vector<Waiter> writable_waiters_;  // streams' producers waiting for room
   std::optional<Response> last_response_;  // the protocol's answer to a failure
+  // The request body being read in pieces (the protocol's decode said head).
+  struct BodyInPieces {
+    bool active = false;     // its head is dispatched; the next decode waits for its end
+    uint64_t sequence = 0;   // its request's
+    BodySink* sink = nullptr;  // the handler's (read_body); null until then
+    bool paused = false;     // the sink declined more: resume_reading() feeds it again
+    bool resumed = false;    // resume_reading() came since the last piece was handed on
+    bool abandoned = false;  // the sink aborted: the connection closes once answered
+  };
+  BodyInPieces body_;
+  BodyControl body_control_{*this};
 
   TimePoint read_deadline_{};
   TimePoint idle_deadline_{};
