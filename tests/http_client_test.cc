@@ -156,6 +156,15 @@ class Peer {
       done += static_cast<size_t>(n);
     }
   }
+  // The next `n` bytes, or what arrived of them before the stream ended.
+  std::string next_bytes(size_t n) {
+    while (pending_.size() < n) {
+      if (!receive()) break;
+    }
+    std::string bytes = pending_.substr(0, std::min(n, pending_.size()));
+    pending_.erase(0, bytes.size());
+    return bytes;
+  }
   // Ends the upstream's side of the stream (FIN), leaving reading open.
   void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
   void close() {
@@ -244,6 +253,105 @@ TEST_P(HttpClientTest, PostSendsItsBodyWithTheClientsFraming) {
   ASSERT_FALSE(got.error) << got.error.message();
   EXPECT_EQ(got.status, 201);
   EXPECT_EQ(got.body, "");
+}
+
+// A request body that follows its head (tern/protocol/body_writer.h): the source writes its
+// pieces as soon as the body opens, then ends it, on the loop thread.
+struct PieceSource final : BodySource {
+  std::vector<std::string> pieces;
+  bool refused = false;  // a write said no: the writer is gone, or full
+  void on_body_open(BodyWriter& writer) override {
+    for (const std::string& piece : pieces) {
+      if (!writer.write(piece)) {
+        refused = true;
+        return;
+      }
+    }
+    writer.end();
+  }
+  void on_body_closed(std::error_code) override {}
+};
+
+TEST_P(HttpClientTest, ABodySourceIsChunkedWithoutALength) {
+  PieceSource source;  // outlives the rig: the request's callback may run at its end
+  source.pieces = {"abc", "defg"};
+  ClientRig rig(GetParam(), upstream.address());
+  ClientRequest request = ClientRequest::post("/up", "ignored");
+  request.body_source = &source;
+  auto answer = rig.send(std::move(request));
+  Peer peer(upstream.accept_one());
+  ASSERT_TRUE(peer.ok());
+  std::string head = "POST /up HTTP/1.1\r\nHost: " + host + "\r\nTransfer-Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(peer.next_request(), head);
+  std::string body = "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n";
+  EXPECT_EQ(peer.next_bytes(body.size()), body);
+  peer.send(ok("got"));
+  Answer got = ClientRig::wait(answer);
+  ASSERT_FALSE(got.error) << got.error.message();
+  EXPECT_EQ(got.body, "got");
+  EXPECT_FALSE(source.refused);
+}
+
+TEST_P(HttpClientTest, ABodySourceWithALengthIsSentRawAndMayNotPassIt) {
+  PieceSource exact;
+  exact.pieces = {"abc", "defg"};
+  PieceSource over;
+  over.pieces = {"abc", "defgh"};
+  ClientRig rig(GetParam(), upstream.address());
+  ClientRequest request = ClientRequest::post("/up", "");
+  request.body_source = &exact;
+  request.body_length = 7;
+  auto answer = rig.send(std::move(request));
+  Peer peer(upstream.accept_one());
+  ASSERT_TRUE(peer.ok());
+  EXPECT_EQ(peer.next_request(),
+            "POST /up HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 7\r\n\r\nabcdefg");
+  peer.send(ok("got"));
+  Answer got = ClientRig::wait(answer);
+  ASSERT_FALSE(got.error) << got.error.message();
+  EXPECT_TRUE(got.keep_alive);
+  // A piece past the announced length is refused and the request fails: the upstream would
+  // read the excess as the next request.
+  ClientRequest too_long = ClientRequest::post("/up", "");
+  too_long.body_source = &over;
+  too_long.body_length = 7;
+  Answer failed = rig.fetch(std::move(too_long));
+  EXPECT_EQ(failed.error, make_error_code(errc::invalid_argument)) << failed.error.message();
+  EXPECT_TRUE(over.refused);
+}
+
+// An upstream that answers before the whole body: the answer is delivered, the source hears
+// that its writer is gone, and the connection is not reused.
+TEST_P(HttpClientTest, AnAnswerBeforeTheBodysEndClosesTheBodyAndTheConnection) {
+  struct HalfSource final : BodySource {
+    BodyWriter* writer = nullptr;
+    std::error_code closed;
+    void on_body_open(BodyWriter& w) override {
+      writer = &w;
+      w.write("part");
+    }
+    void on_body_closed(std::error_code error) override {
+      writer = nullptr;
+      closed = error;
+    }
+  } source;
+  ClientRig rig(GetParam(), upstream.address());
+  ClientRequest request = ClientRequest::post("/up", "");
+  request.body_source = &source;
+  request.body_length = 100;
+  auto answer = rig.send(std::move(request));
+  Peer peer(upstream.accept_one());
+  ASSERT_TRUE(peer.ok());
+  std::string head = "POST /up HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 100\r\n\r\n";
+  EXPECT_EQ(peer.next_bytes(head.size() + 4), head + "part");
+  peer.send(response("HTTP/1.1 413 Payload Too Large", "", "no"));
+  Answer got = ClientRig::wait(answer);
+  ASSERT_FALSE(got.error) << got.error.message();
+  EXPECT_EQ(got.status, 413);
+  EXPECT_FALSE(got.keep_alive);
+  EXPECT_EQ(rig.call([&](EventLoop&) { return source.closed; }),
+            make_error_code(errc::answered_early));
+  EXPECT_TRUE(peer.client_closed());
 }
 
 // Chunk extensions are skipped and trailers read to their end: the next response on the same

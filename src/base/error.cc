@@ -17,6 +17,7 @@ class Category final : public std::error_category {
       case errc::invalid_argument: return "invalid argument";
       case errc::message_too_large: return "message longer than the codec's limit";
       case errc::unanswered: return "the handler dropped its reply without answering";
+      case errc::answered_early: return "the peer answered before the request's body was all sent";
     }
     return "unknown tern error";
   }

@@ -57,6 +57,11 @@ void Client::request(ClientRequest request, Callback on_response) {
   // The client's own refusals first (closed, queue_full), then the request's.
   std::error_code refusal = links_.refusal();
   if (!refusal) refusal = validate(request);
+  // A body in pieces holds its connection to the body's end: a pipelined request behind it
+  // would be written into the middle of it.
+  if (!refusal && request.body_source != nullptr && options_.pipelining > 1) {
+    refusal = make_error_code(client_errc::invalid_request);
+  }
   if (refusal) {
     on_response(refusal, nullptr);
     return;

@@ -1,6 +1,7 @@
 // http::ClientProtocol: requests out, responses in, matched by the FIFO of methods sent.
 #include "tern/http/client_protocol.h"
 
+#include <charconv>
 #include <optional>
 
 #include "tern/http/client_error.h"
@@ -57,9 +58,39 @@ ClientProtocol::ClientProtocol(const Options& options)
 
 void ClientProtocol::encode_request(Request&& request, Output& out) {
   methods_.push_back(Sent{request.method, request.sink});
+  if (request.body_source != nullptr) {
+    opened_ = request.body_source;
+    body_open_ = true;
+    body_chunked_ = !request.body_length;
+    body_left_ = request.body_length.value_or(0);
+  }
   ResponseSink* sink = request.sink;
   encode(std::move(request), options_.host, out);
   if (sink != nullptr) sink->on_request_written();
+}
+
+bool ClientProtocol::encode_body_piece(std::string_view piece, Output& out) {
+  if (piece.empty()) return true;
+  if (!body_chunked_) {
+    if (piece.size() > body_left_) return false;
+    body_left_ -= piece.size();
+    out.append_static(piece);
+    return true;
+  }
+  char size[20];
+  auto [end, ec] = std::to_chars(size, size + sizeof size, piece.size(), 16);
+  out.append_copy(std::string_view(size, static_cast<size_t>(end - size)));
+  out.append_copy("\r\n");
+  out.append_static(piece);
+  out.append_copy("\r\n");
+  return true;
+}
+
+bool ClientProtocol::encode_body_end(Output& out) {
+  body_open_ = false;
+  if (!body_chunked_) return body_left_ == 0;
+  out.append_copy("0\r\n\r\n");
+  return true;
 }
 
 // The parser keeps the last response (its views, a de-chunked body) until the next one starts:
@@ -140,6 +171,7 @@ Decoded<ParsedResponse> ClientProtocol::finish_stream(size_t used) {
   streaming_ = nullptr;
   buffering_ = false;
   paused_ = false;  // the connection reads on for the next response
+  if (body_open_) streamed_.keep_alive = false;  // answered before its body was all sent
   return Decoded<Response>::message(streamed_, used);
 }
 
@@ -163,7 +195,9 @@ Decoded<ParsedResponse> ClientProtocol::complete() {
   methods_.pop_front();
   message_done_ = true;
   buffering_ = false;
-  return Decoded<Response>::message(parser_.response(), parser_.consumed());
+  Decoded<Response> decoded = Decoded<Response>::message(parser_.response(), parser_.consumed());
+  if (body_open_) decoded.request.keep_alive = false;  // answered before its body was all sent
+  return decoded;
 }
 
 }  // namespace tern::http

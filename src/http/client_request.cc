@@ -102,6 +102,8 @@ void ClientRequest::clear() noexcept {
   clear_keeping(body, kKeptCapacity);
   clear_keeping(block_, kKeptCapacity);
   sink = nullptr;
+  body_source = nullptr;
+  body_length.reset();
   invalid_field_ = false;
   block_has_host_ = false;
   block_asks_close_ = false;
@@ -162,6 +164,19 @@ void encode(ClientRequest&& request, std::string_view default_host, Output& out)
     out.append_copy("\r\n");
   }
   out.append_copy(request.field_block());
+  if (request.body_source != nullptr) {
+    // The body follows (the pipeline opens it): its length if known, else chunked.
+    if (request.body_length) {
+      char digits[24];
+      auto end = std::to_chars(digits, digits + sizeof digits, *request.body_length).ptr;
+      out.append_copy("Content-Length: ");
+      out.append_copy(std::string_view(digits, static_cast<size_t>(end - digits)));
+      out.append_copy("\r\n\r\n");
+    } else {
+      out.append_copy("Transfer-Encoding: chunked\r\n\r\n");
+    }
+    return;
+  }
   if (!request.body.empty() || defines_content(request.method)) {
     char digits[24];
     auto end = std::to_chars(digits, digits + sizeof digits, request.body.size()).ptr;

@@ -16,6 +16,7 @@ enum class errc {
   invalid_argument,   // a caller passed something tern cannot use (see the message)
   message_too_large,  // a framed message is longer than the codec's limit
   unanswered,         // a handler dropped its Reply without sending a response
+  answered_early,     // the peer answered a request before its body was all sent
 };
 
 const std::error_category& error_category() noexcept;

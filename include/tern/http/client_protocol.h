@@ -21,6 +21,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "tern/http/body_decoder.h"
 #include "tern/http/client_request.h"
@@ -60,6 +61,16 @@ class ClientProtocol {
   bool reading_paused() const noexcept { return paused_; }
   void resume() noexcept { paused_ = false; }
 
+  // The pipeline's hooks for a request body in pieces (tern/protocol/body_writer.h): the
+  // source of the request just encoded (once), the framing of each piece (a view, written
+  // before the pipeline returns; false, nothing framed: it would pass the Content-Length), the
+  // end of the body (false: short of its Content-Length), and a body given up. While a body is
+  // open, a response that completes says the connection closes after it.
+  BodySource* take_opened_body() noexcept { return std::exchange(opened_, nullptr); }
+  bool encode_body_piece(std::string_view piece, Output& out);
+  bool encode_body_end(Output& out);
+  void close_body() noexcept { body_open_ = false; }
+
  private:
   struct Sent {
     Method method;
@@ -84,6 +95,11 @@ class ClientProtocol {
   ParsedResponse streamed_;     // what the callback gets at its end: status, version, keep-alive
   bool buffering_ = false;      // the current response's head was looked at: answered whole
   bool paused_ = false;         // the sink declined more: stop reading until resume()
+  // A request body in pieces (a request with a body_source).
+  BodySource* opened_ = nullptr;  // encoded, not yet opened by the pipeline
+  bool body_open_ = false;
+  bool body_chunked_ = false;
+  uint64_t body_left_ = 0;        // of its Content-Length
 };
 
 }  // namespace tern::http

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "tern/http/message.h"
+#include "tern/protocol/body_writer.h"
 #include "tern/protocol/output.h"
 
 namespace tern::http {
@@ -55,6 +56,12 @@ struct ClientRequest {
   // Takes a large or open-ended response body in pieces (tern/http/response_sink.h); not
   // owned: it must outlive the request's callback. Null: the response is answered whole.
   ResponseSink* sink = nullptr;
+  // A body that follows the head in pieces (tern/protocol/body_writer.h): not null, `body` is
+  // not sent; the source writes the body once the head is on its connection. It goes with
+  // "Content-Length: *body_length" when that is known, else chunked. Not owned: it must outlive
+  // the request's callback. Not on a client that pipelines (ClientOptions::pipelining > 1).
+  BodySource* body_source = nullptr;
+  std::optional<uint64_t> body_length;
 
   static ClientRequest get(std::string target) { return make(Method::get, std::move(target)); }
   static ClientRequest head(std::string target) { return make(Method::head, std::move(target)); }

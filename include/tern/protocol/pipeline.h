@@ -25,6 +25,15 @@
 //     void attach(ReadControl& control);
 //     bool reading_paused() const;
 //     void resume();
+//
+//     // Optional, for request bodies written in pieces (tern/protocol/body_writer.h): the
+//     // source of the request just encoded, once (null: none); the framing of a piece (a view,
+//     // written before the pipeline returns; false: refused) and of the end (false: short);
+//     // the body given up. The pipeline is the source's BodyWriter.
+//     BodySource* take_opened_body();
+//     bool encode_body_piece(std::string_view piece, Output& out);
+//     bool encode_body_end(Output& out);
+//     void close_body();
 //   };
 //
 // Writes are gathered like the server session gathers its responses: requests sent from the
@@ -58,6 +67,7 @@
 #include "tern/base/unique_function.h"
 #include "tern/loop/event_loop.h"
 #include "tern/net/tcp_connection.h"
+#include "tern/protocol/body_writer.h"
 #include "tern/protocol/protocol.h"
 #include "tern/protocol/read_control.h"
 
@@ -97,7 +107,9 @@ class Pipeline final : public ReadControl {
   ~Pipeline() {
     if (destroyed_ != nullptr) *destroyed_ = true;
     if (!failed_) conn_.read_stop();
+    disarm_writable();
     cancel_timer();
+    close_body(std::make_error_code(std::errc::operation_canceled));
     run_failed(std::move(waiting_), std::make_error_code(std::errc::operation_canceled));
   }
   Pipeline(const Pipeline&) = delete;
@@ -109,20 +121,37 @@ class Pipeline final : public ReadControl {
   // write included). An error returned means not accepted (the callback will not run):
   // errc::not_connected after a failure, resource_unavailable_try_again with max_waiting
   // requests already waiting. Loop thread only.
+  //
+  // A request whose body follows (body_writer.h) is written like any other; its source is
+  // opened once its head is written, and the connection takes no other request until the
+  // body's end (send() refuses with operation_in_progress meanwhile).
   std::error_code send(Request request, Callback on_response) {
     if (failed_) return make_error_code(errc::not_connected);
     if (waiting_.size() >= options_.max_waiting) {
       return std::make_error_code(std::errc::resource_unavailable_try_again);
     }
+    if (body_ != nullptr || body_to_open_ != nullptr) {
+      return std::make_error_code(std::errc::operation_in_progress);
+    }
     waiting_.push_back(std::move(on_response));  // before the write: its failure fails this too
     if (waiting_.size() == 1) restart_timer();
     client_.encode_request(std::move(request), out_);
+    if constexpr (requires { client_.take_opened_body(); }) {
+      body_to_open_ = client_.take_opened_body();
+    }
     if (delivering_) return {};  // on_read writes it with the others, after the callbacks
-    write_output();  // last: a failure runs callbacks, which may destroy this pipeline
+    Guard guard(this);
+    write_output();  // a failure runs callbacks, which may destroy this pipeline
+    if (!guard.destroyed) open_body();  // last, for the same reason
     return {};
   }
 
+  // ReadControl: a response's consumer gives up on it.
+  void abort(std::error_code error) override { fail(error); }
+
   size_t waiting() const noexcept { return waiting_.size(); }
+  // A body's source stops being told to write more above this many unsent bytes.
+  static constexpr size_t kBodyHighWater = 256 << 10;
   bool failed() const noexcept { return failed_; }
   // Bytes received and not decoded yet (inside a response callback: those after its response).
   // A connection given back to a pool with such bytes would hand them to its next user.
@@ -137,7 +166,6 @@ class Pipeline final : public ReadControl {
     start_reading();
     on_read({});  // the bytes kept from before the pause
   }
-  void abort(std::error_code error) override { fail(error); }
 
   // The connection closed under the pipeline (from its owner's on_close): what waits fails with
   // the connection's close_reason(), or errc::not_connected when something else closed it.
@@ -153,10 +181,60 @@ class Pipeline final : public ReadControl {
     cancel_timer();
     out_.clear();  // requests encoded during a delivery and not written: they fail below
     conn_.close();
+    Guard guard(this);
+    close_body(error);  // its source may answer its client: that does not touch this pipeline
+    if (guard.destroyed) return;
     run_failed(std::move(waiting_), error);  // last: a callback may destroy this pipeline
   }
 
  private:
+  // The open body's BodyWriter (body_writer_ hands these on). A piece goes out at once, not
+  // gathered: it is a view of the source's input, valid during the call only.
+  bool write_body(std::string_view piece) {
+    if (failed_ || body_ == nullptr) return false;
+    if constexpr (requires(Output& out) { client_.encode_body_piece(piece, out); }) {
+      if (!client_.encode_body_piece(piece, out_)) {
+        abort_body(make_error_code(errc::invalid_argument));  // past its announced length
+        return false;
+      }
+    }
+    restart_timer();  // progress: the response deadline counts from the body's last piece
+    Guard guard(this);
+    write_output();
+    if (guard.destroyed || failed_) return false;
+    return conn_.write_queue_bytes() < kBodyHighWater;
+  }
+  void when_body_writable(UniqueFunction<void(bool open)> callback) {
+    if (failed_ || body_ == nullptr) return;  // the writer is gone: on_body_closed said so
+    body_writable_ = std::move(callback);
+    conn_.when_drained([this](TcpConnection&) {
+      UniqueFunction<void(bool)> writable = std::move(body_writable_);
+      body_writable_ = nullptr;
+      if (writable) writable(true);
+    });
+  }
+  void end_body() {
+    if (failed_ || body_ == nullptr) return;
+    body_ = nullptr;
+    disarm_writable();
+    bool whole = true;
+    if constexpr (requires(Output& out) { client_.encode_body_end(out); }) {
+      whole = client_.encode_body_end(out_);
+    }
+    if (!whole) {
+      fail(make_error_code(errc::invalid_argument));  // short of its announced length
+      return;
+    }
+    restart_timer();
+    write_output();  // last: a failure runs callbacks, which may destroy this pipeline
+  }
+  void abort_body(std::error_code error) {
+    if (failed_ || body_ == nullptr) return;
+    body_ = nullptr;  // the source asked: it is not told again
+    disarm_writable();
+    fail(error);
+  }
+
   // Callbacks may destroy the pipeline: the destructor tells the frame that runs them through
   // this guard. Guards nest (resume_reading() from a callback reads inside a read): the inner
   // one passes the news on to the outer one.
@@ -222,7 +300,39 @@ class Pipeline final : public ReadControl {
       pause_if_asked();
       // Last: a failed write runs the callbacks, which may destroy this pipeline.
       if (outer && out_.piece_count() > 0) write_output();
+      if (outer && !guard.destroyed) open_body();
     }
+  }
+
+  // The request just written has a body to follow: its source writes it from here on.
+  void open_body() {
+    BodySource* source = std::exchange(body_to_open_, nullptr);
+    if (source == nullptr) return;
+    if (failed_) {
+      source->on_body_closed(make_error_code(errc::not_connected));
+      return;
+    }
+    body_ = source;
+    source->on_body_open(body_writer_);  // last: it may write, and a failed write runs callbacks
+  }
+
+  // The open body's writer is gone (the connection failed, or the response came first): its
+  // source hears it; a body not yet opened is closed too.
+  void close_body(std::error_code error) {
+    disarm_writable();
+    BodySource* open = std::exchange(body_, nullptr);
+    BodySource* unopened = std::exchange(body_to_open_, nullptr);
+    if constexpr (requires { client_.close_body(); }) {
+      if (open != nullptr || unopened != nullptr) client_.close_body();
+    }
+    if (open != nullptr) open->on_body_closed(error);
+    if (unopened != nullptr) unopened->on_body_closed(error);
+  }
+
+  void disarm_writable() {
+    if (!body_writable_) return;
+    body_writable_ = nullptr;
+    if (!failed_) conn_.when_drained(nullptr);
   }
 
   // The consumer of a piece declined more: the rest waits in the socket (and in input_, at
@@ -259,6 +369,12 @@ class Pipeline final : public ReadControl {
 
   // Runs the first waiting callback with `response`; false if it destroyed the pipeline.
   bool deliver(const Guard& guard, const Response& response) {
+    // The answer to the request whose body is still being written: the rest of the body can
+    // never go on this connection (the protocol has said it closes after this response).
+    if (body_ != nullptr && waiting_.size() == 1) {
+      close_body(make_error_code(errc::answered_early));
+      if (guard.destroyed) return false;
+    }
     Callback callback = std::move(waiting_.front());
     waiting_.pop_front();
     restart_timer();
@@ -322,6 +438,22 @@ class Pipeline final : public ReadControl {
   bool failed_ = false;
   bool delivering_ = false;  // on_read runs response callbacks: sends wait for its write
   bool* destroyed_ = nullptr;  // on_read's flag while it runs callbacks
+  // A request body in pieces: its source once its head is written (body_), or while its head
+  // waits for the end of a delivery (body_to_open_); the source's when_writable callback.
+  BodySource* body_ = nullptr;
+  BodySource* body_to_open_ = nullptr;
+  UniqueFunction<void(bool)> body_writable_;
+  struct Writer final : BodyWriter {
+    explicit Writer(Pipeline& p) : pipeline(p) {}
+    bool write(std::string_view piece) override { return pipeline.write_body(piece); }
+    void when_writable(UniqueFunction<void(bool open)> callback) override {
+      pipeline.when_body_writable(std::move(callback));
+    }
+    void end() override { pipeline.end_body(); }
+    void abort(std::error_code error) override { pipeline.abort_body(error); }
+    Pipeline& pipeline;
+  };
+  Writer body_writer_{*this};
 };
 
 }  // namespace tern
