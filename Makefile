@@ -66,7 +66,7 @@ TSAN_TESTS := patterns_test session_test event_loop_test loop_group_test pipelin
               store_sqlite_test store_cache_test store_durability_test store-writer \
               metrics_registry_test server_metrics_test metrics_agreement_test route_label_test \
               store_wait_for_room_test receive_window_test http_metrics_test \
-              post_to_conn_id_test store_full_queue_test http_request_body_test
+              post_to_conn_id_test store_full_queue_test http_request_body_test proxy_request_body_test
 test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTERN_SANITIZE=thread -DTERN_BUILD_TESTS=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TESTS)

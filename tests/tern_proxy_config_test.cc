@@ -322,7 +322,7 @@ TEST(TernProxyBinaryConfigTest, HelpListsTheOptions) {
         "--health-fall", "--admin", "--upstream-max-connections", "--upstream-idle-timeout-ms",
         "--connect-timeout-ms", "--queue-timeout-ms", "--max-queued", "--response-timeout-ms",
         "--max-attempts", "--retry-budget", "--eject-after", "--eject-base-ms", "--eject-max-ms",
-        "--slow-start-ms", "--max-response-body", "--backend", "--model", "--threads",
+        "--slow-start-ms", "--max-response-body", "--max-request-body", "--backend", "--model", "--threads",
         "--workers", "--drain-ms", "--log-file", "--strict"}) {
     EXPECT_NE(result.out.find(flag), std::string::npos) << flag;
   }

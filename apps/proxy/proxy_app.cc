@@ -39,6 +39,9 @@ http::ProtocolOptions protocol_options(const ProxyConfig& config) {
   options.server_name.clear();
   // Expect: 100-continue when no upstream could take the request: 503 before the body.
   options.accepts_body = proxy::loop_accepts_body;
+  // Large and chunked request bodies go to the upstream as they arrive, up to this in all.
+  options.stream_body = proxy::relays_request_body;
+  options.limits.max_body = config.max_request_body;
   return options;
 }
 

@@ -57,6 +57,7 @@ struct ProxyConfig {
   int eject_max_ms = 30'000;
   int slow_start_ms = 10'000;
   size_t max_response_body = 64 << 10;
+  uint64_t max_request_body = 8 << 20;  // 413 beyond
   // [[upstream]]: "HOST:PORT" or "HOST:PORT,weight=W" (the --upstream flag's syntax)
   std::vector<std::string> upstreams;
   // [health]

@@ -115,6 +115,11 @@ const std::vector<ConfigOption<ProxyConfig>>& proxy_options() {
         "larger ones, and chunked ones, are streamed at the client's pace",
         [](auto& c) -> auto& { return c.max_response_body; },
         in_range<size_t>(0, size_t{1} << 40));
+    add("proxy.max-request-body", "--max-request-body", kOwnFlag, R::restart,
+        "largest request body accepted, in bytes (413 beyond); bodies over 64 KiB, and "
+        "chunked ones, are relayed to the upstream as they arrive, at its pace",
+        [](auto& c) -> auto& { return c.max_request_body; },
+        in_range<uint64_t>(0, uint64_t{1} << 50));
     // [health]: live (the checkers are rebuilt on SIGHUP).
     add("health.path", "--health-path", kOwnFlag, R::live,
         "http mode: active checks GET this path (2xx/3xx healthy; empty: passive "

@@ -193,7 +193,11 @@ void forward_request(const http::Request& request, const ForwardingOptions& opti
 }
 
 std::optional<uint64_t> content_length(const http::ParsedResponse& response) noexcept {
-  for (const http::Header& field : response.headers) {
+  return content_length(response.headers);
+}
+
+std::optional<uint64_t> content_length(const http::Headers& headers) noexcept {
+  for (const http::Header& field : headers) {
     if (field.name.size() != 14 || !http::iequals(field.name, "content-length")) continue;
     uint64_t value = 0;
     for (char c : field.value) {

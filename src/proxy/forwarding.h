@@ -8,7 +8,8 @@
 // after any Via already there, in one field). On requests Host is kept, X-Forwarded-For gets
 // the client's IP appended (after the values already there), X-Forwarded-Proto is set to
 // "http" (this proxy is where the client's connection ends: what the client claimed is
-// dropped), and Expect is dropped (the body has been read whole already).
+// dropped), and Expect is dropped (the proxy answers it itself: the body is read whole, or,
+// relayed in pieces, asked for once an upstream connection carries the request).
 //
 // Thread rule: pure functions; any thread.
 #pragma once
@@ -55,5 +56,7 @@ http::Response forward_response(const http::ParsedResponse& response,
 // The value of the response's Content-Length field (the parser has checked that copies agree
 // and hold digits only), or nullopt without one. A HEAD's answer passes it on.
 std::optional<uint64_t> content_length(const http::ParsedResponse& response) noexcept;
+// The same for any message's fields (a request's: nullopt for a chunked body).
+std::optional<uint64_t> content_length(const http::Headers& headers) noexcept;
 
 }  // namespace tern::proxy

@@ -13,6 +13,7 @@
 #include "body_relay.h"
 #include "forwarding.h"
 #include "http_upstream.h"
+#include "request_body_relay.h"
 #include "tern/http/client_error.h"
 #include "tern/http/response_sink.h"
 #include "tern/http/parser.h"
@@ -104,6 +105,8 @@ struct Exchange final : http::ResponseSink {
   const ForwardingOptions* forwarding = nullptr;
   uint64_t buffered_up_to = 0;
   std::shared_ptr<BodyRelay> relay;  // the response is being streamed: no retry, no own answer
+  // The request's body is relayed in pieces (it came with body_follows): once opened, no retry.
+  std::shared_ptr<RequestBodyRelay> request_body;
   // The current attempt's upstream and when its request was written there: the time to the
   // response's head goes to that upstream's histogram (tern_proxy_upstream_duration_seconds).
   UpstreamTable* table = nullptr;
@@ -119,6 +122,7 @@ struct Exchange final : http::ResponseSink {
     attempts = 0;
     tried.clear();
     relay.reset();
+    request_body.reset();
     written_at = TimePoint{};
   }
 
@@ -201,6 +205,13 @@ class HttpProxy::Impl {
     exchange->reply = std::move(reply);
     exchange->head = request.method == http::Method::head;
     exchange->idempotent = is_idempotent(request.method);
+    if (request.body_follows) {
+      // Relayed as it arrives, once an upstream connection carries the head.
+      exchange->request_body =
+          std::make_shared<RequestBodyRelay>(exchange->reply, exchange->reply.connection().loop);
+      exchange->request.body_source = exchange->request_body.get();
+      exchange->request.body_length = content_length(request.headers);
+    }
     if (table_->balancer().algorithm() == Algorithm::maglev) {  // SIGHUP may change it
       exchange->key = hash_request(options_.hash_key, request);
     }
@@ -258,7 +269,10 @@ class HttpProxy::Impl {
           // exchange, and its connection closes.
           if (destroying_) return;
           if (error) {
-            table_->end(id, is_local_refusal(error) ? Outcome::neutral : Outcome::failure);
+            // A client that broke off its body failed this attempt, not the upstream.
+            bool neutral = is_local_refusal(error) ||
+                           (exchange->request_body && exchange->request_body->client_failed());
+            table_->end(id, neutral ? Outcome::neutral : Outcome::failure);
             retry_or_fail(std::move(exchange), error);
             return;
           }
@@ -304,7 +318,9 @@ class HttpProxy::Impl {
   // an error proving the upstream never saw the request) and the budget has room.
   void retry_or_fail(std::unique_ptr<Exchange> exchange, std::error_code error) {
     end_retry(*exchange);
-    bool safe = exchange->idempotent || never_sent(error);
+    // A body relayed in pieces cannot be sent again once its first piece was asked for.
+    bool replayable = !exchange->request_body || !exchange->request_body->opened();
+    bool safe = replayable && (exchange->idempotent || never_sent(error));
     if (safe && exchange->attempts < options_.retry.max_attempts) {
       if (std::optional<UpstreamId> next = table_->pick(exchange->key, exchange->tried)) {
         if (budget_.try_start_retry()) {
@@ -396,6 +412,11 @@ http::Handler proxy_handler() {
       reply.send(http::Response::text(503, "no proxy on this loop\n"));
     });
   });
+}
+
+bool relays_request_body(const http::Request& head) noexcept {
+  std::optional<uint64_t> length = content_length(head.headers);
+  return !length || *length > kGatheredRequestBody;  // none: chunked (the parser saw a body)
 }
 
 void set_loop_proxy(HttpProxy* proxy) noexcept { t_loop_proxy = proxy; }

@@ -39,6 +39,18 @@
 // response short (its connection closes): no retry, no 502 once the head is sent. A client
 // that goes away closes the upstream connection (it is mid-body).
 //
+// Request bodies: a body that comes with its head, or is small (by its Content-Length, up to
+// kGatheredRequestBody), is read whole and sent with the head. A larger one, or a chunked one,
+// is relayed as it arrives (the server's ProtocolOptions::stream_body, set to
+// relays_request_body): the client's body is asked for once the request's head is on an
+// upstream connection, each piece is written there at once (with the client's Content-Length,
+// or chunked), and reading from the client pauses while that connection's unsent bytes are
+// above its mark, so a slow upstream holds the proxy to about one mark plus one read per
+// upload, and the client's send blocks. An upstream that answers before the whole body gets
+// its answer passed on, and the client's connection closes after it; a client that breaks off
+// its body aborts the upstream request (that connection closes) and counts against neither.
+// Such a request is retried only while its body has not been asked for (a connect failure).
+//
 // Retries: at most retry.max_attempts tries of one request, each to an upstream not tried yet,
 // only when safe (an idempotent method, or an error that proves the upstream never saw the
 // request: tern/http/client_error.h) and only within the RetryBudget.
@@ -127,6 +139,13 @@ class HttpProxy {
   class Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Request bodies up to this size (by their Content-Length) are gathered whole before forwarding
+// (and a retry can send them again); larger and chunked ones are relayed as they arrive.
+inline constexpr uint64_t kGatheredRequestBody = 64 << 10;
+// For http::ProtocolOptions::stream_body: whether the proxy relays this request's body as it
+// arrives (chunked, or a Content-Length over kGatheredRequestBody). Any thread.
+bool relays_request_body(const http::Request& head) noexcept;
 
 // The Handler a tern::Server serves: hands each request to the HttpProxy of the loop it runs
 // on (a thread_local set with set_loop_proxy in on_loop_start/on_loop_stop), or, when the
