@@ -1,6 +1,7 @@
 // HeldOperations (src/store/held_operations.h), on its own: an operation that starts may hold
 // more operations before it returns, enough to grow the ring it was taken from; room() goes on
-// with the others in issue order, and one that still finds no room keeps its place first.
+// with the others in issue order, and one that still finds no room keeps its place first; one
+// past its deadline is ended, not started.
 #include "store/held_operations.h"
 
 #include <gtest/gtest.h>
@@ -59,6 +60,20 @@ TEST(HeldOperationsTest, AnOperationHoldingMoreWhileItStartsKeepsTheOrder) {
   EXPECT_EQ(scene.started,
             (std::vector<std::string>{"a", "b", "c", "d", "e", "f", "g", "a0", "a1", "a2", "a3",
                                       "a4", "a5", "a6", "a7", "a8"}));
+  EXPECT_FALSE(scene.held.holding());
+}
+
+// room() that comes after an operation's deadline, before its timer ran, ends it with timeout
+// instead of starting it (it would have none of its time left); the next one, in time, starts.
+TEST(HeldOperationsTest, RoomAfterTheDeadlineEndsTheOperationInsteadOfStartingIt) {
+  Scene scene;
+  // Issued two hours ago with a deadline of one: due, though no loop turn has run its timer.
+  scene.held.hold(scene.loop.now() - std::chrono::hours(2), scene.operation("late", 0));
+  scene.held.hold(scene.loop.now(), scene.operation("b", 0));
+  scene.room_left = 2;
+  scene.held.room();
+  EXPECT_EQ(scene.started, (std::vector<std::string>{"failed late", "b"}));
+  EXPECT_EQ(scene.room_left, 1u) << "the late one took no room";
   EXPECT_FALSE(scene.held.holding());
 }
 

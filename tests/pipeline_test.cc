@@ -17,6 +17,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -160,6 +161,40 @@ TEST_P(PipelineTest, ResponseDeadlineFailsTheWaitingRequests) {
   });
   std::string timed_out = std::make_error_code(std::errc::timed_out).message();
   EXPECT_EQ(got, (std::vector<std::string>{"echo:a", timed_out, timed_out}));
+}
+
+// A request's own deadline (send()'s) ends the wait, whatever response_timeout allows, and is
+// the deadline of the requests before it too: their answers come first. "hang" has none of its
+// own and "b", sent behind it, 200 ms: nothing answers, and both fail with timed_out before a
+// check timer at 30 s (response_timeout is 60 s) finds them still waiting.
+TEST_P(PipelineTest, ARequestsOwnDeadlineIsAlsoThatOfTheRequestsBeforeIt) {
+  start_server();
+  std::vector<std::string> got;
+  bool finished = false;
+  TimerId check;
+  with_connection([&](TcpConnection& c, std::promise<void>& done) {
+    pipeline = std::make_unique<Pipeline<LineClient>>(c, FramingOptions{},
+                                                      PipelineOptions{16, 60s});
+    auto finish = [&finished, &check, &c, &done, this] {
+      if (std::exchange(finished, true)) return;
+      c.loop().cancel(check);
+      pipeline.reset();
+      done.set_value();
+    };
+    // By value: this frame is gone when they run.
+    auto record = [&got, finish](std::error_code e, const std::string_view* r) {
+      got.push_back(e ? e.message() : std::string(*r));
+      if (got.size() == 2) finish();
+    };
+    ASSERT_FALSE(pipeline->send("hang", record));
+    ASSERT_FALSE(pipeline->send("b", record, c.loop().now() + 200ms));
+    check = c.loop().run_after(30s, [finish] {
+      ADD_FAILURE() << "the requests were still waiting at the check";
+      finish();
+    });
+  });
+  std::string timed_out = std::make_error_code(std::errc::timed_out).message();
+  EXPECT_EQ(got, (std::vector<std::string>{timed_out, timed_out}));
 }
 
 TEST_P(PipelineTest, WaitingLimitRefusesWithoutSending) {

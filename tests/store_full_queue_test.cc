@@ -14,7 +14,9 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "redis_server.h"
@@ -204,18 +206,18 @@ class StoreRedisFullQueueTest : public BackendTest {
     if (IsSkipped()) return;
     redis_ = RedisServer::start();
   }
-  store::StorageConfig config(size_t capacity) const {
+  store::StorageConfig config(size_t capacity, Duration deadline) const {
     store::StorageConfig c;
     c.url = "redis://127.0.0.1:" + std::to_string(redis_->port());
     c.queue_capacity = capacity;
     c.wait_for_room = true;
-    c.deadline = 30s;
+    c.deadline = deadline;
     return c;
   }
   // The storage and a Store on a loop of the row's backend, with a queue of `capacity`.
-  void open(size_t capacity) {
+  void open(size_t capacity, Duration deadline = 30s) {
     std::string why;
-    storage_ = store::make_redis_storage(config(capacity), why);
+    storage_ = store::make_redis_storage(config(capacity, deadline), why);
     ASSERT_TRUE(storage_) << why;
     store_ = std::make_unique<LoopStore>(GetParam(), *storage_);
   }
@@ -258,6 +260,50 @@ TEST_P(StoreRedisFullQueueTest, AKilledServerFailsTheHeldRequestsThenARestartedO
   bool served = wait_until([&] { return store.put("after", "restart").ok(); }, 20s);
   EXPECT_TRUE(served) << "no put succeeded after the restart";
   EXPECT_EQ(redis_->cli({"GET", "after"}), "restart\n");
+}
+
+// Issue 12: a held operation, once sent, had the client's whole command timeout again, so it
+// could take up to twice its deadline. Behind a stopped server and a queue of one, put A is
+// sent and put B, issued a quarter of the deadline later, is held; A times out at its deadline
+// (its connection closes), which gives B the place, and B is sent on a new connection. B must
+// end with timeout at its own deadline, before a loop timer set at 1.5 deadlines from its
+// issue fires (timers run in deadline order); given its whole command timeout again it ended
+// at 1.75. Both failures are counted once, nothing is left pending.
+TEST_P(StoreRedisFullQueueTest, AHeldRequestEndsWithinItsOneDeadline) {
+  if (!redis_) return;
+  constexpr Duration kDeadline = 400ms;
+  ASSERT_NO_FATAL_FAILURE(open(1, kDeadline));
+  LoopStore& store = *store_;
+  ASSERT_TRUE(store.put("warm", "v").ok());  // connected, the put script loaded
+  redis_->pause();
+  // The loop thread's, read after `checked` counted the check.
+  std::optional<std::error_code> sent_outcome, held_outcome;
+  bool held_ended_before_check = false;
+  size_t room_waits = 0;
+  EventCount checked;
+  store.on_loop([&](Store& s, EventLoop& loop) {
+    s.put("sent", "v", [&](Result<bool> r) { sent_outcome = r ? std::error_code() : r.error(); });
+    loop.run_after(kDeadline / 4, [&] {
+      s.put("held", "v", [&](Result<bool> r) { held_outcome = r ? std::error_code() : r.error(); });
+      room_waits = s.stats().room_waits;
+      loop.run_after(kDeadline * 3 / 2, [&] {
+        held_ended_before_check = held_outcome.has_value();
+        checked.add();
+      });
+    });
+  });
+  ASSERT_TRUE(checked.wait_until_at_least(1, kStoreWait));
+  store.on_loop([&](Store& s, EventLoop&) {
+    EXPECT_EQ(room_waits, 1u) << "the second put must have been held";
+    EXPECT_EQ(sent_outcome, std::optional(make_error_code(errc::timeout)));
+    EXPECT_TRUE(held_ended_before_check)
+        << "the held put was still waiting 1.5 deadlines after its issue";
+    EXPECT_EQ(held_outcome, std::optional(make_error_code(errc::timeout)));
+    store::StoreStats stats = s.stats();
+    EXPECT_EQ(stats.pending, 0u);
+    EXPECT_EQ(stats.failures, 2u) << "each failure counted once";
+  });
+  store_.reset();  // a put still pending (a failure) must not call back into this frame later
 }
 
 // The store sends at most queue_capacity operations, and the first put also sends SCRIPT

@@ -97,34 +97,36 @@ Client::Client(EventLoop& loop, InetAddress server, ClientOptions options)
 
 Client::~Client() = default;
 
-void Client::command(Command command, Callback done) {
+void Client::command(Command command, Callback done, TimePoint deadline) {
   loop_.assert_in_loop_thread("redis::Client::command");
   // read_only() scans a table of names (about 1,000 instructions): only when a retry may follow.
   int retries = options_.read_retries > 0 && command.read_only() ? options_.read_retries : 0;
-  send(std::move(command), std::move(done), retries);
+  send(std::move(command), std::move(done), retries, deadline);
 }
 
 // A command that may be resent keeps a copy of itself in its callback until it is answered.
-void Client::send(Command command, Callback done, int retries_left) {
+void Client::send(Command command, Callback done, int retries_left, TimePoint deadline) {
   if (retries_left <= 0) {
-    links_.request(std::move(command), std::move(done));
+    links_.request(std::move(command), std::move(done), deadline);
     return;
   }
   Command copy = command;
-  links_.request(std::move(command),
-                 [this, copy = std::move(copy), done = std::move(done), retries_left](
-                     std::error_code error, const Value* reply) mutable {
-                   if (error == errc::connection_lost && !links_.closed()) {
-                     send(std::move(copy), std::move(done), retries_left - 1);
-                     return;
-                   }
-                   done(error, reply);
-                 });
+  links_.request(
+      std::move(command),
+      [this, copy = std::move(copy), done = std::move(done), retries_left, deadline](
+          std::error_code error, const Value* reply) mutable {
+        if (error == errc::connection_lost && !links_.closed()) {
+          send(std::move(copy), std::move(done), retries_left - 1, deadline);
+          return;
+        }
+        done(error, reply);
+      },
+      deadline);
 }
 
-void Client::command_group(std::vector<Command> commands, Callback done) {
+void Client::command_group(std::vector<Command> commands, Callback done, TimePoint deadline) {
   loop_.assert_in_loop_thread("redis::Client::command_group");
-  links_.request_group(std::move(commands), std::move(done));
+  links_.request_group(std::move(commands), std::move(done), deadline);
 }
 
 void Client::close(std::function<void()> on_closed) {

@@ -52,36 +52,40 @@ ClusterClient::~ClusterClient() {
   clients.clear();
 }
 
-void ClusterClient::command(Command command, Callback done) {
+void ClusterClient::command(Command command, Callback done, TimePoint deadline) {
   Job job;
   job.commands.push_back(std::move(command));
   job.done = std::move(done);
+  job.deadline = deadline;
   dispatch(std::move(job));
 }
 
-void ClusterClient::command_group(std::vector<Command> commands, Callback done) {
+void ClusterClient::command_group(std::vector<Command> commands, Callback done,
+                                  TimePoint deadline) {
   if (commands.empty()) {
     done(make_error_code(tern::errc::invalid_argument), nullptr);
     return;
   }
-  dispatch(Job{std::move(commands), std::move(done), 0, std::nullopt});
+  dispatch(Job{std::move(commands), std::move(done), 0, std::nullopt, deadline});
 }
 
-void ClusterClient::command_to(const InetAddress& node, Command command, Callback done) {
+void ClusterClient::command_to(const InetAddress& node, Command command, Callback done,
+                               TimePoint deadline) {
   Job job;
   job.commands.push_back(std::move(command));
   job.done = std::move(done);
   job.pinned = node;
+  job.deadline = deadline;
   dispatch(std::move(job));
 }
 
 void ClusterClient::command_group_to(const InetAddress& node, std::vector<Command> commands,
-                                     Callback done) {
+                                     Callback done, TimePoint deadline) {
   if (commands.empty()) {
     done(make_error_code(tern::errc::invalid_argument), nullptr);
     return;
   }
-  dispatch(Job{std::move(commands), std::move(done), 0, node});
+  dispatch(Job{std::move(commands), std::move(done), 0, node, deadline});
 }
 
 void ClusterClient::dispatch(Job job) {
@@ -142,15 +146,16 @@ Client& ClusterClient::client_for(const InetAddress& node) {
 
 void ClusterClient::send(const InetAddress& node, Job job, bool asking) {
   std::vector<Command> commands = copies_of(job.commands, asking);
+  const TimePoint deadline = job.deadline;  // the job moves into its callback
   Client& client = client_for(node);
   Callback callback = [this, node, job = std::move(job)](std::error_code error,
                                                           const Value* reply) mutable {
     on_reply(node, std::move(job), error, reply);
   };
   if (commands.size() == 1) {
-    client.command(std::move(commands.front()), std::move(callback));
+    client.command(std::move(commands.front()), std::move(callback), deadline);
   } else {
-    client.command_group(std::move(commands), std::move(callback));
+    client.command_group(std::move(commands), std::move(callback), deadline);
   }
 }
 

@@ -18,13 +18,20 @@ void HeldOperations::hold(TimePoint issued, Operation operation) {
   arm_timer();
 }
 
+// One whose deadline passed (its timer has not run yet) ends instead of starting: it would have
+// none of its time left.
 void HeldOperations::room() {
   if (starting_) return;
   starting_ = true;
+  const TimePoint now = loop_.now();
   while (!held_.empty()) {
     // Out of the queue while it starts: what its start runs may hold more behind it.
     Held next = std::move(held_.front());
     held_.pop_front();
+    if (next.deadline <= now) {
+      next.operation(make_error_code(errc::timeout));
+      continue;
+    }
     if (!next.operation({})) {
       held_.push_front(std::move(next));  // still no room: the next room() resumes here
       break;

@@ -56,7 +56,8 @@ class HeldOperations {
   // Holds `operation` behind the others until room() starts it or `issued` + deadline passes.
   // Call only when can_hold(); `issued` not before the last one's.
   void hold(TimePoint issued, Operation operation);
-  // There may be room: starts the held operations, oldest first, until one finds none. A call
+  // There may be room: starts the held operations, oldest first, until one finds none (one
+  // whose deadline has passed is ended with timeout instead, as the timer would). A call
   // made while one of them is starting (its completion freed room at once) returns: the outer
   // call goes on.
   void room();

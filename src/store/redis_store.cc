@@ -63,20 +63,22 @@ std::error_code RedisStore::refusal(std::string_view key, size_t value_size) con
   return {};
 }
 
-// The hold's deadline runs from now, the operation's issue; once sent, the command has its own
-// timeout (ClientOptions::command_timeout, the same deadline).
+// The deadline runs from now, the operation's issue: the hold counts towards it, and once sent
+// the command carries what is left of it (the client's command timeout would give it a whole
+// deadline again from the send).
 template <class Callback, class Send>
 void RedisStore::hold(Callback done, Send send) {
   if (!held_.can_hold()) return end(done, make_error_code(errc::overloaded));
   ++stats_.room_waits;
-  held_.hold(loop_.now(), [this, done = std::move(done), send = std::move(send)](
-                              std::error_code failed) mutable {
+  const TimePoint issued = loop_.now();
+  held_.hold(issued, [this, done = std::move(done), send = std::move(send),
+                      deadline = issued + deadline_](std::error_code failed) mutable {
     if (failed) {
       end(done, failed);
       return true;
     }
     if (sent_ >= queue_capacity_) return false;
-    send(std::move(done));
+    send(std::move(done), deadline);
     return true;
   });
 }
@@ -122,15 +124,16 @@ std::error_code RedisStore::failure(std::error_code error, const redis::Value* r
 // A get or a remove: one command on the key. Held, it keeps a copy of the key.
 template <class Callback>
 void RedisStore::issue_keyed(std::string_view key, Callback&& done,
-                             void (RedisStore::*send)(std::string_view, Callback&&)) {
+                             void (RedisStore::*send)(std::string_view, Callback&&, TimePoint)) {
   if (auto refused = refusal(key, 0)) return refuse(done, refused);
   ++stats_.pending;
   if (!has_room()) {
-    return hold(std::move(done), [this, send, key = std::string(key)](Callback held) {
-      (this->*send)(key, std::move(held));
+    return hold(std::move(done), [this, send, key = std::string(key)](Callback held,
+                                                                       TimePoint deadline) {
+      (this->*send)(key, std::move(held), deadline);
     });
   }
-  (this->*send)(key, std::move(done));
+  (this->*send)(key, std::move(done), kSentAtOnce);
 }
 
 void RedisStore::get(std::string_view key, GetCallback done) {
@@ -139,13 +142,15 @@ void RedisStore::get(std::string_view key, GetCallback done) {
   issue_keyed(key, std::move(done), &RedisStore::send_get);
 }
 
-void RedisStore::send_get(std::string_view key, GetCallback&& done) {
+void RedisStore::send_get(std::string_view key, GetCallback&& done, TimePoint deadline) {
   ++sent_;
-  target_->command(redis_ops::get(key), [this, done = std::move(done)](
-                                            std::error_code error, const redis::Value* reply) mutable {
-    if (error) return finish(done, Result<std::optional<std::string>>(failure(error, reply)));
-    finish(done, redis_ops::read_get(*reply));
-  });
+  target_->command(
+      redis_ops::get(key),
+      [this, done = std::move(done)](std::error_code error, const redis::Value* reply) mutable {
+        if (error) return finish(done, Result<std::optional<std::string>>(failure(error, reply)));
+        finish(done, redis_ops::read_get(*reply));
+      },
+      deadline);
 }
 
 void RedisStore::put(std::string_view key, std::string_view value, PutCallback done) {
@@ -155,53 +160,64 @@ void RedisStore::put(std::string_view key, std::string_view value, PutCallback d
   ++stats_.pending;
   if (!has_room()) {
     return hold(std::move(done), [this, key = std::string(key), value = std::string(value)](
-                                     PutCallback held) { start_put(key, value, std::move(held)); });
+                                     PutCallback held, TimePoint deadline) {
+      start_put(key, value, std::move(held), deadline);
+    });
   }
-  start_put(key, value, std::move(done));
+  start_put(key, value, std::move(done), kSentAtOnce);
 }
 
 // The key and value are copied once, into send_put's own strings (a held put copies them
 // twice: it kept its own).
-void RedisStore::start_put(std::string_view key, std::string_view value, PutCallback&& done) {
+void RedisStore::start_put(std::string_view key, std::string_view value, PutCallback&& done,
+                           TimePoint deadline) {
   ++sent_;
   if (put_script_sha_.empty()) load_put_script();
-  send_put(std::string(key), std::string(value), !put_script_sha_.empty(), std::move(done));
+  send_put(std::string(key), std::string(value), !put_script_sha_.empty(), std::move(done),
+           deadline);
 }
 
 // Once per store (again after a failure): the SHA that EVALSHA names the put script by. Puts
-// sent before the answer use EVAL, which needs no SHA.
+// sent before the answer use EVAL, which needs no SHA. No operation waits for it: the command
+// timeout is its deadline.
 void RedisStore::load_put_script() {
   if (loading_script_) return;
   loading_script_ = true;
-  target_->command(redis_ops::load_put_script(),
-                   [this](std::error_code error, const redis::Value* reply) {
-                     if (destroying_) return;
-                     loading_script_ = false;
-                     if (error) return;  // the next put tries again
-                     if (auto sha = redis_ops::read_script_sha(*reply)) put_script_sha_ = *sha;
-                   });
+  target_->command(
+      redis_ops::load_put_script(),
+      [this](std::error_code error, const redis::Value* reply) {
+        if (destroying_) return;
+        loading_script_ = false;
+        if (error) return;  // the next put tries again
+        if (auto sha = redis_ops::read_script_sha(*reply)) put_script_sha_ = *sha;
+      },
+      kSentAtOnce);
 }
 
 // The key and value are kept until the answer: a server that lost its script cache (a restart,
 // SCRIPT FLUSH), or a cluster node that never saw SCRIPT LOAD, answers NOSCRIPT, and the put
-// goes again as EVAL.
-void RedisStore::send_put(std::string key, std::string value, bool by_sha, PutCallback done) {
+// goes again as EVAL, a held put with what is left of its deadline. One sent at once goes again
+// with a whole command timeout (its issue time is not kept: no clock read on the fast path), so
+// in that rare case (a server that lost its script) it may take up to twice its deadline.
+void RedisStore::send_put(std::string key, std::string value, bool by_sha, PutCallback done,
+                          TimePoint deadline) {
   redis::Command command = by_sha ? redis_ops::put_evalsha(put_script_sha_, key, value)
                                   : redis_ops::put_eval(key, value);
-  target_->command(std::move(command), [this, by_sha, key = std::move(key),
-                                        value = std::move(value), done = std::move(done)](
-                                           std::error_code error,
-                                           const redis::Value* reply) mutable {
-    if (by_sha && error == redis::errc::error_reply && reply != nullptr &&
-        redis_ops::is_noscript(*reply)) {
-      // The SHA stays right (it is the script's digest): EVAL caches the script on that node
-      // again, and the next EVALSHA finds it.
-      if (destroying_) return finish(done, Result<bool>(make_error_code(errc::closed)));
-      return send_put(std::move(key), std::move(value), false, std::move(done));
-    }
-    if (error) return finish(done, Result<bool>(failure(error, reply)));
-    finish(done, redis_ops::read_put(*reply));
-  });
+  target_->command(
+      std::move(command),
+      [this, by_sha, deadline, key = std::move(key), value = std::move(value),
+       done = std::move(done)](std::error_code error, const redis::Value* reply) mutable {
+        if (by_sha && error == redis::errc::error_reply && reply != nullptr &&
+            redis_ops::is_noscript(*reply)) {
+          // The SHA stays right (it is the script's digest): EVAL caches the script on that
+          // node again, and the next EVALSHA finds it.
+          if (destroying_) return finish(done, Result<bool>(make_error_code(errc::closed)));
+          return send_put(std::move(key), std::move(value), false, std::move(done), deadline);
+        }
+        if (error) return finish(done, Result<bool>(failure(error, reply)));
+        finish(done, redis_ops::read_put(*reply));
+      },
+      deadline);
 }
 
 void RedisStore::remove(std::string_view key, RemoveCallback done) {
@@ -210,14 +226,15 @@ void RedisStore::remove(std::string_view key, RemoveCallback done) {
   issue_keyed(key, std::move(done), &RedisStore::send_remove);
 }
 
-void RedisStore::send_remove(std::string_view key, RemoveCallback&& done) {
+void RedisStore::send_remove(std::string_view key, RemoveCallback&& done, TimePoint deadline) {
   ++sent_;
-  target_->command(redis_ops::remove(key), [this, done = std::move(done)](
-                                               std::error_code error,
-                                               const redis::Value* reply) mutable {
-    if (error) return finish(done, Result<bool>(failure(error, reply)));
-    finish(done, redis_ops::read_remove(*reply));
-  });
+  target_->command(
+      redis_ops::remove(key),
+      [this, done = std::move(done)](std::error_code error, const redis::Value* reply) mutable {
+        if (error) return finish(done, Result<bool>(failure(error, reply)));
+        finish(done, redis_ops::read_remove(*reply));
+      },
+      deadline);
 }
 
 void RedisStore::scan(std::string_view prefix, size_t limit, ScanCallback done) {
@@ -228,30 +245,36 @@ void RedisStore::scan(std::string_view prefix, size_t limit, ScanCallback done) 
   if (limit == 0) return done(std::vector<std::string>());
   ++stats_.pending;
   if (!has_room()) {
-    return hold(std::move(done), [this, prefix = std::string(prefix), limit](ScanCallback held) {
-      send_scan(prefix, limit, std::move(held));
+    return hold(std::move(done), [this, prefix = std::string(prefix), limit](
+                                     ScanCallback held, TimePoint deadline) {
+      send_scan(prefix, limit, std::move(held), deadline);
     });
   }
-  send_scan(prefix, limit, std::move(done));
+  send_scan(prefix, limit, std::move(done), kSentAtOnce);
 }
 
-// The scan's deadline runs from its send: a held scan waited within its own.
-void RedisStore::send_scan(std::string_view prefix, size_t limit, ScanCallback&& done) {
+// The scan's deadline runs from its issue (its send, when it was not held), and every page's
+// command carries it: the last page does not get a whole command timeout of its own.
+void RedisStore::send_scan(std::string_view prefix, size_t limit, ScanCallback&& done,
+                           TimePoint deadline) {
   ++sent_;
   auto state = std::make_unique<ScanState>();
   state->prefix = std::string(prefix);
   state->pattern = redis_ops::scan_pattern(prefix);
   state->limit = limit;
-  state->deadline = loop_.now() + deadline_;
+  state->deadline = std::min(deadline, loop_.now() + deadline_);
   state->done = std::move(done);
-  target_->masters([this, state = std::move(state)](std::error_code error,
-                                                    std::vector<InetAddress> nodes) mutable {
-    if (destroying_) return end_scan(std::move(state), make_error_code(errc::closed));
-    if (error) return end_scan(std::move(state), failure(error, nullptr));
-    if (nodes.empty()) return end_scan(std::move(state), make_error_code(errc::unavailable));
-    state->nodes = std::move(nodes);
-    scan_page(std::move(state), "0");
-  });
+  const TimePoint scan_deadline = state->deadline;  // the state moves into the callback
+  target_->masters(
+      [this, state = std::move(state)](std::error_code error,
+                                       std::vector<InetAddress> nodes) mutable {
+        if (destroying_) return end_scan(std::move(state), make_error_code(errc::closed));
+        if (error) return end_scan(std::move(state), failure(error, nullptr));
+        if (nodes.empty()) return end_scan(std::move(state), make_error_code(errc::unavailable));
+        state->nodes = std::move(nodes);
+        scan_page(std::move(state), "0");
+      },
+      scan_deadline);
 }
 
 // One SCAN call to the current node; its keys are merged into the state, keeping the `limit`
@@ -260,28 +283,33 @@ void RedisStore::send_scan(std::string_view prefix, size_t limit, ScanCallback&&
 void RedisStore::scan_page(std::unique_ptr<ScanState> state, std::string cursor) {
   redis::Command command = redis_ops::scan(cursor, state->pattern);
   const InetAddress node = state->nodes[state->node];
-  target_->command_to(node, std::move(command), [this, state = std::move(state)](
-                                           std::error_code error,
-                                           const redis::Value* reply) mutable {
-    if (destroying_) return end_scan(std::move(state), make_error_code(errc::closed));
-    if (error) return end_scan(std::move(state), failure(error, reply));
-    auto page = redis_ops::read_scan(*reply);
-    if (!page) return end_scan(std::move(state), page.error());
-    for (std::string& key : page->keys) {
-      // MATCH is the server's filter; the prefix check keeps the answer right whatever it did.
-      if (std::string_view(key).starts_with(state->prefix)) state->keys.push_back(std::move(key));
-    }
-    if (state->keys.size() >= 2 * state->limit + redis_ops::kScanCount) {
-      keep_smallest(state->keys, state->limit);
-    }
-    if (page->cursor == "0" && ++state->node == state->nodes.size()) {
-      return end_scan(std::move(state), {});
-    }
-    if (loop_.now() >= state->deadline) {
-      return end_scan(std::move(state), make_error_code(errc::timeout));
-    }
-    scan_page(std::move(state), std::move(page->cursor));  // "0": the next node's first page
-  });
+  const TimePoint deadline = state->deadline;  // the state moves into the callback
+  target_->command_to(
+      node, std::move(command),
+      [this, state = std::move(state)](std::error_code error,
+                                       const redis::Value* reply) mutable {
+        if (destroying_) return end_scan(std::move(state), make_error_code(errc::closed));
+        if (error) return end_scan(std::move(state), failure(error, reply));
+        auto page = redis_ops::read_scan(*reply);
+        if (!page) return end_scan(std::move(state), page.error());
+        for (std::string& key : page->keys) {
+          // MATCH is the server's filter; the prefix check keeps the answer right whatever it did.
+          if (std::string_view(key).starts_with(state->prefix)) {
+            state->keys.push_back(std::move(key));
+          }
+        }
+        if (state->keys.size() >= 2 * state->limit + redis_ops::kScanCount) {
+          keep_smallest(state->keys, state->limit);
+        }
+        if (page->cursor == "0" && ++state->node == state->nodes.size()) {
+          return end_scan(std::move(state), {});
+        }
+        if (loop_.now() >= state->deadline) {
+          return end_scan(std::move(state), make_error_code(errc::timeout));
+        }
+        scan_page(std::move(state), std::move(page->cursor));  // "0": the next node's first page
+      },
+      deadline);
 }
 
 void RedisStore::end_scan(std::unique_ptr<ScanState> state, std::error_code error) {
@@ -300,14 +328,15 @@ void RedisStore::batch(std::vector<Write> writes, BatchCallback done) {
   if (writes.empty()) return done({});
   ++stats_.pending;
   if (!has_room()) {
-    return hold(std::move(done), [this, writes = std::move(writes)](BatchCallback held) mutable {
-      send_batch(std::move(writes), std::move(held));
+    return hold(std::move(done), [this, writes = std::move(writes)](
+                                     BatchCallback held, TimePoint deadline) mutable {
+      send_batch(std::move(writes), std::move(held), deadline);
     });
   }
-  send_batch(std::move(writes), std::move(done));
+  send_batch(std::move(writes), std::move(done), kSentAtOnce);
 }
 
-void RedisStore::send_batch(std::vector<Write> writes, BatchCallback&& done) {
+void RedisStore::send_batch(std::vector<Write> writes, BatchCallback&& done, TimePoint deadline) {
   ++sent_;
   std::vector<std::vector<Write>> groups;
   if (target_->splits_by_slot()) {
@@ -321,12 +350,14 @@ void RedisStore::send_batch(std::vector<Write> writes, BatchCallback&& done) {
   state->remaining = groups.size();
   state->done = std::move(done);
   for (const auto& group : groups) {
-    target_->command_group(redis_ops::batch(group), [this, state](std::error_code error,
-                                                                  const redis::Value* reply) {
-      std::error_code outcome = error ? failure(error, reply) : redis_ops::read_exec(*reply);
-      if (outcome && !state->first_error) state->first_error = outcome;
-      if (--state->remaining == 0) finish(state->done, state->first_error);
-    });
+    target_->command_group(
+        redis_ops::batch(group),
+        [this, state](std::error_code error, const redis::Value* reply) {
+          std::error_code outcome = error ? failure(error, reply) : redis_ops::read_exec(*reply);
+          if (outcome && !state->first_error) state->first_error = outcome;
+          if (--state->remaining == 0) finish(state->done, state->first_error);
+        },
+        deadline);
   }
 }
 

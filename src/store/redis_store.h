@@ -11,10 +11,13 @@
 // held_operations.h, the same hold as SQLite's); at most config.max_waiting are held, more
 // fail with overloaded at once, as every one does without wait_for_room. A held operation
 // still waiting at config.deadline (from its issue) fails with timeout and is never sent.
-// Each command has config.deadline as its timeout from its send (redis::Client closes a
-// connection whose command timed out, so a stopped server costs one deadline per command in
-// flight, then the next commands try a new connection); a scan also stops with timeout once
-// its pages have taken longer than the deadline. A dead server fails what was sent
+// Every operation ends within config.deadline of its issue, held or not: a command sent at
+// once has it as the client's command timeout (ClientOptions::command_timeout, from its send,
+// which is its issue); a held one, once sent, carries the rest of it as its own deadline
+// (redis::Client::command's `deadline`), not a whole command timeout again. A command past
+// its deadline fails with timeout (redis::Client closes its connection, so a stopped server
+// costs one deadline per command in flight, then the next commands try a new connection); a
+// scan's pages all carry the scan's deadline. A dead server fails what was sent
 // (connection_lost), which frees the places for the held ones; those then fail at once with
 // the connect's error (unavailable): never a hang.
 //
@@ -51,13 +54,19 @@ class RedisStore final : public Store {
   struct ScanState;
   struct BatchState;
 
+  // The deadline of an operation sent at its issue: none of its own. The client's command
+  // timeout, config.deadline from the send, is then the operation's deadline; the fast path
+  // reads no clock for it.
+  static constexpr TimePoint kSentAtOnce = TimePoint::max();
+
   // Why an operation is refused before anything is sent (bad_key, too_large), or no error.
   std::error_code refusal(std::string_view key, size_t value_size) const;
   // True when an operation may be sent now: none held before it, fewer than queue_capacity
   // sent.
   bool has_room() const noexcept { return !held_.holding() && sent_ < queue_capacity_; }
   // An operation (counted pending) that found no room: held until there is, then
-  // `send(done)`; or failed with overloaded when it may not be held.
+  // `send(done, deadline)` with the deadline from its issue; or failed with overloaded when it
+  // may not be held.
   template <class Callback, class Send>
   void hold(Callback done, Send send);
   // Ends an operation refused before it was counted pending.
@@ -76,18 +85,21 @@ class RedisStore final : public Store {
   // Checks, then sends or holds a get or a remove (`send`: send_get, send_remove).
   template <class Callback>
   void issue_keyed(std::string_view key, Callback&& done,
-                   void (RedisStore::*send)(std::string_view, Callback&&));
+                   void (RedisStore::*send)(std::string_view, Callback&&, TimePoint));
   // Each sends one operation that has its place (counts it sent). The callbacks are taken by
   // reference on the way and moved once, into the command's completion: a UniqueFunction's
-  // move costs tens of instructions, and these are every request's path.
-  void send_get(std::string_view key, GetCallback&& done);
-  void send_remove(std::string_view key, RemoveCallback&& done);
-  void start_put(std::string_view key, std::string_view value, PutCallback&& done);
-  void send_scan(std::string_view prefix, size_t limit, ScanCallback&& done);
-  void send_batch(std::vector<Write> writes, BatchCallback&& done);
+  // move costs tens of instructions, and these are every request's path. `deadline`: a held
+  // operation's, from its issue; kSentAtOnce for one sent at its issue.
+  void send_get(std::string_view key, GetCallback&& done, TimePoint deadline);
+  void send_remove(std::string_view key, RemoveCallback&& done, TimePoint deadline);
+  void start_put(std::string_view key, std::string_view value, PutCallback&& done,
+                 TimePoint deadline);
+  void send_scan(std::string_view prefix, size_t limit, ScanCallback&& done, TimePoint deadline);
+  void send_batch(std::vector<Write> writes, BatchCallback&& done, TimePoint deadline);
 
   void load_put_script();
-  void send_put(std::string key, std::string value, bool by_sha, PutCallback done);
+  void send_put(std::string key, std::string value, bool by_sha, PutCallback done,
+                TimePoint deadline);
   void scan_page(std::unique_ptr<ScanState> state, std::string cursor);
   void end_scan(std::unique_ptr<ScanState> state, std::error_code error);
 

@@ -10,16 +10,18 @@ class ServerTarget final : public RedisTarget {
   ServerTarget(EventLoop& loop, const InetAddress& server, const redis::ClientOptions& options)
       : client_(loop, server, options) {}
 
-  void command(redis::Command command, Callback done) override {
-    client_.command(std::move(command), std::move(done));
+  void command(redis::Command command, Callback done, TimePoint deadline) override {
+    client_.command(std::move(command), std::move(done), deadline);
   }
-  void command_group(std::vector<redis::Command> commands, Callback done) override {
-    client_.command_group(std::move(commands), std::move(done));
+  void command_group(std::vector<redis::Command> commands, Callback done,
+                     TimePoint deadline) override {
+    client_.command_group(std::move(commands), std::move(done), deadline);
   }
-  void command_to(const InetAddress&, redis::Command command, Callback done) override {
-    client_.command(std::move(command), std::move(done));
+  void command_to(const InetAddress&, redis::Command command, Callback done,
+                  TimePoint deadline) override {
+    client_.command(std::move(command), std::move(done), deadline);
   }
-  void masters(NodesCallback done) override { done({}, {client_.server()}); }
+  void masters(NodesCallback done, TimePoint) override { done({}, {client_.server()}); }
   bool splits_by_slot() const noexcept override { return false; }
 
  private:
@@ -32,25 +34,28 @@ class ClusterTarget final : public RedisTarget {
                 const redis::ClientOptions& options)
       : cluster_(loop, std::move(seeds), redis::ClusterOptions{.node = options}) {}
 
-  void command(redis::Command command, Callback done) override {
-    cluster_.command(std::move(command), std::move(done));
+  void command(redis::Command command, Callback done, TimePoint deadline) override {
+    cluster_.command(std::move(command), std::move(done), deadline);
   }
-  void command_group(std::vector<redis::Command> commands, Callback done) override {
-    cluster_.command_group(std::move(commands), std::move(done));
+  void command_group(std::vector<redis::Command> commands, Callback done,
+                     TimePoint deadline) override {
+    cluster_.command_group(std::move(commands), std::move(done), deadline);
   }
-  void command_to(const InetAddress& node, redis::Command command, Callback done) override {
-    cluster_.command_to(node, std::move(command), std::move(done));
+  void command_to(const InetAddress& node, redis::Command command, Callback done,
+                  TimePoint deadline) override {
+    cluster_.command_to(node, std::move(command), std::move(done), deadline);
   }
   // Before the first slot map, a keyless PING waits for it (the cluster client reads it
   // first); its answer means the map is there, or could not be had.
-  void masters(NodesCallback done) override {
+  void masters(NodesCallback done, TimePoint deadline) override {
     if (cluster_.has_map()) return done({}, cluster_.masters());
-    cluster_.command(redis::Command("PING"), [this, done = std::move(done)](
-                                                 std::error_code error,
-                                                 const redis::Value*) mutable {
-      if (error) return done(error, {});
-      done({}, cluster_.masters());
-    });
+    cluster_.command(
+        redis::Command("PING"),
+        [this, done = std::move(done)](std::error_code error, const redis::Value*) mutable {
+          if (error) return done(error, {});
+          done({}, cluster_.masters());
+        },
+        deadline);
   }
   bool splits_by_slot() const noexcept override { return true; }
   void add_redirections(StoreStats& stats) const noexcept override {

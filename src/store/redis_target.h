@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "tern/base/clock.h"
 #include "tern/base/unique_function.h"
 #include "tern/net/inet_address.h"
 #include "tern/redis/client.h"
@@ -30,15 +31,21 @@ class RedisTarget {
 
   virtual ~RedisTarget() = default;
 
+  // A command's `deadline` is its reply's, besides the client's command timeout
+  // (redis::Client::command; TimePoint::max(): none of its own).
+  //
   // Routed by the command's key (redis::Command::first_key).
-  virtual void command(redis::Command command, Callback done) = 0;
+  virtual void command(redis::Command command, Callback done, TimePoint deadline) = 0;
   // Back to back on one connection of the node that owns the first key (MULTI ... EXEC).
-  virtual void command_group(std::vector<redis::Command> commands, Callback done) = 0;
+  virtual void command_group(std::vector<redis::Command> commands, Callback done,
+                             TimePoint deadline) = 0;
   // To `node`, whatever the key (SCAN of each master).
-  virtual void command_to(const InetAddress& node, redis::Command command, Callback done) = 0;
+  virtual void command_to(const InetAddress& node, redis::Command command, Callback done,
+                          TimePoint deadline) = 0;
   // The nodes that hold the data: the server; a cluster's masters (read from the cluster
-  // first when no slot map is known yet). `done` runs once, possibly before the call returns.
-  virtual void masters(NodesCallback done) = 0;
+  // first when no slot map is known yet, by a command with `deadline`). `done` runs once,
+  // possibly before the call returns.
+  virtual void masters(NodesCallback done, TimePoint deadline) = 0;
   // True when a batch must be split into one MULTI/EXEC per hash slot.
   virtual bool splits_by_slot() const noexcept = 0;
   // Redis Cluster redirections followed so far (a single server: none): adds them to `stats`.

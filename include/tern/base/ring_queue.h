@@ -49,6 +49,9 @@ class RingQueue {
   const T& front() const noexcept { return at(0); }
   T& back() noexcept { return at(size_ - 1); }
   const T& back() const noexcept { return at(size_ - 1); }
+  // The element `index` places behind the front (0: the front); index < size().
+  T& operator[](size_t index) noexcept { return at(index); }
+  const T& operator[](size_t index) const noexcept { return at(index); }
 
   // Allocates only when full (the array doubles; elements are moved, in order).
   void push_back(T value) {

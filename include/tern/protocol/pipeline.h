@@ -42,9 +42,15 @@
 // system call per read, not one per request). A send from anywhere else writes at once.
 //
 // Failure is per connection, because responses are matched by position: a malformed response,
-// the peer closing, a reset or the response deadline fails every request still waiting (the
+// the peer closing, a reset or a missed deadline fails every request still waiting (the
 // callback gets the error and no response) and closes the connection. A request sent after
 // that fails at once with errc::not_connected.
+//
+// Deadlines: the first waiting request's answer must come within response_timeout of its send
+// (or of the answer before it), and by the request's own deadline when send() was given one
+// (a caller that already spent part of a budget, such as a Redis store operation held for
+// room, gives only what is left). Answers come in order, so a request's own deadline is also
+// that of every request before it on the connection: send() pulls theirs in to it.
 //
 // Thread rule: loop thread only, like the TcpConnection it reads. The pipeline reads the
 // connection from construction on (read_start) and must be destroyed, or fail()ed, before the
@@ -56,6 +62,8 @@
 // that called it.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <concepts>
 #include <string>
 #include <string_view>
@@ -85,6 +93,7 @@ concept ClientProtocol = requires(C& client, std::string_view input,
 struct PipelineOptions {
   size_t max_waiting = 1024;   // requests sent and not yet answered; send() refuses beyond
   Duration response_timeout{};  // the first waiting request's answer must come within; 0: none
+                                // (a request's own deadline, send()'s, applies either way)
 };
 
 template <ClientProtocol C>
@@ -118,14 +127,17 @@ class Pipeline final : public ReadControl {
   // Encodes and writes `request` (from a response callback: in one write with the others sent
   // from the callbacks of the same read, once they have run); once accepted, `on_response` runs
   // exactly once, with its response or with the error that ended the connection (a failed
-  // write included). An error returned means not accepted (the callback will not run):
+  // write included; std::errc::timed_out for a missed deadline). `deadline`: the answer must
+  // have come by then too, else the connection fails (TimePoint::max(): response_timeout
+  // only). An error returned means not accepted (the callback will not run):
   // errc::not_connected after a failure, resource_unavailable_try_again with max_waiting
   // requests already waiting. Loop thread only.
   //
   // A request whose body follows (body_writer.h) is written like any other; its source is
   // opened once its head is written, and the connection takes no other request until the
   // body's end (send() refuses with operation_in_progress meanwhile).
-  std::error_code send(Request request, Callback on_response) {
+  std::error_code send(Request request, Callback on_response,
+                       TimePoint deadline = TimePoint::max()) {
     if (failed_) return make_error_code(errc::not_connected);
     if (waiting_.size() >= options_.max_waiting) {
       return std::make_error_code(std::errc::resource_unavailable_try_again);
@@ -133,8 +145,13 @@ class Pipeline final : public ReadControl {
     if (body_ != nullptr || body_to_open_ != nullptr) {
       return std::make_error_code(std::errc::operation_in_progress);
     }
-    waiting_.push_back(std::move(on_response));  // before the write: its failure fails this too
-    if (waiting_.size() == 1) restart_timer();
+    // Before the write: its failure fails this too.
+    waiting_.push_back(Waiting{std::move(on_response), deadline});
+    if (waiting_.size() == 1) {
+      restart_timer();
+    } else if (deadline != TimePoint::max()) {
+      pull_in(deadline);
+    }
     client_.encode_request(std::move(request), out_);
     if constexpr (requires { client_.take_opened_body(); }) {
       body_to_open_ = client_.take_opened_body();
@@ -375,7 +392,7 @@ class Pipeline final : public ReadControl {
       close_body(make_error_code(errc::answered_early));
       if (guard.destroyed) return false;
     }
-    Callback callback = std::move(waiting_.front());
+    Callback callback = std::move(waiting_.front().callback);
     waiting_.pop_front();
     restart_timer();
     callback(std::error_code{}, &response);
@@ -393,22 +410,60 @@ class Pipeline final : public ReadControl {
     if (error) fail(error);  // last: the callbacks it runs may destroy this pipeline
   }
 
-  // The deadline covers the first waiting request; each answer starts the next one's. An
-  // answer only moves deadline_ (a clock read): the armed timer, when it fires early, arms
-  // itself again for what is left, and with nothing waiting it just ends. Cancelling and adding
-  // a timer per answer cost more than the rest of the answer's handling.
+  // The deadline covers the first waiting request: response_timeout from now (each answer
+  // starts the next one's), or the request's own deadline when that is earlier. An answer only
+  // moves deadline_ (a clock read): the armed timer, when it fires early, arms itself again for
+  // what is left, and with nothing waiting it just ends. Cancelling and adding a timer per
+  // answer cost more than the rest of the answer's handling.
   void restart_timer() {
-    if (options_.response_timeout == Duration::zero() || waiting_.empty()) return;
-    deadline_ = conn_.loop().now() + options_.response_timeout;
-    if (!timer_.valid()) arm_timer(options_.response_timeout);
+    if (waiting_.empty()) return;
+    const TimePoint own = waiting_.front().deadline;
+    if (own != TimePoint::max() || options_.response_timeout == Duration::zero()) {
+      return restart_timer_own(own);
+    }
+    // The common case: response_timeout alone. An armed timer is due no later than this.
+    const TimePoint now = conn_.loop().now();
+    deadline_ = now + options_.response_timeout;
+    if (!timer_.valid()) arm_timer(deadline_, now);
   }
-  void arm_timer(Duration delay) {
+  // The first waiting request has a deadline of its own, or there is no response_timeout.
+  void restart_timer_own(TimePoint own) {
+    if (options_.response_timeout == Duration::zero()) {
+      deadline_ = own;
+      if (own != TimePoint::max()) watch(own, conn_.loop().now());
+      return;
+    }
+    const TimePoint now = conn_.loop().now();
+    watch(std::min(own, now + options_.response_timeout), now);
+  }
+  // The requests before the one just sent must be answered by its deadline too. Deadlines
+  // mostly come in the order sent: the first comparison ends the walk.
+  void pull_in(TimePoint deadline) {
+    for (size_t i = waiting_.size() - 1; i > 0 && waiting_[i - 1].deadline > deadline; --i) {
+      waiting_[i - 1].deadline = deadline;
+    }
+    if (deadline < deadline_) watch(deadline, conn_.loop().now());  // the first one's
+  }
+  // Watches `deadline`, the first waiting request's (TimePoint::max(): none). One earlier than
+  // the armed timer arms it again.
+  void watch(TimePoint deadline, TimePoint now) {
+    deadline_ = deadline;
+    if (deadline == TimePoint::max()) return;
+    if (timer_.valid()) {
+      if (timer_due_ <= deadline) return;
+      cancel_timer();
+    }
+    arm_timer(deadline, now);
+  }
+  void arm_timer(TimePoint due, TimePoint now) {
+    timer_due_ = due;
+    Duration delay = due > now ? std::chrono::duration_cast<Duration>(due - now) : Duration::zero();
     timer_ = conn_.loop().run_after(delay, [this] {
       timer_ = TimerId{};
-      if (waiting_.empty()) return;
-      const TimePoint now = conn_.loop().now();
-      if (now < deadline_) {
-        arm_timer(std::chrono::duration_cast<Duration>(deadline_ - now));
+      if (waiting_.empty() || deadline_ == TimePoint::max()) return;
+      const TimePoint fired = conn_.loop().now();
+      if (fired < deadline_) {
+        arm_timer(deadline_, fired);
         return;
       }
       fail(std::make_error_code(std::errc::timed_out));
@@ -419,9 +474,15 @@ class Pipeline final : public ReadControl {
     timer_ = TimerId{};
   }
 
+  // A request sent and not answered yet.
+  struct Waiting {
+    Callback callback;
+    TimePoint deadline;  // its own, pulled in by those sent after it; TimePoint::max(): none
+  };
+
   // Touches no member: the callbacks may destroy the pipeline.
-  static void run_failed(RingQueue<Callback> waiting, std::error_code error) {
-    for (Callback& callback : waiting) callback(error, nullptr);
+  static void run_failed(RingQueue<Waiting> waiting, std::error_code error) {
+    for (Waiting& request : waiting) request.callback(error, nullptr);
   }
 
   TcpConnection& conn_;
@@ -432,9 +493,10 @@ class Pipeline final : public ReadControl {
   size_t used_ = 0;  // bytes of input_ decoded (erased once the decoding loop is done)
   Output out_;
   std::vector<ConstBuffer> parts_;
-  RingQueue<Callback> waiting_;  // no allocation per request once grown
+  RingQueue<Waiting> waiting_;  // no allocation per request once grown
   TimerId timer_;
-  TimePoint deadline_{};  // of the first waiting request's answer, when timer_ is armed
+  TimePoint timer_due_{};  // when timer_ fires, while it is armed
+  TimePoint deadline_ = TimePoint::max();  // of the first waiting request's answer; max: none
   bool failed_ = false;
   bool delivering_ = false;  // on_read runs response callbacks: sends wait for its write
   bool* destroyed_ = nullptr;  // on_read's flag while it runs callbacks

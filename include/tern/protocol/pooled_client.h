@@ -46,6 +46,13 @@
 // command, MULTI ... EXEC) with one callback: the last answer's, or the first failure's (an
 // error answer or a transport error, given at once; the later answers are dropped).
 //
+// A request may carry a deadline of its own (an absolute time, for a caller that spent part of
+// its budget before it asked: a Redis store operation held for room): its answer must come by
+// then as well as within response_timeout (Pipeline::send), or it fails with
+// transport_error(timed_out) and, as a missed response_timeout does, fails its connection. A
+// request whose deadline passed while it waited for a connection fails the same way, alone and
+// without being sent. The time it waits for a connection is the pool's (wait_timeout).
+//
 // A callback runs exactly once: before request() returns when the request is refused at once
 // (queue_full, closed, a checkout refused at once), otherwise later on the loop. It may call
 // request() and close(), not destroy the client. With pipelining > 1 the requests on one
@@ -131,21 +138,23 @@ class PooledClient {
     return {};
   }
 
-  // Sends `request`; `done` runs exactly once with its answer or its error. Loop thread only.
-  void request(Request request, Callback done) {
+  // Sends `request`; `done` runs exactly once with its answer or its error. `deadline`: its
+  // answer's, besides response_timeout (TimePoint::max(): none of its own). Loop thread only.
+  void request(Request request, Callback done, TimePoint deadline = TimePoint::max()) {
     loop_.assert_in_loop_thread("PooledClient::request");
     if (auto refused = refusal()) {
       done(refused, nullptr);
       return;
     }
-    queue_.push(Queued{std::move(request), {}, std::move(done)});
+    queue_.push(Queued{std::move(request), {}, std::move(done), deadline});
     dispatch();
   }
 
   // Sends `requests` back to back on one connection; `done` runs exactly once, with the last
-  // answer or the first failure. An empty group is refused with invalid_argument. Loop thread
-  // only.
-  void request_group(std::vector<Request> requests, Callback done) {
+  // answer or the first failure. `deadline`: as request()'s, for each answer. An empty group is
+  // refused with invalid_argument. Loop thread only.
+  void request_group(std::vector<Request> requests, Callback done,
+                     TimePoint deadline = TimePoint::max()) {
     loop_.assert_in_loop_thread("PooledClient::request_group");
     std::error_code refused = refusal();
     if (!refused && requests.empty()) refused = make_error_code(errc::invalid_argument);
@@ -155,7 +164,7 @@ class PooledClient {
     }
     Request first = std::move(requests.front());
     requests.erase(requests.begin());
-    queue_.push(Queued{std::move(first), std::move(requests), std::move(done)});
+    queue_.push(Queued{std::move(first), std::move(requests), std::move(done), deadline});
     dispatch();
   }
 
@@ -229,31 +238,39 @@ class PooledClient {
   }
 
   void send_on(typename Slab<Link>::Key key, Queued queued) {
+    if (queued.deadline != TimePoint::max() && queued.deadline <= loop_.now()) {
+      // Too late to be answered in time: fails alone, and the connection stays.
+      queued.callback(policy_.transport_error(std::make_error_code(std::errc::timed_out)),
+                      nullptr);
+      return;
+    }
     Link* link = links_.find(key.slot, key.generation);
     if (link->carried) ++kept_reuses_;
     link->carried = true;
     ++outstanding_;
     link->entries.push_back(Entry{std::move(queued.callback), queued.count()});
-    if (!send_one(key, std::move(queued.request))) return;
+    if (!send_one(key, std::move(queued.request), queued.deadline)) return;
     for (Request& next : queued.rest) {
       if (links_.find(key.slot, key.generation) == nullptr) return;  // failed and released
       links_.find(key.slot, key.generation)->entries.push_back(Entry{});
-      if (!send_one(key, std::move(next))) return;
+      if (!send_one(key, std::move(next), queued.deadline)) return;
     }
   }
 
   // Sends the request whose entry is the link's last; false when the link can carry no more
   // (its callbacks have run with the failure, or run now with the refusal).
-  bool send_one(typename Slab<Link>::Key key, Request request) {
+  bool send_one(typename Slab<Link>::Key key, Request request, TimePoint deadline) {
     Link* link = links_.find(key.slot, key.generation);
     if (policy_.asks_close(request)) link->reusable = false;
     // The link has room (enforced above; the pipeline's own bound is out of the way) and did
     // not fail. The send may fail the connection at once and run the callbacks, this one
     // included.
     auto refused = link->pipeline->send(
-        std::move(request), [this, key](std::error_code error, const Response* answer) {
+        std::move(request),
+        [this, key](std::error_code error, const Response* answer) {
           on_answer(key, error, answer);
-        });
+        },
+        deadline);
     if (!refused) return !link_failed(key);
     Entry entry = std::move(link->entries.back());  // not expected; the callback still runs
     link->entries.pop_back();

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "tern/base/clock.h"
 #include "tern/base/ring_queue.h"
 
 namespace tern {
@@ -20,6 +21,7 @@ struct WaitingRequest {
   Request request;
   std::vector<Request> rest;  // the other requests of a group, in order
   Callback callback;
+  TimePoint deadline = TimePoint::max();  // its answer's (Pipeline::send); max: none of its own
   size_t count() const noexcept { return 1 + rest.size(); }
 };
 

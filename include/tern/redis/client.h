@@ -19,7 +19,10 @@
 //
 // Errors (tern/redis/client_error.h): an error reply is errc::error_reply with the reply.
 // command_timeout: no reply within command_timeout of the command's send (or of the reply
-// before it on its connection); the connection is closed, and every command on it fails.
+// before it on its connection), or by the command's own deadline when it was given one (a
+// caller's budget partly spent before the send: what is left of it, not a whole
+// command_timeout again); the connection is closed, and every command on it fails. A command
+// whose deadline passed while it waited for a connection fails so too, without being sent.
 // Commands sent on a connection that breaks fail with connection_lost, those waiting for a
 // connection with closed when the client closes. A read_only() command failed by
 // connection_lost is sent again, on another connection, up to read_retries times.
@@ -105,12 +108,16 @@ class Client {
 
   // Sends `command`; `done` runs exactly once, with the reply or the error: before command()
   // returns when refused at once (closed, queue_full, a connect refused at once such as
-  // upstream_down while the server is down), otherwise later on the loop. Loop thread only.
-  void command(Command command, Callback done);
+  // upstream_down while the server is down), otherwise later on the loop. `deadline`: the
+  // reply's, besides command_timeout (TimePoint::max(): none of its own); a resend after a
+  // lost connection keeps it. Loop thread only.
+  void command(Command command, Callback done, TimePoint deadline = TimePoint::max());
   // Sends `commands` back to back on one connection, in order (MULTI ... EXEC, ASKING +
   // command); `done` runs exactly once, with the last reply, or with the first error (an error
-  // reply, errc::error_reply with that reply, or the connection's). Loop thread only.
-  void command_group(std::vector<Command> commands, Callback done);
+  // reply, errc::error_reply with that reply, or the connection's). `deadline` as command()'s,
+  // for each reply. Loop thread only.
+  void command_group(std::vector<Command> commands, Callback done,
+                     TimePoint deadline = TimePoint::max());
 
   // Refuses new commands and fails those waiting for a connection (closed); those sent finish,
   // then the connections close. `on_closed` runs on the loop once every connection is gone
@@ -131,7 +138,7 @@ class Client {
   ConnectionPool& pool() noexcept { return links_.pool(); }
 
  private:
-  void send(Command command, Callback done, int retries_left);
+  void send(Command command, Callback done, int retries_left, TimePoint deadline);
 
   EventLoop& loop_;
   ClientOptions options_;

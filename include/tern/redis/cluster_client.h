@@ -64,17 +64,21 @@ class ClusterClient {
   ClusterClient& operator=(const ClusterClient&) = delete;
 
   // Routed by first_key()'s slot to its master (keyless: any master, in turn); `done` runs
-  // exactly once. Loop thread only.
-  void command(Command command, Callback done);
+  // exactly once. `deadline`: the reply's, as Client::command's, for the command and its
+  // redirections (not for a wait for the first map). Loop thread only.
+  void command(Command command, Callback done, TimePoint deadline = TimePoint::max());
   // Several commands back to back on one connection of one node (MULTI ... EXEC), routed by
   // the first command that has a key (their keys must share a slot, as Redis Cluster requires);
   // `done` as Client::command_group. A redirection sends the whole group again (an ASK with
   // ASKING first). Loop thread only.
-  void command_group(std::vector<Command> commands, Callback done);
+  void command_group(std::vector<Command> commands, Callback done,
+                     TimePoint deadline = TimePoint::max());
   // To `node` whatever the key (SCAN of each master, per-node batches); redirections are still
   // followed. Loop thread only.
-  void command_to(const InetAddress& node, Command command, Callback done);
-  void command_group_to(const InetAddress& node, std::vector<Command> commands, Callback done);
+  void command_to(const InetAddress& node, Command command, Callback done,
+                  TimePoint deadline = TimePoint::max());
+  void command_group_to(const InetAddress& node, std::vector<Command> commands, Callback done,
+                        TimePoint deadline = TimePoint::max());
 
   // Refuses new commands, fails those waiting for the map (closed), closes every node's
   // Client (commands sent finish); `on_closed` runs on the loop when all are closed (this
@@ -99,6 +103,7 @@ class ClusterClient {
     Callback done;
     int redirects = 0;
     std::optional<InetAddress> pinned;  // command_to: the node, whatever the map says
+    TimePoint deadline = TimePoint::max();  // the reply's (Client::command)
   };
 
   void dispatch(Job job);
