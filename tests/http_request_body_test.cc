@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "chunked_body_check.h"
 #include "read_until.h"
 #include "tern/http/router.h"
 #include "tern/patterns/server.h"
@@ -158,15 +159,10 @@ class SummingSink final : public BodySink {
   size_t since_pause_ = 0;
 };
 
+// `size` bytes of the tests' pattern ('a' to 'z', repeated).
 std::string pattern_bytes(size_t size) {
   std::string bytes(size, '\0');
-  uint32_t x = 2463534242u;
-  for (char& c : bytes) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x);
-  }
+  for (size_t i = 0; i < size; ++i) bytes[i] = test::pattern_at(i);
   return bytes;
 }
 

@@ -48,18 +48,34 @@ class ProxyRequestBodyTest : public testing::TestWithParam<Row> {
     return std::make_unique<ProxyRig>(GetParam(), HttpProxyOptions{}, std::move(upstreams),
                                       max_request_body);
   }
+
+  // A client uploading `size` bytes of the pattern through a proxy to `listener`, its first
+  // bytes sent, and the upstream's end of the proxy's connection (check upstream->ok()).
+  struct Upload {
+    std::unique_ptr<ProxyRig> rig;
+    std::unique_ptr<Peer> client;
+    std::unique_ptr<BodySender> sender;
+    std::unique_ptr<Peer> upstream;
+  };
+  Upload start_upload(UpstreamListener& listener, uint64_t size) {
+    Upload upload;
+    upload.rig = proxy({config_of(listener)}, size);
+    upload.client = std::make_unique<Peer>(upload.rig->address());
+    upload.sender = std::make_unique<BodySender>(upload.client->fd(), upload_head(size), size);
+    upload.sender->send_what_fits();
+    upload.upstream = std::make_unique<Peer>(listener.accept_one());
+    return upload;
+  }
 };
 
 TEST_P(ProxyRequestBodyTest, ALargeUploadIsRelayedAndAnUpstreamThatDoesNotReadStallsTheClient) {
   constexpr uint64_t kBody = 64u << 20;
   UpstreamListener listener;
-  auto rig = proxy({config_of(listener)}, kBody);
-  Peer client(rig->address());
-  ASSERT_TRUE(client.ok());
-  BodySender sender(client.fd(), upload_head(kBody), kBody);
-  sender.send_what_fits();
-  Peer upstream(listener.accept_one());
-  ASSERT_TRUE(upstream.ok());
+  Upload upload = start_upload(listener, kBody);
+  ASSERT_TRUE(upload.upstream->ok());
+  BodySender& sender = *upload.sender;
+  Peer& client = *upload.client;
+  Peer& upstream = *upload.upstream;
   // The upstream reads nothing: the proxy stops reading the client once the upstream's socket
   // and its own mark are full, so the client's sends stall far short of the body (the kernel
   // buffers on the way hold a few MiB each; a proxy that gathered the body would take it all).
@@ -122,13 +138,10 @@ TEST_P(ProxyRequestBodyTest, AChunkedUploadArrivesChunked) {
 TEST_P(ProxyRequestBodyTest, AnUpstreamThatAnswersBeforeTheWholeBodyClosesTheClientAfterIt) {
   constexpr uint64_t kBody = 16u << 20;
   UpstreamListener listener;
-  auto rig = proxy({config_of(listener)}, kBody);
-  Peer client(rig->address());
-  ASSERT_TRUE(client.ok());
-  BodySender sender(client.fd(), upload_head(kBody), kBody);
-  sender.send_what_fits();
-  Peer upstream(listener.accept_one());
-  ASSERT_TRUE(upstream.ok());
+  Upload upload = start_upload(listener, kBody);
+  ASSERT_TRUE(upload.upstream->ok());
+  Peer& client = *upload.client;
+  Peer& upstream = *upload.upstream;
   Message head = upstream.read(/*no_body=*/true);
   ASSERT_TRUE(head.complete);
   upstream.send("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!");
