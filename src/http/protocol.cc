@@ -51,6 +51,18 @@ Deadlines Protocol::deadlines() const noexcept {
                    options_.write_timeout};
 }
 
+inline void Protocol::accept(Request& request) {
+  message_done_ = true;
+  ++requests_;
+  request.remote = peer_;
+  bool last = options_.max_requests != 0 && requests_ == options_.max_requests;
+  // The clock is read only when the loop counts (loop_metrics.h): its duration starts here.
+  push_pending(Pending{request.method == Method::head, request.version == Version::http10,
+                       request.keep_alive && !last,
+                       elsewhere_ != nullptr ? Clock::now() : Clock::time_point{}});
+  if (options_.access_log != nullptr) note_for_log(request);
+}
+
 Decoded<Request> Protocol::decode(std::string_view input) {
   if (message_done_) {
     // The last message's views stayed valid while its handler ran; now it is forgotten.
@@ -63,13 +75,17 @@ Decoded<Request> Protocol::decode(std::string_view input) {
   if (options_.max_requests != 0 && requests_ == options_.max_requests) return Decoded<Request>::more();
   switch (parser_.parse(input)) {
     case ParseStatus::need_more:
+      // Between messages, or inside a head (every request's path ends here once): nothing to ask.
+      if (!parser_.in_body()) return Decoded<Request>::more();
       if (refuses_body()) {
         return Decoded<Request>::invalid(make_error_code(ParseError::body_refused));
       }
       if (streams_body(input)) {
-        Request head = accept(parser_.request());  // streams_body filled its head
-        head.body_follows = true;
-        return Decoded<Request>::head(head, parser_.body_start());
+        // streams_body filled the head's views.
+        Decoded<Request> head = Decoded<Request>::head(parser_.request(), parser_.body_start());
+        accept(head.request);
+        head.request.body_follows = true;
+        return head;
       }
       return Decoded<Request>::more();
     case ParseStatus::error:
@@ -77,7 +93,10 @@ Decoded<Request> Protocol::decode(std::string_view input) {
     case ParseStatus::complete:
       break;
   }
-  return Decoded<Request>::message(accept(parser_.request()), parser_.consumed());
+  // Built in place: a Request is a dozen words, and each copy of it showed per request.
+  Decoded<Request> message = Decoded<Request>::message(parser_.request(), parser_.consumed());
+  accept(message.request);
+  return message;
 }
 
 // Once per message, when its head is in and its body is not. The parser stops here for that
@@ -111,18 +130,6 @@ BodyStep Protocol::decode_body(std::string_view input) {
   return BodyStep{Out::invalid, 0, {}, step.error};
 }
 
-Request Protocol::accept(Request request) {
-  message_done_ = true;
-  ++requests_;
-  request.remote = peer_;
-  bool last = options_.max_requests != 0 && requests_ == options_.max_requests;
-  // The clock is read only when the loop counts (loop_metrics.h): its duration starts here.
-  push_pending(Pending{request.method == Method::head, request.version == Version::http10,
-                       request.keep_alive && !last,
-                       elsewhere_ != nullptr ? Clock::now() : Clock::time_point{}});
-  if (options_.access_log != nullptr) note_for_log(request);
-  return request;
-}
 
 // Before any 100 Continue: a server that cannot take the body now (options_.accepts_body: a
 // proxy with no upstream that could) answers 503 through the failure path, so the body is
