@@ -68,15 +68,21 @@ TEST_P(EventLoopTest, CancelWorksIncludingFromInsideACallback) {
   EXPECT_EQ(std::count(fired.begin(), fired.end(), "canceller"), 1);
 }
 
+// "activity" is added before "idle", so it is due first however slowly the two are added
+// (regression: under TSan on a loaded machine, adding them took over 5 ms, "idle" came due
+// first, and the test failed with nothing reset). "middle" is added by "activity", 10 ms after
+// it, so it is due before the moved idle (20 ms after it) and after the unmoved one would have
+// fired.
 TEST_P(EventLoopTest, ResetMovesAnIdleTimerLater) {
   EventLoop loop(GetParam(), backend_options());
   std::vector<std::string> fired;
-  TimerId idle = loop.run_after(10ms, [&] { fired.push_back("idle"); loop.stop(); });
+  TimerId idle;
   loop.run_after(5ms, [&] {
     fired.push_back("activity");
     EXPECT_TRUE(loop.reset(idle, 20ms));
+    loop.run_after(10ms, [&] { fired.push_back("middle"); });
   });
-  loop.run_after(15ms, [&] { fired.push_back("middle"); });
+  idle = loop.run_after(10ms, [&] { fired.push_back("idle"); loop.stop(); });
   loop.run();
   EXPECT_EQ(fired, (std::vector<std::string>{"activity", "middle", "idle"}));
 }
